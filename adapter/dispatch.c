@@ -1,0 +1,313 @@
+/* Request pipeline: route → authenticate → provider → render (see dispatch.h). */
+#include "dispatch.h"
+#include "render.h"
+#include "route.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int code_slots[KOS_CODE_SLOTS] = {200, 400, 401, 403, 404, 405,
+                                               406, 414, 429, 500, 503, 0};
+
+void kos_req_stats_record(kos_req_stats_t *st, int status, int64_t duration_us)
+{
+        if (!st)
+                return;
+        int slot = KOS_CODE_SLOTS - 1; /* "other" */
+        for (int i = 0; i < KOS_CODE_SLOTS - 1; i++)
+                if (code_slots[i] == status)
+                        slot = i;
+        atomic_fetch_add(&st->by_code[slot], 1);
+        atomic_fetch_add(&st->duration_us_sum, (unsigned long long)duration_us);
+}
+
+static void set_body(kos_response_t *r, int status, const char *ctype, char *body, size_t len)
+{
+        r->status = status;
+        r->content_type = ctype;
+        r->body = body;
+        r->body_len = len;
+}
+
+static void status_body(kos_response_t *r, int code, const char *reason, const char *msg)
+{
+        size_t len = 0;
+        char *b = kos_render_status(code, reason, msg, &len);
+        set_body(r, code, "application/json", b, len);
+}
+
+static void text(kos_response_t *r, int status, const char *s)
+{
+        set_body(r, status, "text/plain; charset=utf-8", strdup(s), strlen(s));
+}
+
+static const char *last_error(const kos_dispatch_ctx_t *ctx, char *buf, size_t size)
+{
+        if (!ctx->lag)
+                return NULL;
+        kos_lag_stats_t st;
+        kos_lag_get_stats(ctx->lag, &st);
+        snprintf(buf, size, "%s", st.last_error);
+        return buf[0] ? buf : NULL;
+}
+
+/* Ready = a snapshot exists and is within the staleness bound: a replica that cannot reach
+ * Kafka is taken out of the Service instead of answering 503 to every HPA request. */
+static void readyz(const kos_dispatch_ctx_t *ctx, int64_t now_ms, kos_response_t *r)
+{
+        kos_snapshot_t *snap = kos_snapshot_current();
+        char msg[512];
+        if (!snap) {
+                char e[256];
+                const char *le = last_error(ctx, e, sizeof(e));
+                snprintf(msg, sizeof(msg), "not ready: no lag snapshot yet%s%s\n",
+                         le ? ": " : "", le ? le : "");
+                text(r, 503, msg);
+        } else if (now_ms - snap->taken_ms > ctx->pc->max_staleness_ms) {
+                snprintf(msg, sizeof(msg), "not ready: lag snapshot is %lld ms old\n",
+                         (long long)(now_ms - snap->taken_ms));
+                text(r, 503, msg);
+        } else {
+                text(r, 200, "ok");
+        }
+        kos_snapshot_unref(snap);
+}
+
+static void discovery(const kos_dispatch_ctx_t *ctx, kos_api_t api, kos_response_t *r)
+{
+        kos_snapshot_t *snap = kos_snapshot_current();
+        size_t n = 0, len = 0;
+        char **names = kos_provider_discovery_names(ctx->pc, snap, api, &n);
+        char *b = kos_render_resource_list(api, (const char *const *)names, n, &len);
+        kos_provider_names_free(names, n);
+        kos_snapshot_unref(snap);
+        set_body(r, 200, "application/json", b, len);
+}
+
+static void data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t now_ms,
+                 kos_response_t *r)
+{
+        kos_snapshot_t *snap = kos_snapshot_current();
+        kos_answer_t ans;
+        char e[256];
+        kos_provider_answer(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &ans);
+        if (ans.status != 200) {
+                status_body(r, ans.status, ans.reason, ans.message);
+        } else {
+                size_t len = 0;
+                char *b = req->kind == KOS_REQ_EXTERNAL
+                              ? kos_render_external_list(&ans.values, &len)
+                              : kos_render_metric_list(req->api, &ans.values,
+                                                       req->metric_selector, &len);
+                set_body(r, 200, "application/json", b, len);
+        }
+        kos_answer_clear(&ans);
+        kos_snapshot_unref(snap);
+}
+
+static const char openapi_v2[] =
+    "{\"swagger\":\"2.0\",\"info\":{\"title\":\"kos-adapter\",\"version\":\"v1\"},\"paths\":{}}";
+static const char openapi_v3[] = "{\"paths\":{}}";
+
+void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char *path,
+                  const char *query, const kos_peer_t *peer, const kos_header_t *hdrs,
+                  size_t n_hdrs, int64_t now_ms, kos_response_t *r)
+{
+        memset(r, 0, sizeof(*r));
+        kos_request_t req;
+        kos_route_error_t err;
+        if (kos_route_parse(method, path, query, &req, &err) == -1) {
+                status_body(r, err.http_status, err.reason, err.message);
+                return;
+        }
+        /* Probes must work without credentials (kubelet has none). */
+        switch (req.kind) {
+        case KOS_REQ_HEALTHZ:
+        case KOS_REQ_LIVEZ:
+                text(r, 200, "ok");
+                goto out;
+        case KOS_REQ_READYZ:
+                readyz(ctx, now_ms, r);
+                goto out;
+        default:
+                break;
+        }
+        kos_identity_t id;
+        char msg[512];
+        if (kos_auth_identify(ctx->auth, peer, hdrs, n_hdrs, &id, msg, sizeof(msg)) == -1) {
+                status_body(r, 401, "Unauthorized", msg);
+                goto out;
+        }
+        snprintf(r->user, sizeof(r->user), "%s", id.user);
+        size_t len = 0;
+        char *b;
+        switch (req.kind) {
+        case KOS_REQ_METRICS: {
+                kos_snapshot_t *snap = kos_snapshot_current();
+                b = kos_metrics_text(ctx, snap, now_ms, &len);
+                kos_snapshot_unref(snap);
+                set_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", b, len);
+                break;
+        }
+        case KOS_REQ_VERSION: {
+                char v[256];
+                snprintf(v, sizeof(v), "{\"gitVersion\":\"%s\",\"major\":\"0\",\"minor\":\"1\"}",
+                         ctx->version ? ctx->version : "unknown");
+                set_body(r, 200, "application/json", strdup(v), strlen(v));
+                break;
+        }
+        case KOS_REQ_OPENAPI_V2:
+                set_body(r, 200, "application/json", strdup(openapi_v2), strlen(openapi_v2));
+                break;
+        case KOS_REQ_OPENAPI_V3:
+                set_body(r, 200, "application/json", strdup(openapi_v3), strlen(openapi_v3));
+                break;
+        case KOS_REQ_APIS:
+                b = kos_render_api_group_list(&len);
+                set_body(r, 200, "application/json", b, len);
+                break;
+        case KOS_REQ_API_GROUP:
+                b = kos_render_api_group(req.api == KOS_API_EXTERNAL_V1BETA1
+                                             ? "external.metrics.k8s.io"
+                                             : "custom.metrics.k8s.io",
+                                         &len);
+                set_body(r, 200, "application/json", b, len);
+                break;
+        case KOS_REQ_DISCOVERY:
+                discovery(ctx, req.api, r);
+                break;
+        default:
+                data(ctx, &req, now_ms, r);
+                break;
+        }
+out:
+        kos_request_clear(&req);
+        if (!r->body) {
+                /* Only an allocation failure gets here. */
+                status_body(r, 500, "InternalError", "out of memory");
+                if (!r->body)
+                        set_body(r, 500, "text/plain", NULL, 0);
+        }
+}
+
+/* ---- /metrics --------------------------------------------------------------------------- */
+
+typedef struct {
+        char *buf;
+        size_t len, cap;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+        for (;;) {
+                va_list ap;
+                va_start(ap, fmt);
+                int n = vsnprintf(b->buf ? b->buf + b->len : NULL, b->buf ? b->cap - b->len : 0,
+                                  fmt, ap);
+                va_end(ap);
+                if (n < 0)
+                        return;
+                if (b->buf && b->len + (size_t)n < b->cap) {
+                        b->len += (size_t)n;
+                        return;
+                }
+                size_t cap = (b->cap + (size_t)n + 1) * 2;
+                char *nb = realloc(b->buf, cap);
+                if (!nb)
+                        return;
+                b->buf = nb;
+                b->cap = cap;
+        }
+}
+
+/* Label values are group ids and topic names: escape backslash, quote and newline. */
+static void sb_label(sbuf_t *b, const char *v)
+{
+        for (; *v; v++) {
+                if (*v == '\\' || *v == '"')
+                        sb_printf(b, "\\%c", *v);
+                else if (*v == '\n')
+                        sb_printf(b, "\\n");
+                else
+                        sb_printf(b, "%c", *v);
+        }
+}
+
+char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap, int64_t now_ms,
+                       size_t *len)
+{
+        sbuf_t b = {0};
+        if (ctx->stats) {
+                sb_printf(&b, "# HELP kos_adapter_requests_total Requests answered, by HTTP "
+                              "status.\n# TYPE kos_adapter_requests_total counter\n");
+                for (int i = 0; i < KOS_CODE_SLOTS; i++) {
+                        unsigned long long v = atomic_load(&ctx->stats->by_code[i]);
+                        if (code_slots[i])
+                                sb_printf(&b, "kos_adapter_requests_total{code=\"%d\"} %llu\n",
+                                          code_slots[i], v);
+                        else
+                                sb_printf(&b, "kos_adapter_requests_total{code=\"other\"} %llu\n",
+                                          v);
+                }
+                sb_printf(&b, "# TYPE kos_adapter_request_duration_seconds_sum counter\n"
+                              "kos_adapter_request_duration_seconds_sum %.6f\n",
+                          (double)atomic_load(&ctx->stats->duration_us_sum) / 1e6);
+        }
+        if (ctx->lag) {
+                kos_lag_stats_t st;
+                kos_lag_get_stats(ctx->lag, &st);
+                sb_printf(&b,
+                          "# HELP kos_adapter_refresh_duration_seconds Duration of the last "
+                          "successful lag refresh.\n"
+                          "# TYPE kos_adapter_refresh_duration_seconds gauge\n"
+                          "kos_adapter_refresh_duration_seconds %.6f\n"
+                          "# TYPE kos_adapter_refreshes_total counter\n"
+                          "kos_adapter_refreshes_total{result=\"ok\"} %llu\n"
+                          "kos_adapter_refreshes_total{result=\"failed\"} %llu\n"
+                          "# TYPE kos_adapter_head_records_fetched_total counter\n"
+                          "kos_adapter_head_records_fetched_total %llu\n",
+                          (double)st.last_refresh_us / 1e6,
+                          (unsigned long long)st.refreshes_ok,
+                          (unsigned long long)st.refreshes_failed,
+                          (unsigned long long)st.head_fetched);
+        }
+        sb_printf(&b, "# HELP kos_adapter_snapshot_age_seconds Age of the served lag snapshot "
+                      "(-1: none yet).\n# TYPE kos_adapter_snapshot_age_seconds gauge\n"
+                      "kos_adapter_snapshot_age_seconds %.3f\n",
+                  snap ? (double)(now_ms - snap->taken_ms) / 1000.0 : -1.0);
+        sb_printf(&b, "# HELP kafka_consumergroup_lag Messages behind, per group and topic.\n"
+                      "# TYPE kafka_consumergroup_lag gauge\n");
+        for (size_t i = 0; snap && i < snap->n_groups; i++) {
+                const kos_group_lag_t *g = &snap->groups[i];
+                for (size_t j = 0; j < g->n_parts; j++) {
+                        /* parts are sorted by topic: one line per topic run */
+                        if (j > 0 && strcmp(g->parts[j - 1].topic, g->parts[j].topic) == 0)
+                                continue;
+                        int64_t lag = kos_group_lag_sum(g, g->parts[j].topic, NULL);
+                        if (lag < 0)
+                                continue; /* unknown is absent, never 0 */
+                        sb_printf(&b, "kafka_consumergroup_lag{group=\"");
+                        sb_label(&b, g->group_id);
+                        sb_printf(&b, "\",topic=\"");
+                        sb_label(&b, g->parts[j].topic);
+                        sb_printf(&b, "\"} %lld\n", (long long)lag);
+                }
+        }
+        sb_printf(&b, "# HELP kafka_consumergroup_lag_seconds Age of the oldest unconsumed "
+                      "record, per group.\n# TYPE kafka_consumergroup_lag_seconds gauge\n");
+        for (size_t i = 0; snap && i < snap->n_groups; i++) {
+                int64_t age = kos_group_lag_age_ms(&snap->groups[i], NULL, now_ms);
+                if (age < 0)
+                        continue;
+                sb_printf(&b, "kafka_consumergroup_lag_seconds{group=\"");
+                sb_label(&b, snap->groups[i].group_id);
+                sb_printf(&b, "\"} %.3f\n", (double)age / 1000.0);
+        }
+        if (len)
+                *len = b.len;
+        return b.buf;
+}

@@ -1,0 +1,49 @@
+/* The adapter's request pipeline without sockets: route → authenticate → provider → render,
+ * one direction only. server.c feeds it what arrived on the wire and sends back what it
+ * returns, so every decision here is testable from a unit test. */
+#ifndef KOS_DISPATCH_H
+#define KOS_DISPATCH_H
+
+#include "auth.h"
+#include "lag.h"
+#include "provider.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Request counters by HTTP status, for /metrics. */
+#define KOS_CODE_SLOTS 12
+typedef struct {
+        atomic_ullong by_code[KOS_CODE_SLOTS];
+        atomic_ullong duration_us_sum;
+} kos_req_stats_t;
+
+typedef struct {
+        const kos_auth_t *auth;          /* borrowed */
+        const kos_provider_conf_t *pc;   /* borrowed */
+        kos_lag_t *lag;                  /* borrowed; may be NULL (tests) */
+        kos_req_stats_t *stats;          /* borrowed; may be NULL */
+        const char *version;             /* for /version */
+} kos_dispatch_ctx_t;
+
+typedef struct {
+        int status;
+        const char *content_type; /* static */
+        char *body;               /* malloc'ed; the caller frees */
+        size_t body_len;
+        char user[256];           /* who asked, for the access log ("" = anonymous) */
+} kos_response_t;
+
+void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char *path,
+                  const char *query, const kos_peer_t *peer, const kos_header_t *hdrs,
+                  size_t n_hdrs, int64_t now_ms, kos_response_t *resp);
+
+/* Records a finished request in stats. */
+void kos_req_stats_record(kos_req_stats_t *st, int status, int64_t duration_us);
+
+/* Prometheus text of the adapter's own figures and the lag gauges of snap (may be NULL). */
+char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap, int64_t now_ms,
+                       size_t *len);
+
+#endif

@@ -1,0 +1,794 @@
+/* Lag engine: Kafka Admin calls → a new immutable snapshot. See lag.h for the sequence.
+ * Every Kafka call here has a timeout; the request path never waits on anything in this file. */
+#include "lag.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct kos_lag_s {
+        kos_lag_opts_t opts;
+        rd_kafka_t *admin; /* admin calls + end/log-start offsets (isolation as configured) */
+        rd_kafka_t *heads; /* assign()-only consumer that reads the first unconsumed records */
+        pthread_t thread;
+        int started;
+        pthread_mutex_t lock; /* guards stats and stop */
+        pthread_cond_t wake;
+        int stop;
+        kos_lag_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void kos_lag_opts_defaults(kos_lag_opts_t *o)
+{
+        o->refresh_interval_ms = 1000;
+        o->kafka_timeout_ms = 5000;
+        o->policy = KOS_NOCOMMIT_EARLIEST;
+        o->read_committed = 0;
+        o->head_timestamps = 1;
+        o->head_budget_ms = 500;
+}
+
+/* A copy of the user's Kafka config for our own clients: never joins or commits to a group. */
+static rd_kafka_conf_t *client_conf(const kos_kconf_t *kc, int read_committed, char *errstr,
+                                    size_t errstr_size)
+{
+        rd_kafka_conf_t *conf = kos_kconf_dup(kc);
+        if (rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+            rd_kafka_conf_set(conf, "isolation.level",
+                              read_committed ? "read_committed" : "read_uncommitted", errstr,
+                              errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        return conf;
+}
+
+kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *errstr,
+                       size_t errstr_size)
+{
+        kos_lag_t *lag = calloc(1, sizeof(*lag));
+        if (!lag) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        lag->opts = *opts;
+        pthread_mutex_init(&lag->lock, NULL);
+        pthread_cond_init(&lag->wake, NULL);
+
+        /* ListOffsets uses the client's isolation.level: read_uncommitted gives the high
+         * watermark (what kafka-consumer-groups reports), read_committed the LSO. */
+        rd_kafka_conf_t *conf = client_conf(kc, opts->read_committed, errstr, errstr_size);
+        if (!conf)
+                goto fail;
+        lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+        if (!lag->admin) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
+        if (opts->head_timestamps) {
+                conf = client_conf(kc, 0, errstr, errstr_size);
+                if (!conf)
+                        goto fail;
+                char e[256];
+                /* Read as little as possible: one record per partition is all we need. */
+                /* assign() and consumer_poll() need a group id; this one never subscribes or
+                 * commits, so it never appears in the group list. */
+                if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-heads", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "fetch.max.bytes", "1048576", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "1024", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof(e))) {
+                        snprintf(errstr, errstr_size, "head consumer config: %s", e);
+                        rd_kafka_conf_destroy(conf);
+                        goto fail;
+                }
+                lag->heads = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+                if (!lag->heads) {
+                        rd_kafka_conf_destroy(conf);
+                        goto fail;
+                }
+        }
+        return lag;
+fail:
+        kos_lag_destroy(lag);
+        return NULL;
+}
+
+/* ---- one refresh ------------------------------------------------------------------------- */
+
+typedef struct {
+        char *group_id;
+        char *state;
+        rd_kafka_topic_partition_list_t *offsets; /* committed, from ListConsumerGroupOffsets */
+        rd_kafka_resp_err_t offsets_err;
+        int offsets_done;
+        kos_member_t *members;
+        size_t n_members;
+        rd_kafka_topic_partition_list_t **assignments; /* per member */
+        int described;
+} group_work_t;
+
+static char *xstrdup(const char *s)
+{
+        return strdup(s ? s : "");
+}
+
+static void group_work_free(group_work_t *w, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(w[i].group_id);
+                free(w[i].state);
+                if (w[i].offsets)
+                        rd_kafka_topic_partition_list_destroy(w[i].offsets);
+                for (size_t m = 0; m < w[i].n_members; m++) {
+                        free(w[i].members[m].member_id);
+                        free(w[i].members[m].client_id);
+                        free(w[i].members[m].host);
+                        if (w[i].assignments[m])
+                                rd_kafka_topic_partition_list_destroy(w[i].assignments[m]);
+                }
+                free(w[i].members);
+                free(w[i].assignments);
+        }
+        free(w);
+}
+
+static int cmp_work(const void *a, const void *b)
+{
+        return strcmp(((const group_work_t *)a)->group_id, ((const group_work_t *)b)->group_id);
+}
+
+static group_work_t *find_work(group_work_t *w, size_t n, const char *group)
+{
+        group_work_t key = {.group_id = (char *)group};
+        return bsearch(&key, w, n, sizeof(*w), cmp_work);
+}
+
+static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *errstr,
+                       size_t errstr_size)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(lag->admin);
+        rd_kafka_AdminOptions_t *opt =
+            rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+        char e[256];
+        rd_kafka_AdminOptions_set_request_timeout(opt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_ListConsumerGroups(lag->admin, opt, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, lag->opts.kafka_timeout_ms + 1000);
+        rd_kafka_AdminOptions_destroy(opt);
+        int rc = -1;
+        if (!ev) {
+                snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
+                goto done;
+        }
+        if (rd_kafka_event_error(ev)) {
+                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                         rd_kafka_event_error_string(ev));
+                goto done;
+        }
+        const rd_kafka_ListConsumerGroups_result_t *res =
+            rd_kafka_event_ListConsumerGroups_result(ev);
+        size_t n_err = 0, n = 0;
+        const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &n_err);
+        if (n_err) {
+                /* A broker that could not answer means the group list may be incomplete:
+                 * better no snapshot than one silently missing groups. */
+                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                         rd_kafka_error_string(errs[0]));
+                goto done;
+        }
+        const rd_kafka_ConsumerGroupListing_t **valid =
+            rd_kafka_ListConsumerGroups_result_valid(res, &n);
+        group_work_t *w = calloc(n ? n : 1, sizeof(*w));
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *id = rd_kafka_ConsumerGroupListing_group_id(valid[i]);
+                w[k].group_id = xstrdup(id);
+                w[k].state = xstrdup(rd_kafka_consumer_group_state_name(
+                    rd_kafka_ConsumerGroupListing_state(valid[i])));
+                k++;
+        }
+        qsort(w, k, sizeof(*w), cmp_work);
+        *out = w;
+        *n_out = k;
+        rc = 0;
+done:
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        return rc;
+}
+
+/* Committed offsets of every group and the members of every group, all requests in flight at
+ * once on one queue (librdkafka 2.0.2 takes one group per ListConsumerGroupOffsets call). */
+static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
+                        size_t errstr_size)
+{
+        if (!n)
+                return 0;
+        rd_kafka_queue_t *q = rd_kafka_queue_new(lag->admin);
+        char e[256];
+        rd_kafka_AdminOptions_t *oopt =
+            rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+        rd_kafka_AdminOptions_set_request_timeout(oopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        for (size_t i = 0; i < n; i++) {
+                rd_kafka_ListConsumerGroupOffsets_t *req =
+                    rd_kafka_ListConsumerGroupOffsets_new(w[i].group_id, NULL);
+                rd_kafka_ListConsumerGroupOffsets(lag->admin, &req, 1, oopt, q);
+                rd_kafka_ListConsumerGroupOffsets_destroy(req);
+        }
+        rd_kafka_AdminOptions_destroy(oopt);
+
+        const char **ids = malloc(n * sizeof(*ids));
+        for (size_t i = 0; i < n; i++)
+                ids[i] = w[i].group_id;
+        rd_kafka_AdminOptions_t *dopt =
+            rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+        rd_kafka_AdminOptions_set_request_timeout(dopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_DescribeConsumerGroups(lag->admin, ids, n, dopt, q);
+        rd_kafka_AdminOptions_destroy(dopt);
+        free(ids);
+
+        size_t pending = n + 1, failed = 0;
+        int rc = 0;
+        int64_t deadline = mono_us() + (int64_t)(lag->opts.kafka_timeout_ms + 2000) * 1000;
+        while (pending > 0) {
+                int64_t left_ms = (deadline - mono_us()) / 1000;
+                rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
+                if (!ev) {
+                        snprintf(errstr, errstr_size, "group offsets: timed out (%zu pending)",
+                                 pending);
+                        rc = -1;
+                        break;
+                }
+                pending--;
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT) {
+                        size_t cnt = 0;
+                        const rd_kafka_group_result_t **gr =
+                            rd_kafka_ListConsumerGroupOffsets_result_groups(
+                                rd_kafka_event_ListConsumerGroupOffsets_result(ev), &cnt);
+                        if (rd_kafka_event_error(ev) && !cnt)
+                                failed++;
+                        for (size_t i = 0; i < cnt; i++) {
+                                group_work_t *g =
+                                    find_work(w, n, rd_kafka_group_result_name(gr[i]));
+                                if (!g)
+                                        continue;
+                                g->offsets_done = 1;
+                                const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[i]);
+                                if (ge) {
+                                        g->offsets_err = rd_kafka_error_code(ge);
+                                        continue;
+                                }
+                                const rd_kafka_topic_partition_list_t *pl =
+                                    rd_kafka_group_result_partitions(gr[i]);
+                                if (pl)
+                                        g->offsets = rd_kafka_topic_partition_list_copy(pl);
+                        }
+                } else if (rd_kafka_event_type(ev) ==
+                           RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT) {
+                        size_t cnt = 0;
+                        const rd_kafka_ConsumerGroupDescription_t **gd =
+                            rd_kafka_DescribeConsumerGroups_result_groups(
+                                rd_kafka_event_DescribeConsumerGroups_result(ev), &cnt);
+                        for (size_t i = 0; i < cnt; i++) {
+                                group_work_t *g = find_work(
+                                    w, n, rd_kafka_ConsumerGroupDescription_group_id(gd[i]));
+                                if (!g || rd_kafka_ConsumerGroupDescription_error(gd[i]))
+                                        continue;
+                                g->described = 1;
+                                free(g->state);
+                                g->state = xstrdup(rd_kafka_consumer_group_state_name(
+                                    rd_kafka_ConsumerGroupDescription_state(gd[i])));
+                                size_t mc = rd_kafka_ConsumerGroupDescription_member_count(gd[i]);
+                                g->members = calloc(mc ? mc : 1, sizeof(*g->members));
+                                g->assignments = calloc(mc ? mc : 1, sizeof(*g->assignments));
+                                g->n_members = mc;
+                                for (size_t m = 0; m < mc; m++) {
+                                        const rd_kafka_MemberDescription_t *md =
+                                            rd_kafka_ConsumerGroupDescription_member(gd[i], m);
+                                        g->members[m].member_id = xstrdup(
+                                            rd_kafka_MemberDescription_consumer_id(md));
+                                        g->members[m].client_id =
+                                            xstrdup(rd_kafka_MemberDescription_client_id(md));
+                                        g->members[m].host =
+                                            xstrdup(rd_kafka_MemberDescription_host(md));
+                                        const rd_kafka_MemberAssignment_t *ma =
+                                            rd_kafka_MemberDescription_assignment(md);
+                                        const rd_kafka_topic_partition_list_t *ap =
+                                            ma ? rd_kafka_MemberAssignment_partitions(ma) : NULL;
+                                        if (ap)
+                                                g->assignments[m] =
+                                                    rd_kafka_topic_partition_list_copy(ap);
+                                }
+                        }
+                }
+                rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+        if (rc == 0 && failed) {
+                snprintf(errstr, errstr_size, "group offsets: %zu requests failed", failed);
+                rc = -1;
+        }
+        return rc;
+}
+
+/* ---- building the snapshot --------------------------------------------------------------- */
+
+typedef struct {
+        kos_part_lag_t *v;
+        size_t n, cap;
+} part_vec_t;
+
+static kos_part_lag_t *part_add(part_vec_t *pv, const char *topic, int32_t partition)
+{
+        for (size_t i = 0; i < pv->n; i++)
+                if (pv->v[i].partition == partition && strcmp(pv->v[i].topic, topic) == 0)
+                        return &pv->v[i];
+        if (pv->n == pv->cap) {
+                pv->cap = pv->cap ? pv->cap * 2 : 16;
+                pv->v = realloc(pv->v, pv->cap * sizeof(*pv->v));
+        }
+        kos_part_lag_t *p = &pv->v[pv->n++];
+        memset(p, 0, sizeof(*p));
+        p->topic = strdup(topic);
+        p->partition = partition;
+        p->committed = KOS_OFFSET_UNKNOWN;
+        p->end = KOS_OFFSET_UNKNOWN;
+        p->log_start = KOS_OFFSET_UNKNOWN;
+        p->lag = -1;
+        p->head_ts_ms = -1;
+        p->member = -1;
+        return p;
+}
+
+/* The group's partitions: every committed offset plus every assigned partition (an assigned
+ * partition without a commit is lag by the no-commit policy), as kafka-consumer-groups lists. */
+static void build_group(kos_group_lag_t *g, group_work_t *w)
+{
+        part_vec_t pv = {0};
+        g->group_id = w->group_id;
+        w->group_id = NULL;
+        g->state = w->state;
+        w->state = NULL;
+        if (w->offsets) {
+                for (int i = 0; i < w->offsets->cnt; i++) {
+                        rd_kafka_topic_partition_t *tp = &w->offsets->elems[i];
+                        if (tp->err || tp->offset < 0)
+                                continue;
+                        part_add(&pv, tp->topic, tp->partition)->committed = tp->offset;
+                }
+        }
+        g->members = w->members;
+        g->n_members = w->n_members;
+        w->members = NULL;
+        for (size_t m = 0; m < g->n_members; m++) {
+                rd_kafka_topic_partition_list_t *a = w->assignments[m];
+                for (int i = 0; a && i < a->cnt; i++)
+                        part_add(&pv, a->elems[i].topic, a->elems[i].partition)->member = (int)m;
+        }
+        w->n_members = 0;
+        g->parts = pv.v;
+        g->n_parts = pv.n;
+}
+
+/* Unique (topic, partition) list over all groups, for the batched ListOffsets. */
+static int tp_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
+{
+        int c = strcmp(t1, t2);
+        return c ? c : (p1 > p2) - (p1 < p2);
+}
+
+/* librdkafka's list_find is a linear scan; with thousands of partitions per refresh we bisect
+ * lists kept sorted by (topic, partition). */
+static rd_kafka_topic_partition_t *tp_find(rd_kafka_topic_partition_list_t *l, const char *topic,
+                                           int32_t partition)
+{
+        int lo = 0, hi = l->cnt - 1;
+        while (lo <= hi) {
+                int mid = lo + (hi - lo) / 2;
+                int c = tp_cmp(l->elems[mid].topic, l->elems[mid].partition, topic, partition);
+                if (c == 0)
+                        return &l->elems[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid - 1;
+        }
+        return NULL;
+}
+
+static int elem_cmp(const void *a, const void *b, void *opaque)
+{
+        (void)opaque;
+        const rd_kafka_topic_partition_t *x = a, *y = b;
+        return tp_cmp(x->topic, x->partition, y->topic, y->partition);
+}
+
+/* Sorts and drops duplicates in place. */
+static void tp_sort_unique(rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_topic_partition_list_sort(l, elem_cmp, NULL);
+        int k = 0;
+        for (int i = 0; i < l->cnt; i++) {
+                if (k > 0 && elem_cmp(&l->elems[k - 1], &l->elems[i], NULL) == 0)
+                        continue;
+                if (k != i) {
+                        rd_kafka_topic_partition_t tmp = l->elems[k];
+                        l->elems[k] = l->elems[i];
+                        l->elems[i] = tmp;
+                }
+                k++;
+        }
+        while (l->cnt > k)
+                rd_kafka_topic_partition_list_del_by_idx(l, l->cnt - 1);
+}
+
+static rd_kafka_topic_partition_list_t *all_partitions(kos_snapshot_t *s, int only_nocommit)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0; j < s->groups[i].n_parts; j++) {
+                        kos_part_lag_t *p = &s->groups[i].parts[j];
+                        if (only_nocommit && p->committed >= 0)
+                                continue;
+                        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+                }
+        tp_sort_unique(l);
+        return l;
+}
+
+/* Fills end (or log start) offsets of every partition from one offsets_for_times call, which
+ * librdkafka splits into one ListOffsets request per partition leader. */
+static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char *errstr,
+                         size_t errstr_size)
+{
+        int log_start = which == RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_t *l = all_partitions(s, log_start);
+        if (l->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return 0;
+        }
+        for (int i = 0; i < l->cnt; i++)
+                l->elems[i].offset = which;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(lag->admin, l,
+                                                             lag->opts.kafka_timeout_ms);
+        if (err && err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+                snprintf(errstr, errstr_size, "ListOffsets (%s): %s",
+                         log_start ? "log start" : "end", rd_kafka_err2str(err));
+                rd_kafka_topic_partition_list_destroy(l);
+                return -1;
+        }
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0; j < s->groups[i].n_parts; j++) {
+                        kos_part_lag_t *p = &s->groups[i].parts[j];
+                        rd_kafka_topic_partition_t *tp =
+                            tp_find(l, p->topic, p->partition);
+                        if (tp && tp->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                                p->end = KOS_OFFSET_GONE; /* deleted topic: dropped below */
+                                continue;
+                        }
+                        if (!tp || tp->err || tp->offset < 0)
+                                continue; /* stays unknown: never served as 0 */
+                        if (log_start)
+                                p->log_start = tp->offset;
+                        else
+                                p->end = tp->offset;
+                }
+        rd_kafka_topic_partition_list_destroy(l);
+        return 0;
+}
+
+/* Committed offsets can outlive their topic for a while after it is deleted; such partitions
+ * have no lag to report (kafka-consumer-groups leaves them out as well). */
+static void drop_gone_partitions(kos_snapshot_t *s)
+{
+        for (size_t i = 0; i < s->n_groups; i++) {
+                kos_group_lag_t *g = &s->groups[i];
+                size_t k = 0;
+                for (size_t j = 0; j < g->n_parts; j++) {
+                        if (g->parts[j].end == KOS_OFFSET_GONE) {
+                                free(g->parts[j].topic);
+                                continue;
+                        }
+                        g->parts[k++] = g->parts[j];
+                }
+                g->n_parts = k;
+        }
+}
+
+/* Where the first unconsumed record of a partition is, or -1 when nothing is unconsumed. */
+static int64_t head_offset(const kos_part_lag_t *p)
+{
+        if (p->lag <= 0)
+                return -1;
+        return p->committed >= 0 ? p->committed : p->log_start;
+}
+
+/* The timestamp of the record at the committed offset is immutable, so a value the previous
+ * snapshot holds for the same partition and offset is reused; only new offsets are fetched. */
+static size_t reuse_heads(kos_snapshot_t *s, const kos_snapshot_t *prev)
+{
+        size_t missing = 0;
+        for (size_t i = 0; i < s->n_groups; i++) {
+                kos_group_lag_t *g = &s->groups[i];
+                const kos_group_lag_t *pg = prev ? kos_snapshot_group(prev, g->group_id) : NULL;
+                for (size_t j = 0; j < g->n_parts; j++) {
+                        kos_part_lag_t *p = &g->parts[j];
+                        int64_t off = head_offset(p);
+                        if (off < 0)
+                                continue;
+                        const kos_part_lag_t *q =
+                            pg ? kos_group_part(pg, p->topic, p->partition) : NULL;
+                        if (q && q->head_ts_ms >= 0 && head_offset(q) == off)
+                                p->head_ts_ms = q->head_ts_ms;
+                        if (p->head_ts_ms < 0)
+                                missing++;
+                }
+        }
+        return missing;
+}
+
+static int head_cmp(const void *a, const void *b)
+{
+        const kos_part_lag_t *x = *(kos_part_lag_t *const *)a, *y = *(kos_part_lag_t *const *)b;
+        int c = tp_cmp(x->topic, x->partition, y->topic, y->partition);
+        if (c)
+                return c;
+        int64_t ox = head_offset(x), oy = head_offset(y);
+        return (ox > oy) - (ox < oy);
+}
+
+/* Sets the head timestamp of every entry at (topic, partition, offset): bisect to the first,
+ * then walk while equal. */
+static void need_mark(kos_part_lag_t **need, size_t n, const char *topic, int32_t partition,
+                      int64_t offset, int64_t ts)
+{
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = tp_cmp(need[mid]->topic, need[mid]->partition, topic, partition);
+                if (c == 0)
+                        c = head_offset(need[mid]) < offset ? -1 : 0;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (size_t i = lo; i < n && need[i]->partition == partition &&
+                            head_offset(need[i]) == offset && strcmp(need[i]->topic, topic) == 0;
+             i++)
+                need[i]->head_ts_ms = ts;
+}
+
+/* Fetches missing head timestamps in rounds (a consumer can be assigned a partition once, and
+ * several groups may wait at different offsets of one partition), within the time budget.
+ * `need` is sorted by (topic, partition, offset) so equal heads of several groups are filled
+ * by one record. */
+static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
+{
+        size_t n = 0, cap = 64;
+        kos_part_lag_t **need = malloc(cap * sizeof(*need));
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0; j < s->groups[i].n_parts; j++) {
+                        kos_part_lag_t *p = &s->groups[i].parts[j];
+                        if (head_offset(p) < 0 || p->head_ts_ms >= 0)
+                                continue;
+                        if (n == cap)
+                                need = realloc(need, (cap *= 2) * sizeof(*need));
+                        need[n++] = p;
+                }
+        qsort(need, n, sizeof(*need), head_cmp);
+        int64_t deadline = mono_us() + (int64_t)lag->opts.head_budget_ms * 1000;
+        for (int round = 0; round < 16 && mono_us() < deadline; round++) {
+                /* One offset per partition this round: the lowest still missing. */
+                rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(64);
+                for (size_t i = 0; i < n; i++) {
+                        kos_part_lag_t *p = need[i];
+                        if (p->head_ts_ms >= 0 || p->head_ts_ms == -2)
+                                continue;
+                        if (want->cnt && tp_cmp(want->elems[want->cnt - 1].topic,
+                                                want->elems[want->cnt - 1].partition, p->topic,
+                                                p->partition) == 0)
+                                continue;
+                        rd_kafka_topic_partition_list_add(want, p->topic, p->partition)->offset =
+                            head_offset(p);
+                }
+                if (want->cnt == 0) {
+                        rd_kafka_topic_partition_list_destroy(want);
+                        break;
+                }
+                rd_kafka_assign(lag->heads, want);
+                int remaining = want->cnt;
+                while (remaining > 0) {
+                        int64_t left_ms = (deadline - mono_us()) / 1000;
+                        if (left_ms <= 0)
+                                break;
+                        rd_kafka_message_t *m =
+                            rd_kafka_consumer_poll(lag->heads, left_ms > 100 ? 100 : (int)left_ms);
+                        if (!m)
+                                continue;
+                        const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+                        rd_kafka_topic_partition_t *w =
+                            topic ? tp_find(want, topic, m->partition) : NULL;
+                        if (w && w->err == 0 && !m->err) {
+                                rd_kafka_timestamp_type_t tt;
+                                int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                                w->err = RD_KAFKA_RESP_ERR__NOENT; /* done this round */
+                                remaining--;
+                                lag->stats.head_fetched++;
+                                need_mark(need, n, topic, m->partition, w->offset, ts);
+                        } else if (w && w->err == 0 &&
+                                   m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                /* Unreadable: leave unknown for this refresh. */
+                                w->err = m->err;
+                                remaining--;
+                                need_mark(need, n, topic, m->partition, w->offset, -2);
+                        }
+                        rd_kafka_message_destroy(m);
+                }
+                rd_kafka_assign(lag->heads, NULL);
+                rd_kafka_topic_partition_list_destroy(want);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (need[i]->head_ts_ms == -2)
+                        need[i]->head_ts_ms = -1;
+        free(need);
+}
+
+int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
+{
+        int64_t t0 = mono_us();
+        group_work_t *w = NULL;
+        size_t n = 0;
+        kos_snapshot_t *s = NULL;
+        int rc = -1;
+        if (list_groups(lag, &w, &n, errstr, errstr_size) == -1)
+                goto done;
+        if (fetch_groups(lag, w, n, errstr, errstr_size) == -1)
+                goto done;
+        s = kos_snapshot_new();
+        s->groups = calloc(n ? n : 1, sizeof(*s->groups));
+        for (size_t i = 0; i < n; i++) {
+                if (!w[i].offsets_done || w[i].offsets_err) {
+                        /* A group whose offsets could not be read is left out rather than
+                         * served as 0; its requests get 404/503 until the next refresh. */
+                        KOS_WARN("lag", "group %s: offsets unavailable: %s", w[i].group_id,
+                                 w[i].offsets_done ? rd_kafka_err2str(w[i].offsets_err)
+                                                   : "no answer");
+                        continue;
+                }
+                build_group(&s->groups[s->n_groups++], &w[i]);
+        }
+        kos_snapshot_finish(s);
+        if (fetch_offsets(lag, s, RD_KAFKA_OFFSET_END, errstr, errstr_size) == -1)
+                goto done;
+        drop_gone_partitions(s);
+        if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
+            fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
+                goto done;
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0; j < s->groups[i].n_parts; j++) {
+                        kos_part_lag_t *p = &s->groups[i].parts[j];
+                        p->lag = kos_lag_compute(p->committed, p->end, p->log_start,
+                                                 lag->opts.policy);
+                }
+        if (lag->heads) {
+                kos_snapshot_t *prev = kos_snapshot_current();
+                size_t missing = reuse_heads(s, prev);
+                kos_snapshot_unref(prev);
+                if (missing)
+                        fetch_heads(lag, s);
+        }
+        s->taken_ms = now_ms();
+        s->refresh_us = mono_us() - t0;
+        rc = 0;
+done:
+        group_work_free(w, n);
+        pthread_mutex_lock(&lag->lock);
+        if (rc == 0) {
+                lag->stats.refreshes_ok++;
+                lag->stats.last_refresh_us = s->refresh_us;
+                lag->stats.last_ok_ms = s->taken_ms;
+                lag->stats.last_error[0] = '\0';
+        } else {
+                lag->stats.refreshes_failed++;
+                snprintf(lag->stats.last_error, sizeof(lag->stats.last_error), "%s", errstr);
+        }
+        pthread_mutex_unlock(&lag->lock);
+        if (rc == 0)
+                kos_snapshot_publish(s);
+        else
+                kos_snapshot_unref(s);
+        return rc;
+}
+
+static void *refresh_main(void *arg)
+{
+        kos_lag_t *lag = arg;
+        int was_failing = 0;
+        for (;;) {
+                char err[512];
+                if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
+                        if (!was_failing)
+                                KOS_WARN("lag", "refresh failed: %s", err);
+                        was_failing = 1;
+                } else if (was_failing) {
+                        KOS_INFO("lag", "refresh recovered");
+                        was_failing = 0;
+                }
+                pthread_mutex_lock(&lag->lock);
+                if (!lag->stop) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        int64_t ns = ts.tv_nsec + (int64_t)lag->opts.refresh_interval_ms * 1000000;
+                        ts.tv_sec += ns / 1000000000;
+                        ts.tv_nsec = ns % 1000000000;
+                        pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
+                }
+                int stop = lag->stop;
+                pthread_mutex_unlock(&lag->lock);
+                if (stop)
+                        break;
+        }
+        return NULL;
+}
+
+int kos_lag_start(kos_lag_t *lag, char *errstr, size_t errstr_size)
+{
+        int e = pthread_create(&lag->thread, NULL, refresh_main, lag);
+        if (e) {
+                snprintf(errstr, errstr_size, "pthread_create: %s", strerror(e));
+                return -1;
+        }
+        lag->started = 1;
+        return 0;
+}
+
+void kos_lag_get_stats(kos_lag_t *lag, kos_lag_stats_t *out)
+{
+        pthread_mutex_lock(&lag->lock);
+        *out = lag->stats;
+        pthread_mutex_unlock(&lag->lock);
+}
+
+void kos_lag_destroy(kos_lag_t *lag)
+{
+        if (!lag)
+                return;
+        if (lag->started) {
+                pthread_mutex_lock(&lag->lock);
+                lag->stop = 1;
+                pthread_cond_signal(&lag->wake);
+                pthread_mutex_unlock(&lag->lock);
+                pthread_join(lag->thread, NULL);
+        }
+        if (lag->heads) {
+                rd_kafka_consumer_close(lag->heads);
+                rd_kafka_destroy(lag->heads);
+        }
+        if (lag->admin)
+                rd_kafka_destroy(lag->admin);
+        pthread_mutex_destroy(&lag->lock);
+        pthread_cond_destroy(&lag->wake);
+        free(lag);
+}

@@ -1,0 +1,350 @@
+/* kos-adapter: a Kubernetes APIService answering custom.metrics.k8s.io (v1beta1, v1beta2) and
+ * external.metrics.k8s.io (v1beta1) with consumer-group lag computed from Kafka offsets.
+ * flags → config → lag engine + TLS server → wait for SIGTERM/SIGINT → stop. */
+#include "duration.h"
+#include "kconf.h"
+#include "lag.h"
+#include "log.h"
+#include "mapping.h"
+#include "server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KOS_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+"Usage: kos-adapter [options]\n"
+"\n"
+"Serves Kafka consumer-group lag as Kubernetes custom and external metrics.\n"
+"\n"
+"Kafka:\n"
+"  -b, --brokers LIST                 bootstrap servers (env KAFKA_BROKERS)\n"
+"  -X KEY=VALUE                       librdkafka property (SASL/SSL etc.); -X list shows all\n"
+"  -F FILE                            librdkafka properties file (key=value lines)\n"
+"      --refresh-interval DUR         pause between lag refreshes (default 1s)\n"
+"      --max-staleness DUR            answer 503 when the lag snapshot is older (default 15s)\n"
+"      --kafka-timeout DUR            timeout of each Kafka request (default 5s)\n"
+"      --no-commit-policy P           lag of a partition with no commit: earliest (from the\n"
+"                                     log start offset, default) or latest (0)\n"
+"      --read-committed               end offset = last stable offset (transactional input)\n"
+"      --no-lag-seconds               do not read records for kafka_consumergroup_lag_seconds\n"
+"      --head-fetch-budget DUR        time per refresh for reading those records (default 500ms)\n"
+"\n"
+"Kubernetes objects:\n"
+"      --mapping-file FILE            object -> consumer group rules (see README)\n"
+"\n"
+"Serving:\n"
+"      --secure-port N                HTTPS port (default 6443; 0 = any free port)\n"
+"      --bind-address IP              (default 0.0.0.0)\n"
+"      --tls-cert-file FILE           serving certificate (PEM, required)\n"
+"      --tls-private-key-file FILE    its key (PEM, required)\n"
+"      --threads N                    HTTP worker threads (default 2)\n"
+"\n"
+"Authentication:\n"
+"      --requestheader-client-ca-file FILE   CA of the aggregator's front-proxy certificate\n"
+"      --requestheader-allowed-names LIST    allowed front-proxy CNs (comma-separated; empty = any)\n"
+"      --requestheader-username-headers LIST (default X-Remote-User)\n"
+"      --requestheader-group-headers LIST    (default X-Remote-Group)\n"
+"      --requestheader-extra-headers-prefix P (default X-Remote-Extra-)\n"
+"      --client-ca-file FILE          CA of direct client certificates (user = CN, groups = O)\n"
+"\n"
+"Other:\n"
+"  -d, --debug                        debug logs\n"
+"  -q, --quiet                        warnings and errors only\n"
+"      --version                      print the version\n"
+"  -h, --help                         this text\n");
+}
+
+enum {
+        OPT_REFRESH = 256,
+        OPT_STALENESS,
+        OPT_KTIMEOUT,
+        OPT_POLICY,
+        OPT_READ_COMMITTED,
+        OPT_NO_LAG_SECONDS,
+        OPT_HEAD_BUDGET,
+        OPT_MAPPING,
+        OPT_PORT,
+        OPT_BIND,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_THREADS,
+        OPT_RH_CA,
+        OPT_RH_NAMES,
+        OPT_RH_USER,
+        OPT_RH_GROUP,
+        OPT_RH_EXTRA,
+        OPT_CLIENT_CA,
+        OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"brokers", required_argument, 0, 'b'},
+    {"refresh-interval", required_argument, 0, OPT_REFRESH},
+    {"max-staleness", required_argument, 0, OPT_STALENESS},
+    {"kafka-timeout", required_argument, 0, OPT_KTIMEOUT},
+    {"no-commit-policy", required_argument, 0, OPT_POLICY},
+    {"read-committed", no_argument, 0, OPT_READ_COMMITTED},
+    {"no-lag-seconds", no_argument, 0, OPT_NO_LAG_SECONDS},
+    {"head-fetch-budget", required_argument, 0, OPT_HEAD_BUDGET},
+    {"mapping-file", required_argument, 0, OPT_MAPPING},
+    {"secure-port", required_argument, 0, OPT_PORT},
+    {"bind-address", required_argument, 0, OPT_BIND},
+    {"tls-cert-file", required_argument, 0, OPT_CERT},
+    {"tls-private-key-file", required_argument, 0, OPT_KEY},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"requestheader-client-ca-file", required_argument, 0, OPT_RH_CA},
+    {"requestheader-allowed-names", required_argument, 0, OPT_RH_NAMES},
+    {"requestheader-username-headers", required_argument, 0, OPT_RH_USER},
+    {"requestheader-group-headers", required_argument, 0, OPT_RH_GROUP},
+    {"requestheader-extra-headers-prefix", required_argument, 0, OPT_RH_EXTRA},
+    {"client-ca-file", required_argument, 0, OPT_CLIENT_CA},
+    {"debug", no_argument, 0, 'd'},
+    {"quiet", no_argument, 0, 'q'},
+    {"version", no_argument, 0, OPT_VERSION},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+static int fail_start(const char *msg)
+{
+        KOS_ERR("main", "%s", msg);
+        fprintf(stderr, "kos-adapter: %s (see --help)\n", msg);
+        return 2;
+}
+
+int main(int argc, char **argv)
+{
+        char err[1024];
+        kos_kconf_t *kc = kos_kconf_new();
+        kos_lag_opts_t lo;
+        kos_lag_opts_defaults(&lo);
+        kos_server_conf_t sc = {.bind_address = "0.0.0.0", .port = 6443, .threads = 2};
+        kos_auth_conf_t ac = {0};
+        const char *mapping_file = NULL;
+        int64_t staleness_ms = 15000, ms;
+        long long n;
+        int rc = 2;
+        kos_mapping_t *mapping = NULL;
+        kos_auth_t *auth = NULL;
+        kos_lag_t *lag = NULL;
+        kos_server_t *server = NULL;
+
+        int c;
+        while ((c = getopt_long(argc, argv, "b:X:F:dqh", long_opts, NULL)) != -1) {
+                int bad = 0;
+                switch (c) {
+                case 'b':
+                        bad = kos_kconf_set(kc, "bootstrap.servers", optarg, err, sizeof(err));
+                        break;
+                case 'X':
+                        if (strcmp(optarg, "list") == 0) {
+                                kos_kconf_print_list();
+                                kos_kconf_destroy(kc);
+                                return 0;
+                        }
+                        bad = kos_kconf_set_kv(kc, optarg, err, sizeof(err));
+                        break;
+                case 'F':
+                        bad = kos_kconf_load_file(kc, optarg, err, sizeof(err));
+                        break;
+                case 'd':
+                        kos_log_set_level(KOS_LOG_DEBUG);
+                        break;
+                case 'q':
+                        kos_log_set_level(KOS_LOG_WARN);
+                        break;
+                case OPT_REFRESH:
+                        bad = kos_parse_duration_ms("--refresh-interval", optarg, &ms, err,
+                                                    sizeof(err));
+                        if (!bad && (ms < 10 || ms > 3600000)) {
+                                snprintf(err, sizeof(err),
+                                         "--refresh-interval: must be between 10ms and 1h");
+                                bad = -1;
+                        }
+                        lo.refresh_interval_ms = (int)ms;
+                        break;
+                case OPT_STALENESS:
+                        bad = kos_parse_duration_ms("--max-staleness", optarg, &staleness_ms, err,
+                                                    sizeof(err));
+                        break;
+                case OPT_KTIMEOUT:
+                        bad = kos_parse_duration_ms("--kafka-timeout", optarg, &ms, err,
+                                                    sizeof(err));
+                        if (!bad && (ms < 100 || ms > 600000)) {
+                                snprintf(err, sizeof(err),
+                                         "--kafka-timeout: must be between 100ms and 10m");
+                                bad = -1;
+                        }
+                        lo.kafka_timeout_ms = (int)ms;
+                        break;
+                case OPT_HEAD_BUDGET:
+                        bad = kos_parse_duration_ms("--head-fetch-budget", optarg, &ms, err,
+                                                    sizeof(err));
+                        if (!bad && ms > 600000) {
+                                snprintf(err, sizeof(err), "--head-fetch-budget: at most 10m");
+                                bad = -1;
+                        }
+                        lo.head_budget_ms = (int)ms;
+                        break;
+                case OPT_POLICY:
+                        if (strcmp(optarg, "earliest") == 0)
+                                lo.policy = KOS_NOCOMMIT_EARLIEST;
+                        else if (strcmp(optarg, "latest") == 0)
+                                lo.policy = KOS_NOCOMMIT_LATEST;
+                        else {
+                                snprintf(err, sizeof(err),
+                                         "--no-commit-policy: \"%s\" is not earliest or latest",
+                                         optarg);
+                                bad = -1;
+                        }
+                        break;
+                case OPT_READ_COMMITTED:
+                        lo.read_committed = 1;
+                        break;
+                case OPT_NO_LAG_SECONDS:
+                        lo.head_timestamps = 0;
+                        break;
+                case OPT_MAPPING:
+                        mapping_file = optarg;
+                        break;
+                case OPT_PORT:
+                        bad = kos_parse_int("--secure-port", optarg, 0, 65535, &n, err,
+                                            sizeof(err));
+                        sc.port = (int)n;
+                        break;
+                case OPT_BIND:
+                        sc.bind_address = optarg;
+                        break;
+                case OPT_CERT:
+                        sc.tls_cert_file = optarg;
+                        break;
+                case OPT_KEY:
+                        sc.tls_key_file = optarg;
+                        break;
+                case OPT_THREADS:
+                        bad = kos_parse_int("--threads", optarg, 1, 256, &n, err, sizeof(err));
+                        sc.threads = (int)n;
+                        break;
+                case OPT_RH_CA:
+                        ac.requestheader_client_ca_file = optarg;
+                        break;
+                case OPT_RH_NAMES:
+                        ac.requestheader_allowed_names = optarg;
+                        break;
+                case OPT_RH_USER:
+                        ac.requestheader_username_headers = optarg;
+                        break;
+                case OPT_RH_GROUP:
+                        ac.requestheader_group_headers = optarg;
+                        break;
+                case OPT_RH_EXTRA:
+                        ac.requestheader_extra_headers_prefix = optarg;
+                        break;
+                case OPT_CLIENT_CA:
+                        ac.client_ca_file = optarg;
+                        break;
+                case OPT_VERSION:
+                        printf("kos-adapter %s (librdkafka %s)\n", KOS_VERSION,
+                               rd_kafka_version_str());
+                        kos_kconf_destroy(kc);
+                        return 0;
+                case 'h':
+                        usage(stdout);
+                        kos_kconf_destroy(kc);
+                        return 0;
+                default:
+                        usage(stderr);
+                        kos_kconf_destroy(kc);
+                        return 2;
+                }
+                if (bad) {
+                        rc = fail_start(err);
+                        goto out;
+                }
+        }
+        if (optind < argc) {
+                snprintf(err, sizeof(err), "unexpected argument \"%s\"", argv[optind]);
+                rc = fail_start(err);
+                goto out;
+        }
+        if (kos_kconf_apply_env(kc, err, sizeof(err)) == -1) {
+                rc = fail_start(err);
+                goto out;
+        }
+        if (!kos_kconf_has_brokers(kc)) {
+                rc = fail_start("no Kafka brokers: use -b, KAFKA_BROKERS or -X bootstrap.servers");
+                goto out;
+        }
+        if (!sc.tls_cert_file || !sc.tls_key_file) {
+                rc = fail_start("--tls-cert-file and --tls-private-key-file are required");
+                goto out;
+        }
+        if (staleness_ms < lo.refresh_interval_ms) {
+                rc = fail_start("--max-staleness must be at least --refresh-interval");
+                goto out;
+        }
+        if (!ac.requestheader_client_ca_file && !ac.client_ca_file)
+                KOS_WARN("main", "neither --requestheader-client-ca-file nor --client-ca-file: "
+                                 "every request but the health checks will get 401");
+        if (mapping_file && !(mapping = kos_mapping_load(mapping_file, err, sizeof(err)))) {
+                rc = fail_start(err);
+                goto out;
+        }
+        if (!(auth = kos_auth_new(&ac, err, sizeof(err)))) {
+                rc = fail_start(err);
+                goto out;
+        }
+
+        /* Signals are taken by sigwait in this thread only; block them before any thread. */
+        sigset_t sigs;
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (!(lag = kos_lag_new(kc, &lo, err, sizeof(err)))) {
+                rc = fail_start(err);
+                goto out;
+        }
+        kos_provider_conf_t pc = {.mapping = mapping, .max_staleness_ms = staleness_ms};
+        static kos_req_stats_t stats;
+        kos_dispatch_ctx_t ctx = {
+            .auth = auth, .pc = &pc, .lag = lag, .stats = &stats, .version = KOS_VERSION};
+        sc.ctx = &ctx;
+        if (!(server = kos_server_start(&sc, err, sizeof(err)))) {
+                rc = fail_start(err);
+                goto out;
+        }
+        if (kos_lag_start(lag, err, sizeof(err)) == -1) {
+                rc = fail_start(err);
+                goto out;
+        }
+        KOS_INFO("main", "kos-adapter %s listening on https://%s:%d (refresh %d ms, staleness "
+                         "%lld ms, %zu mapping rules)",
+                 KOS_VERSION, sc.bind_address, kos_server_port(server), lo.refresh_interval_ms,
+                 (long long)staleness_ms, mapping ? mapping->n_rules : 0);
+        /* Tests and scripts that start us with --secure-port 0 read the port from here. */
+        printf("listening on port %d\n", kos_server_port(server));
+        fflush(stdout);
+
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        KOS_INFO("main", "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        rc = 0;
+out:
+        kos_server_stop(server);
+        kos_lag_destroy(lag);
+        kos_snapshot_publish_clear();
+        kos_auth_destroy(auth);
+        kos_mapping_destroy(mapping);
+        kos_kconf_destroy(kc);
+        return rc;
+}

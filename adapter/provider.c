@@ -1,0 +1,465 @@
+/* Request + snapshot → values (see provider.h). The rules, in order:
+ *   1. no snapshot, or one older than the staleness bound → 503 (never an old or zero value);
+ *   2. the consumer group: metricLabelSelector group=<id> (external: labelSelector), else the
+ *      mapping file's first matching rule, else 404 naming what to configure;
+ *   3. partitions: those of the group whose {group, topic} labels the selector admits and the
+ *      rule's topic list allows; a partition whose lag is unknown makes the answer 503. */
+#include "provider.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+        const char *group;
+        const char *topic;
+} series_labels_t;
+
+static const char *series_get(void *opaque, const char *key)
+{
+        const series_labels_t *l = opaque;
+        if (strcmp(key, "group") == 0)
+                return l->group;
+        if (strcmp(key, "topic") == 0)
+                return l->topic;
+        return NULL;
+}
+
+void kos_topic_metric_suffix(const char *topic, char *out, size_t size)
+{
+        size_t i = 0;
+        for (; topic[i] && i + 1 < size; i++) {
+                unsigned char c = (unsigned char)tolower((unsigned char)topic[i]);
+                out[i] = (char)(isalnum(c) ? c : '_');
+        }
+        out[i] = '\0';
+}
+
+static void fail(kos_answer_t *ans, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(kos_answer_t *ans, int status, const char *reason, const char *fmt, ...)
+{
+        ans->status = status;
+        snprintf(ans->reason, sizeof(ans->reason), "%s", reason);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ans->message, sizeof(ans->message), fmt, ap);
+        va_end(ap);
+}
+
+void kos_answer_clear(kos_answer_t *ans)
+{
+        kos_values_clear(&ans->values);
+}
+
+/* Does this partition belong to the series the request selects? */
+static int part_selected(const kos_part_lag_t *p, const char *group, const kos_selector_t *sel,
+                         const kos_mapping_rule_t *rule)
+{
+        if (rule && !kos_mapping_rule_has_topic(rule, p->topic))
+                return 0;
+        series_labels_t l = {group, p->topic};
+        return kos_selector_matches(sel, series_get, &l);
+}
+
+typedef struct {
+        int64_t lag;    /* sum, -1 unknown */
+        int64_t age_ms; /* max age of the oldest unconsumed record, -1 unknown */
+        size_t n_parts;
+} agg_t;
+
+/* member < -2: all partitions; member == -1: unassigned only; >= 0: that member's. */
+static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
+                       const kos_mapping_rule_t *rule, const char *only_topic, int member,
+                       int64_t now_ms)
+{
+        agg_t a = {0, 0, 0};
+        for (size_t i = 0; i < g->n_parts; i++) {
+                const kos_part_lag_t *p = &g->parts[i];
+                if (member > -2 && p->member != member)
+                        continue;
+                if (only_topic && strcmp(p->topic, only_topic) != 0)
+                        continue;
+                if (!part_selected(p, g->group_id, sel, rule))
+                        continue;
+                a.n_parts++;
+                if (p->lag < 0 || a.lag < 0) {
+                        a.lag = -1;
+                } else {
+                        a.lag += p->lag;
+                }
+                if (p->lag == 0)
+                        continue;
+                if (p->lag < 0 || p->head_ts_ms < 0 || a.age_ms < 0) {
+                        a.age_ms = -1;
+                } else if (now_ms - p->head_ts_ms > a.age_ms) {
+                        a.age_ms = now_ms - p->head_ts_ms;
+                }
+        }
+        return a;
+}
+
+/* Sets the item's value for `metric` from a; 0 on success, -1 (answer set to 503) if unknown. */
+static int set_value(kos_answer_t *ans, kos_value_t *it, const char *metric, agg_t a,
+                     const char *group)
+{
+        if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
+                if (a.age_ms < 0) {
+                        fail(ans, 503, "ServiceUnavailable",
+                             "the age of the oldest unconsumed record of group %s is not known "
+                             "yet (its record could not be read); retry shortly",
+                             group);
+                        return -1;
+                }
+                it->value = a.age_ms < 0 ? 0 : a.age_ms;
+                it->scale = 3;
+        } else {
+                if (a.lag < 0) {
+                        fail(ans, 503, "ServiceUnavailable",
+                             "the lag of group %s is unknown: an end offset could not be read",
+                             group);
+                        return -1;
+                }
+                it->value = a.lag;
+                it->scale = 0;
+        }
+        return 0;
+}
+
+static const char *topic_of_metric(const kos_group_lag_t *g, const char *metric)
+{
+        size_t plen = strlen(KOS_METRIC_TOPIC_PREFIX);
+        if (strncmp(metric, KOS_METRIC_TOPIC_PREFIX, plen) != 0)
+                return NULL;
+        for (size_t i = 0; i < g->n_parts; i++) {
+                char suffix[256];
+                kos_topic_metric_suffix(g->parts[i].topic, suffix, sizeof(suffix));
+                if (strcmp(suffix, metric + plen) == 0)
+                        return g->parts[i].topic;
+        }
+        return NULL;
+}
+
+static int is_group_metric(const char *m)
+{
+        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0;
+}
+
+static int is_pod_metric(const char *m)
+{
+        return strcmp(m, KOS_METRIC_CONSUMER_LAG) == 0 ||
+               strncmp(m, KOS_METRIC_TOPIC_PREFIX, strlen(KOS_METRIC_TOPIC_PREFIX)) == 0;
+}
+
+static void full_resource(const kos_request_t *req, char *out, size_t size)
+{
+        if (req->resource_group[0])
+                snprintf(out, size, "%s.%s", req->resource, req->resource_group);
+        else
+                snprintf(out, size, "%s", req->resource);
+}
+
+static void fill_object(kos_value_t *it, const kos_request_t *req, const char *name,
+                        int64_t taken_ms)
+{
+        kos_render_object_kind(req->resource, req->resource_group, it->kind, sizeof(it->kind),
+                               it->api_version, sizeof(it->api_version));
+        snprintf(it->namespace_, sizeof(it->namespace_), "%s", req->namespace_);
+        snprintf(it->name, sizeof(it->name), "%s", name);
+        snprintf(it->metric, sizeof(it->metric), "%s", req->metric);
+        it->timestamp_ms = taken_ms;
+}
+
+/* Finds the group for a described object; 404 with guidance when none applies. */
+static const kos_group_lag_t *resolve(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                                      const kos_request_t *req, const char *name,
+                                      const kos_mapping_rule_t **rule, kos_answer_t *ans)
+{
+        char res[512];
+        full_resource(req, res, sizeof(res));
+        const char *group = kos_selector_equals_value(req->metric_selector, "group");
+        *rule = NULL;
+        if (!group) {
+                const char *ns = req->kind == KOS_REQ_OBJECT && !req->namespace_[0] &&
+                                         strcmp(req->resource, "namespaces") == 0
+                                     ? req->name
+                                     : req->namespace_;
+                *rule = kos_mapping_find(pc->mapping, ns, res, name);
+                if (!*rule) {
+                        fail(ans, 404, "NotFound",
+                             "the server could not find the metric %s for %s %s: no consumer "
+                             "group is mapped to it (add a rule to the mapping file or select "
+                             "one with metricLabelSelector=group=<id>)",
+                             req->metric, res, name);
+                        return NULL;
+                }
+                group = (*rule)->group;
+        }
+        const kos_group_lag_t *g = kos_snapshot_group(snap, group);
+        if (!g)
+                fail(ans, 404, "NotFound",
+                     "the server could not find the metric %s for %s %s: consumer group %s does "
+                     "not exist in Kafka",
+                     req->metric, res, name, group);
+        return g;
+}
+
+static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                          int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
+{
+        const kos_mapping_rule_t *rule;
+        int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
+        if (pods ? !is_pod_metric(req->metric) : !is_group_metric(req->metric)) {
+                char res[512];
+                full_resource(req, res, sizeof(res));
+                fail(ans, 404, "NotFound", "the server could not find the metric %s for %s",
+                     req->metric, res);
+                return;
+        }
+        const kos_group_lag_t *g = resolve(pc, snap, req, req->name, &rule, ans);
+        if (!g)
+                return;
+        if (!pods) {
+                agg_t a = aggregate(g, req->metric_selector, rule, NULL, -3, now_ms);
+                kos_value_t *it = kos_values_add(&ans->values);
+                fill_object(it, req, req->name, snap->taken_ms);
+                if (set_value(ans, it, req->metric, a, g->group_id) == 0)
+                        ans->status = 200;
+                return;
+        }
+        /* A pod: the partitions held by the member whose client.id is the pod's name. */
+        const char *topic = NULL;
+        if (strcmp(req->metric, KOS_METRIC_CONSUMER_LAG) != 0 &&
+            !(topic = topic_of_metric(g, req->metric))) {
+                fail(ans, 404, "NotFound", "the server could not find the metric %s for pods %s",
+                     req->metric, req->name);
+                return;
+        }
+        int64_t sum = 0;
+        int found = 0;
+        for (size_t m = 0; m < g->n_members; m++) {
+                if (strcmp(g->members[m].client_id, req->name) != 0)
+                        continue;
+                agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)m, now_ms);
+                if (a.lag < 0) {
+                        fail(ans, 503, "ServiceUnavailable", "the lag of group %s is unknown",
+                             g->group_id);
+                        return;
+                }
+                sum += a.lag;
+                found = 1;
+        }
+        if (!found) {
+                fail(ans, 404, "NotFound",
+                     "the server could not find the metric %s for pods %s: no member of group %s "
+                     "has client.id %s",
+                     req->metric, req->name, g->group_id, req->name);
+                return;
+        }
+        kos_value_t *it = kos_values_add(&ans->values);
+        fill_object(it, req, req->name, snap->taken_ms);
+        it->value = sum;
+        ans->status = 200;
+}
+
+static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                            int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
+{
+        int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
+        char res[512];
+        full_resource(req, res, sizeof(res));
+        if (pods ? !is_pod_metric(req->metric) : !is_group_metric(req->metric)) {
+                fail(ans, 404, "NotFound", "the server could not find the metric %s for %s",
+                     req->metric, res);
+                return;
+        }
+        if (!pods) {
+                /* Every object the mapping names in this namespace and resource. */
+                for (size_t i = 0; pc->mapping && i < pc->mapping->n_rules; i++) {
+                        const kos_mapping_rule_t *r = &pc->mapping->rules[i];
+                        if (strcmp(r->resource, res) != 0 || strcmp(r->name, "*") == 0)
+                                continue;
+                        if (strcmp(r->namespace_, "*") != 0 &&
+                            strcmp(r->namespace_, req->namespace_) != 0)
+                                continue;
+                        const kos_group_lag_t *g = kos_snapshot_group(snap, r->group);
+                        if (!g)
+                                continue;
+                        agg_t a = aggregate(g, req->metric_selector, r, NULL, -3, now_ms);
+                        kos_value_t *it = kos_values_add(&ans->values);
+                        fill_object(it, req, r->name, snap->taken_ms);
+                        if (set_value(ans, it, req->metric, a, g->group_id) == -1)
+                                return;
+                }
+                ans->status = 200;
+                return;
+        }
+        const kos_mapping_rule_t *rule;
+        const kos_group_lag_t *g = resolve(pc, snap, req, "*", &rule, ans);
+        if (!g)
+                return;
+        const char *topic = NULL;
+        if (strcmp(req->metric, KOS_METRIC_CONSUMER_LAG) != 0 &&
+            !(topic = topic_of_metric(g, req->metric))) {
+                fail(ans, 404, "NotFound", "the server could not find the metric %s for pods",
+                     req->metric);
+                return;
+        }
+        /* One item per distinct client.id (= pod name); members sharing one are summed. */
+        for (size_t m = 0; m < g->n_members; m++) {
+                const char *cid = g->members[m].client_id;
+                if (!cid[0])
+                        continue;
+                int seen = 0;
+                for (size_t k = 0; k < m; k++)
+                        seen |= strcmp(g->members[k].client_id, cid) == 0;
+                if (seen)
+                        continue;
+                int64_t sum = 0;
+                for (size_t k = m; k < g->n_members; k++) {
+                        if (strcmp(g->members[k].client_id, cid) != 0)
+                                continue;
+                        agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)k, now_ms);
+                        if (a.lag < 0) {
+                                fail(ans, 503, "ServiceUnavailable",
+                                     "the lag of group %s is unknown", g->group_id);
+                                return;
+                        }
+                        sum += a.lag;
+                }
+                kos_value_t *it = kos_values_add(&ans->values);
+                fill_object(it, req, cid, snap->taken_ms);
+                it->value = sum;
+        }
+        ans->status = 200;
+}
+
+static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const kos_request_t *req,
+                            kos_answer_t *ans)
+{
+        if (!is_group_metric(req->metric)) {
+                fail(ans, 404, "NotFound",
+                     "the server could not find the external metric %s (served: %s, %s)",
+                     req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC);
+                return;
+        }
+        const char *topic = kos_selector_equals_value(req->metric_selector, "topic");
+        /* One item per group with selected partitions: the HPA sums External items, so a
+         * selector naming one group yields exactly that group's lag. */
+        for (size_t i = 0; i < snap->n_groups; i++) {
+                const kos_group_lag_t *g = &snap->groups[i];
+                agg_t a = aggregate(g, req->metric_selector, NULL, NULL, -3, now_ms);
+                if (a.n_parts == 0) {
+                        /* A group with no partitions yet matches only an explicit group= */
+                        series_labels_t l = {g->group_id, NULL};
+                        if (topic || !kos_selector_equals_value(req->metric_selector, "group") ||
+                            !kos_selector_matches(req->metric_selector, series_get, &l))
+                                continue;
+                }
+                kos_value_t *it = kos_values_add(&ans->values);
+                snprintf(it->metric, sizeof(it->metric), "%s", req->metric);
+                snprintf(it->label_group, sizeof(it->label_group), "%s", g->group_id);
+                if (topic)
+                        snprintf(it->label_topic, sizeof(it->label_topic), "%s", topic);
+                it->timestamp_ms = snap->taken_ms;
+                if (set_value(ans, it, req->metric, a, g->group_id) == -1)
+                        return;
+        }
+        ans->status = 200;
+}
+
+void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                         int64_t now_ms, const char *last_error, const kos_request_t *req,
+                         kos_answer_t *ans)
+{
+        memset(ans, 0, sizeof(*ans));
+        if (!snap) {
+                fail(ans, 503, "ServiceUnavailable",
+                     "no lag snapshot yet: Kafka has not answered%s%s", last_error ? ": " : "",
+                     last_error ? last_error : "");
+                return;
+        }
+        int64_t age = now_ms - snap->taken_ms;
+        if (age > pc->max_staleness_ms) {
+                fail(ans, 503, "ServiceUnavailable",
+                     "the lag snapshot is %.1f s old, over the %.1f s staleness bound%s%s",
+                     (double)age / 1000.0, (double)pc->max_staleness_ms / 1000.0,
+                     last_error && *last_error ? "; last refresh error: " : "",
+                     last_error ? last_error : "");
+                return;
+        }
+        switch (req->kind) {
+        case KOS_REQ_OBJECT:
+                answer_object(pc, snap, now_ms, req, ans);
+                break;
+        case KOS_REQ_WILDCARD:
+                answer_wildcard(pc, snap, now_ms, req, ans);
+                break;
+        case KOS_REQ_EXTERNAL:
+                answer_external(snap, now_ms, req, ans);
+                break;
+        default:
+                fail(ans, 404, "NotFound", "the server could not find the requested resource");
+        }
+        if (ans->status != 200)
+                kos_values_clear(&ans->values);
+}
+
+static void names_add(char ***v, size_t *n, const char *s)
+{
+        for (size_t i = 0; i < *n; i++)
+                if (strcmp((*v)[i], s) == 0)
+                        return;
+        *v = realloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[(*n)++] = strdup(s);
+}
+
+char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                                    kos_api_t api, size_t *n)
+{
+        char **v = NULL;
+        *n = 0;
+        if (api == KOS_API_EXTERNAL_V1BETA1) {
+                names_add(&v, n, KOS_METRIC_GROUP_LAG);
+                names_add(&v, n, KOS_METRIC_GROUP_LAG_SEC);
+                return v;
+        }
+        static const char *const objects[] = {"deployments.apps", "statefulsets.apps",
+                                              "namespaces"};
+        char buf[600];
+        for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+                snprintf(buf, sizeof(buf), "%s/%s", objects[i], KOS_METRIC_GROUP_LAG);
+                names_add(&v, n, buf);
+                snprintf(buf, sizeof(buf), "%s/%s", objects[i], KOS_METRIC_GROUP_LAG_SEC);
+                names_add(&v, n, buf);
+        }
+        for (size_t i = 0; pc->mapping && i < pc->mapping->n_rules; i++) {
+                const char *r = pc->mapping->rules[i].resource;
+                if (strcmp(r, "pods") == 0)
+                        continue;
+                snprintf(buf, sizeof(buf), "%s/%s", r, KOS_METRIC_GROUP_LAG);
+                names_add(&v, n, buf);
+                snprintf(buf, sizeof(buf), "%s/%s", r, KOS_METRIC_GROUP_LAG_SEC);
+                names_add(&v, n, buf);
+        }
+        names_add(&v, n, "pods/" KOS_METRIC_CONSUMER_LAG);
+        for (size_t i = 0; snap && i < snap->n_groups; i++)
+                for (size_t j = 0; j < snap->groups[i].n_parts; j++) {
+                        char suffix[256];
+                        kos_topic_metric_suffix(snap->groups[i].parts[j].topic, suffix,
+                                                sizeof(suffix));
+                        snprintf(buf, sizeof(buf), "pods/%s%s", KOS_METRIC_TOPIC_PREFIX, suffix);
+                        names_add(&v, n, buf);
+                }
+        return v;
+}
+
+void kos_provider_names_free(char **names, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}

@@ -1,0 +1,366 @@
+/* libmicrohttpd + GnuTLS front end (see server.h). Paths and query arguments are taken raw
+ * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
+ * `%2F` must stay distinguishable from `*` and `/` until then. */
+#include "server.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define MAX_HEADERS 100
+
+struct kos_server_s {
+        struct MHD_Daemon *d;
+        const kos_dispatch_ctx_t *ctx;
+        char *cert_pem, *key_pem, *trust_pem;
+        int port;
+};
+
+/* Per TLS connection: the peer certificate is verified on the first request only. */
+typedef struct {
+        int verified;
+        kos_peer_t peer;
+} conn_state_t;
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+        (void)cls;
+        (void)c;
+        return strlen(s);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+        (void)cls;
+        (void)c;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                *socket_context = calloc(1, sizeof(conn_state_t));
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                free(*socket_context);
+                *socket_context = NULL;
+        }
+}
+
+static void verify_peer(const kos_server_t *s, struct MHD_Connection *c, kos_peer_t *peer)
+{
+        memset(peer, 0, sizeof(*peer));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ci || !ci->tls_session)
+                return;
+        unsigned n = 0;
+        const gnutls_datum_t *certs =
+            gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+        if (!certs || n == 0)
+                return;
+        if (n > 8)
+                n = 8;
+        const void *der[8];
+        size_t len[8];
+        for (unsigned i = 0; i < n; i++) {
+                der[i] = certs[i].data;
+                len[i] = certs[i].size;
+        }
+        kos_auth_verify_peer(s->ctx->auth, der, len, n, peer);
+}
+
+typedef struct {
+        kos_header_t h[MAX_HEADERS];
+        size_t n;
+        int truncated;
+} headers_t;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+        (void)kind;
+        headers_t *hs = cls;
+        if (hs->n == MAX_HEADERS) {
+                hs->truncated = 1;
+                return MHD_NO;
+        }
+        hs->h[hs->n].name = key;
+        hs->h[hs->n].value = value ? value : "";
+        hs->n++;
+        return MHD_YES;
+}
+
+typedef struct {
+        char *buf;
+        size_t len, cap;
+        int overflow;
+} query_t;
+
+/* Rebuilds the raw query string from MHD's argument list (MHD has already turned '+' into
+ * ' ', which route.c also reads as a space). */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+        (void)kind;
+        query_t *q = cls;
+        size_t need = strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
+        if (q->len + need > KOS_ROUTE_MAX_QUERY + 2) {
+                q->overflow = 1;
+                return MHD_NO;
+        }
+        if (q->len + need > q->cap) {
+                q->cap = (q->len + need) * 2;
+                q->buf = realloc(q->buf, q->cap);
+        }
+        q->len += (size_t)snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s",
+                                   q->len ? "&" : "", key, value ? "=" : "", value ? value : "");
+        return MHD_YES;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, const kos_response_t *r)
+{
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            r->body_len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE
+                                                                 : MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+                free(r->body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        (void)version;
+        (void)upload_data;
+        kos_server_t *s = cls;
+        if (*con_cls == NULL) {
+                /* First call: headers are in. Answer now; a body, if any, is discarded. */
+                *con_cls = (void *)1;
+        } else if (*upload_data_size) {
+                *upload_data_size = 0; /* response already queued; drop the body */
+                return MHD_YES;
+        }
+        int64_t t0 = mono_us();
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        conn_state_t *st = sc ? sc->socket_context : NULL;
+        kos_peer_t local;
+        const kos_peer_t *peer = &local;
+        if (st) {
+                if (!st->verified) {
+                        verify_peer(s, c, &st->peer);
+                        st->verified = 1;
+                }
+                peer = &st->peer;
+        } else {
+                verify_peer(s, c, &local);
+        }
+
+        headers_t hs = {.n = 0};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hs);
+        query_t q = {0};
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+
+        kos_response_t r;
+        if (hs.truncated) {
+                memset(&r, 0, sizeof(r));
+                r.status = 431;
+                r.content_type = "application/json";
+                r.body = kos_render_status(431, "BadRequest",
+                                           "too many request headers (limit 100)", &r.body_len);
+        } else if (q.overflow) {
+                memset(&r, 0, sizeof(r));
+                r.status = 414;
+                r.content_type = "application/json";
+                r.body = kos_render_status(414, "RequestURITooLong", "query string too long",
+                                           &r.body_len);
+        } else {
+                kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r);
+        }
+        free(q.buf);
+        int64_t dt = mono_us() - t0;
+        kos_req_stats_record(s->ctx->stats, r.status, dt);
+        if (kos_log_get_level() >= KOS_LOG_DEBUG)
+                KOS_DBG("http", "%s %.200s -> %d (%s, %lld us)", method, url, r.status,
+                        r.user[0] ? r.user : "anonymous", (long long)dt);
+        return send_response(c, &r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        (void)cls;
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        size_t n = strlen(buf);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                buf[--n] = '\0';
+        /* TLS handshake failures of scanners and wrong clients are routine: debug level. */
+        KOS_DBG("httpd", "%s", buf);
+}
+
+static char *slurp(const char *path, const char *what, char *errstr, size_t errstr_size)
+{
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+                snprintf(errstr, errstr_size, "%s %s: %s", what, path, strerror(errno));
+                return NULL;
+        }
+        char *buf = NULL;
+        size_t n = 0, cap = 0, r;
+        char chunk[8192];
+        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0 && n < (1u << 20)) {
+                if (n + r + 1 > cap) {
+                        cap = (n + r + 1) * 2;
+                        buf = realloc(buf, cap);
+                }
+                memcpy(buf + n, chunk, r);
+                n += r;
+        }
+        fclose(f);
+        if (!buf || !strstr(buf, "-----BEGIN ")) {
+                snprintf(errstr, errstr_size, "%s %s: not a PEM file", what, path);
+                free(buf);
+                return NULL;
+        }
+        buf[n] = '\0';
+        return buf;
+}
+
+/* Checks that the certificate and key load and belong together before MHD sees them, so a
+ * mistake is reported with the file names instead of MHD's generic start failure. */
+static int check_keypair(const char *cert_pem, const char *key_pem, const char *cert_file,
+                         const char *key_file, char *errstr, size_t errstr_size)
+{
+        gnutls_certificate_credentials_t cred;
+        gnutls_certificate_allocate_credentials(&cred);
+        gnutls_datum_t c = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
+        gnutls_datum_t k = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+        int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+        gnutls_certificate_free_credentials(cred);
+        if (rc < 0) {
+                snprintf(errstr, errstr_size, "--tls-cert-file %s / --tls-private-key-file %s: %s",
+                         cert_file, key_file, gnutls_strerror(rc));
+                return -1;
+        }
+        return 0;
+}
+
+kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size)
+{
+        kos_server_t *s = calloc(1, sizeof(*s));
+        s->ctx = conf->ctx;
+        if (!(s->cert_pem = slurp(conf->tls_cert_file, "--tls-cert-file", errstr, errstr_size)) ||
+            !(s->key_pem =
+                  slurp(conf->tls_key_file, "--tls-private-key-file", errstr, errstr_size)) ||
+            check_keypair(s->cert_pem, s->key_pem, conf->tls_cert_file, conf->tls_key_file,
+                          errstr, errstr_size) == -1)
+                goto fail;
+        const char *trust = kos_auth_trust_pem(conf->ctx->auth);
+        if (trust && *trust)
+                s->trust_pem = strdup(trust);
+
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_USE_ERROR_LOG;
+        if (inet_pton(AF_INET, conf->bind_address, &sin->sin_addr) == 1) {
+                sin->sin_family = AF_INET;
+                sin->sin_port = htons((uint16_t)conf->port);
+        } else if (inet_pton(AF_INET6, conf->bind_address, &sin6->sin6_addr) == 1) {
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_port = htons((uint16_t)conf->port);
+                flags |= MHD_USE_IPv6;
+        } else {
+                snprintf(errstr, errstr_size, "--bind-address %s: not an IP address",
+                         conf->bind_address);
+                goto fail;
+        }
+        struct MHD_OptionItem opts[16];
+        int k = 0;
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+        /* TLS 1.2+ only, as the aggregator and kubectl require. */
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+        if (s->trust_pem) /* makes MHD send a CertificateRequest (verification is ours) */
+                opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->trust_pem};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+                                            conf->threads > 0 ? conf->threads : 2, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                            conf->connection_limit > 0 ? conf->connection_limit
+                                                                       : 1000,
+                                            NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                            conf->connection_timeout_s > 0
+                                                ? conf->connection_timeout_s
+                                                : 60,
+                                            NULL};
+        /* Bounds the request line + headers: beyond it MHD answers 414/431 itself. */
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape,
+                                            NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                            (intptr_t)notify_connection, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+        s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+                                MHD_OPTION_END);
+        if (!s->d) {
+                snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", conf->bind_address,
+                         conf->port, errno ? strerror(errno) : "libmicrohttpd failed to start");
+                goto fail;
+        }
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = di ? di->port : conf->port;
+        return s;
+fail:
+        kos_server_stop(s);
+        return NULL;
+}
+
+int kos_server_port(const kos_server_t *s)
+{
+        return s->port;
+}
+
+void kos_server_stop(kos_server_t *s)
+{
+        if (!s)
+                return;
+        if (s->d)
+                MHD_stop_daemon(s->d);
+        free(s->cert_pem);
+        free(s->key_pem);
+        free(s->trust_pem);
+        free(s);
+}

@@ -1,0 +1,166 @@
+/* Lag snapshot: pure lag arithmetic, lookups, and the atomic publication point. */
+#include "snapshot.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
+                        kos_nocommit_policy_t policy)
+{
+        if (end < 0)
+                return -1;
+        if (committed < 0) {
+                if (policy == KOS_NOCOMMIT_LATEST)
+                        return 0;
+                if (log_start < 0)
+                        return -1;
+                committed = log_start;
+        }
+        return end > committed ? end - committed : 0;
+}
+
+kos_snapshot_t *kos_snapshot_new(void)
+{
+        kos_snapshot_t *s = calloc(1, sizeof(*s));
+        if (s)
+                atomic_init(&s->refcnt, 1);
+        return s;
+}
+
+kos_snapshot_t *kos_snapshot_ref(kos_snapshot_t *s)
+{
+        if (s)
+                atomic_fetch_add(&s->refcnt, 1);
+        return s;
+}
+
+static void group_free(kos_group_lag_t *g)
+{
+        free(g->group_id);
+        free(g->state);
+        for (size_t i = 0; i < g->n_parts; i++)
+                free(g->parts[i].topic);
+        free(g->parts);
+        for (size_t i = 0; i < g->n_members; i++) {
+                free(g->members[i].member_id);
+                free(g->members[i].client_id);
+                free(g->members[i].host);
+        }
+        free(g->members);
+}
+
+void kos_snapshot_unref(kos_snapshot_t *s)
+{
+        if (!s || atomic_fetch_sub(&s->refcnt, 1) != 1)
+                return;
+        for (size_t i = 0; i < s->n_groups; i++)
+                group_free(&s->groups[i]);
+        free(s->groups);
+        free(s);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+        return strcmp(((const kos_group_lag_t *)a)->group_id,
+                      ((const kos_group_lag_t *)b)->group_id);
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+        const kos_part_lag_t *x = a, *y = b;
+        int c = strcmp(x->topic, y->topic);
+        if (c)
+                return c;
+        return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+void kos_snapshot_finish(kos_snapshot_t *s)
+{
+        if (s->n_groups > 1)
+                qsort(s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (s->groups[i].n_parts > 1)
+                        qsort(s->groups[i].parts, s->groups[i].n_parts,
+                              sizeof(*s->groups[i].parts), cmp_part);
+}
+
+const kos_group_lag_t *kos_snapshot_group(const kos_snapshot_t *s, const char *group_id)
+{
+        if (!s || !s->n_groups)
+                return NULL;
+        kos_group_lag_t key = {.group_id = (char *)group_id};
+        return bsearch(&key, s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
+}
+
+const kos_part_lag_t *kos_group_part(const kos_group_lag_t *g, const char *topic,
+                                     int32_t partition)
+{
+        kos_part_lag_t key = {.topic = (char *)topic, .partition = partition};
+        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part)
+                          : NULL;
+}
+
+int64_t kos_group_lag_sum(const kos_group_lag_t *g, const char *topic, size_t *n_parts)
+{
+        int64_t sum = 0;
+        size_t n = 0;
+        for (size_t i = 0; i < g->n_parts; i++) {
+                const kos_part_lag_t *p = &g->parts[i];
+                if (topic && strcmp(p->topic, topic) != 0)
+                        continue;
+                if (p->lag < 0) {
+                        if (n_parts)
+                                *n_parts = n;
+                        return -1;
+                }
+                sum += p->lag;
+                n++;
+        }
+        if (n_parts)
+                *n_parts = n;
+        return sum;
+}
+
+int64_t kos_group_lag_age_ms(const kos_group_lag_t *g, const char *topic, int64_t now_ms)
+{
+        int64_t age = 0;
+        for (size_t i = 0; i < g->n_parts; i++) {
+                const kos_part_lag_t *p = &g->parts[i];
+                if (topic && strcmp(p->topic, topic) != 0)
+                        continue;
+                if (p->lag == 0)
+                        continue;
+                if (p->lag < 0 || p->head_ts_ms < 0)
+                        return -1;
+                int64_t a = now_ms - p->head_ts_ms;
+                if (a > age)
+                        age = a;
+        }
+        return age;
+}
+
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+static kos_snapshot_t *published;
+
+void kos_snapshot_publish(kos_snapshot_t *s)
+{
+        pthread_mutex_lock(&publish_lock);
+        kos_snapshot_t *old = published;
+        published = s;
+        pthread_mutex_unlock(&publish_lock);
+        kos_snapshot_unref(old);
+}
+
+kos_snapshot_t *kos_snapshot_current(void)
+{
+        pthread_mutex_lock(&publish_lock);
+        kos_snapshot_t *s = kos_snapshot_ref(published);
+        pthread_mutex_unlock(&publish_lock);
+        return s;
+}
+
+void kos_snapshot_publish_clear(void)
+{
+        kos_snapshot_publish(NULL);
+}
