@@ -74,8 +74,8 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
 }
 
 /* Loads a PEM CA bundle into a trust list and appends the PEM to the combined bundle. */
-static int load_ca(kos_auth_t *a, const char *path, gnutls_x509_trust_list_t *out,
-                   char *errstr, size_t errstr_size)
+static int load_ca(kos_auth_t *a, const char *path, gnutls_x509_trust_list_t *out, char *errstr,
+                   size_t errstr_size)
 {
         size_t len;
         char *pem = read_file(path, &len, errstr, errstr_size);
@@ -109,17 +109,15 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
             load_ca(a, c->client_ca_file, &a->client_ca, errstr, errstr_size) == -1)
                 goto fail;
         a->n_allowed = split_csv(c->requestheader_allowed_names, a->allowed, MAX_NAMES);
-        a->n_user_hdrs = split_csv(c->requestheader_username_headers
-                                       ? c->requestheader_username_headers
-                                       : "X-Remote-User",
-                                   a->user_hdrs, MAX_NAMES);
-        a->n_group_hdrs = split_csv(c->requestheader_group_headers
-                                        ? c->requestheader_group_headers
-                                        : "X-Remote-Group",
+        a->n_user_hdrs = split_csv(
+            c->requestheader_username_headers ? c->requestheader_username_headers : "X-Remote-User",
+            a->user_hdrs, MAX_NAMES);
+        a->n_group_hdrs = split_csv(c->requestheader_group_headers ? c->requestheader_group_headers
+                                                                   : "X-Remote-Group",
                                     a->group_hdrs, MAX_NAMES);
-        a->extra_prefix = strdup(c->requestheader_extra_headers_prefix
-                                     ? c->requestheader_extra_headers_prefix
-                                     : "X-Remote-Extra-");
+        a->extra_prefix =
+            strdup(c->requestheader_extra_headers_prefix ? c->requestheader_extra_headers_prefix
+                                                         : "X-Remote-Extra-");
         if (a->n_user_hdrs == 0) {
                 snprintf(errstr, errstr_size, "--requestheader-username-headers is empty");
                 goto fail;
@@ -272,8 +270,7 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                         for (size_t i = 0; i < n_hdrs; i++)
                                 if (strcasecmp(hdrs[i].name, a->user_hdrs[u]) == 0 &&
                                     hdrs[i].value && hdrs[i].value[0]) {
-                                        snprintf(id->user, sizeof(id->user), "%s",
-                                                 hdrs[i].value);
+                                        snprintf(id->user, sizeof(id->user), "%s", hdrs[i].value);
                                         break;
                                 }
                 if (!id->user[0]) {
@@ -288,8 +285,7 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                                 if (strcasecmp(hdrs[i].name, a->group_hdrs[g]) == 0 &&
                                     hdrs[i].value && hdrs[i].value[0] &&
                                     add_group(id, hdrs[i].value) == -1) {
-                                        snprintf(msg, msg_size,
-                                                 "Unauthorized: more than %d groups",
+                                        snprintf(msg, msg_size, "Unauthorized: more than %d groups",
                                                  KOS_AUTH_MAX_GROUPS);
                                         return -1;
                                 }

@@ -39,12 +39,12 @@ typedef struct {
 } kos_header_t;
 
 typedef struct {
-        const char *requestheader_client_ca_file; /* NULL: no front proxy accepted */
-        const char *requestheader_allowed_names;  /* comma-separated; NULL/"" = any CN */
-        const char *requestheader_username_headers; /* comma-separated, default X-Remote-User */
-        const char *requestheader_group_headers;    /* default X-Remote-Group */
+        const char *requestheader_client_ca_file;       /* NULL: no front proxy accepted */
+        const char *requestheader_allowed_names;        /* comma-separated; NULL/"" = any CN */
+        const char *requestheader_username_headers;     /* comma-separated, default X-Remote-User */
+        const char *requestheader_group_headers;        /* default X-Remote-Group */
         const char *requestheader_extra_headers_prefix; /* default X-Remote-Extra- */
-        const char *client_ca_file;               /* NULL: no direct client certificates */
+        const char *client_ca_file;                     /* NULL: no direct client certificates */
 } kos_auth_conf_t;
 
 typedef struct kos_auth_s kos_auth_t;

@@ -62,8 +62,8 @@ static void readyz(const kos_dispatch_ctx_t *ctx, int64_t now_ms, kos_response_t
         if (!snap) {
                 char e[256];
                 const char *le = last_error(ctx, e, sizeof(e));
-                snprintf(msg, sizeof(msg), "not ready: no lag snapshot yet%s%s\n",
-                         le ? ": " : "", le ? le : "");
+                snprintf(msg, sizeof(msg), "not ready: no lag snapshot yet%s%s\n", le ? ": " : "",
+                         le ? le : "");
                 text(r, 503, msg);
         } else if (now_ms - snap->taken_ms > ctx->pc->max_staleness_ms) {
                 snprintf(msg, sizeof(msg), "not ready: lag snapshot is %lld ms old\n",
@@ -97,10 +97,10 @@ static void data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_
                 status_body(r, ans.status, ans.reason, ans.message);
         } else {
                 size_t len = 0;
-                char *b = req->kind == KOS_REQ_EXTERNAL
-                              ? kos_render_external_list(&ans.values, &len)
-                              : kos_render_metric_list(req->api, &ans.values,
-                                                       req->metric_selector, &len);
+                char *b =
+                    req->kind == KOS_REQ_EXTERNAL
+                        ? kos_render_external_list(&ans.values, &len)
+                        : kos_render_metric_list(req->api, &ans.values, req->metric_selector, &len);
                 set_body(r, 200, "application/json", b, len);
         }
         kos_answer_clear(&ans);
@@ -253,8 +253,9 @@ char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap
                                 sb_printf(&b, "kos_adapter_requests_total{code=\"other\"} %llu\n",
                                           v);
                 }
-                sb_printf(&b, "# TYPE kos_adapter_request_duration_seconds_sum counter\n"
-                              "kos_adapter_request_duration_seconds_sum %.6f\n",
+                sb_printf(&b,
+                          "# TYPE kos_adapter_request_duration_seconds_sum counter\n"
+                          "kos_adapter_request_duration_seconds_sum %.6f\n",
                           (double)atomic_load(&ctx->stats->duration_us_sum) / 1e6);
         }
         if (ctx->lag) {
@@ -270,14 +271,14 @@ char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap
                           "kos_adapter_refreshes_total{result=\"failed\"} %llu\n"
                           "# TYPE kos_adapter_head_records_fetched_total counter\n"
                           "kos_adapter_head_records_fetched_total %llu\n",
-                          (double)st.last_refresh_us / 1e6,
-                          (unsigned long long)st.refreshes_ok,
+                          (double)st.last_refresh_us / 1e6, (unsigned long long)st.refreshes_ok,
                           (unsigned long long)st.refreshes_failed,
                           (unsigned long long)st.head_fetched);
         }
-        sb_printf(&b, "# HELP kos_adapter_snapshot_age_seconds Age of the served lag snapshot "
-                      "(-1: none yet).\n# TYPE kos_adapter_snapshot_age_seconds gauge\n"
-                      "kos_adapter_snapshot_age_seconds %.3f\n",
+        sb_printf(&b,
+                  "# HELP kos_adapter_snapshot_age_seconds Age of the served lag snapshot "
+                  "(-1: none yet).\n# TYPE kos_adapter_snapshot_age_seconds gauge\n"
+                  "kos_adapter_snapshot_age_seconds %.3f\n",
                   snap ? (double)(now_ms - snap->taken_ms) / 1000.0 : -1.0);
         sb_printf(&b, "# HELP kafka_consumergroup_lag Messages behind, per group and topic.\n"
                       "# TYPE kafka_consumergroup_lag gauge\n");

@@ -20,11 +20,11 @@ typedef struct {
 } kos_req_stats_t;
 
 typedef struct {
-        const kos_auth_t *auth;          /* borrowed */
-        const kos_provider_conf_t *pc;   /* borrowed */
-        kos_lag_t *lag;                  /* borrowed; may be NULL (tests) */
-        kos_req_stats_t *stats;          /* borrowed; may be NULL */
-        const char *version;             /* for /version */
+        const kos_auth_t *auth;        /* borrowed */
+        const kos_provider_conf_t *pc; /* borrowed */
+        kos_lag_t *lag;                /* borrowed; may be NULL (tests) */
+        kos_req_stats_t *stats;        /* borrowed; may be NULL */
+        const char *version;           /* for /version */
 } kos_dispatch_ctx_t;
 
 typedef struct {
@@ -32,7 +32,7 @@ typedef struct {
         const char *content_type; /* static */
         char *body;               /* malloc'ed; the caller frees */
         size_t body_len;
-        char user[256];           /* who asked, for the access log ("" = anonymous) */
+        char user[256]; /* who asked, for the access log ("" = anonymous) */
 } kos_response_t;
 
 void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char *path,

@@ -220,8 +220,7 @@ done:
 
 /* Committed offsets of every group and the members of every group, all requests in flight at
  * once on one queue (librdkafka 2.0.2 takes one group per ListConsumerGroupOffsets call). */
-static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
-                        size_t errstr_size)
+static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr, size_t errstr_size)
 {
         if (!n)
                 return 0;
@@ -306,8 +305,8 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
                                 for (size_t m = 0; m < mc; m++) {
                                         const rd_kafka_MemberDescription_t *md =
                                             rd_kafka_ConsumerGroupDescription_member(gd[i], m);
-                                        g->members[m].member_id = xstrdup(
-                                            rd_kafka_MemberDescription_consumer_id(md));
+                                        g->members[m].member_id =
+                                            xstrdup(rd_kafka_MemberDescription_consumer_id(md));
                                         g->members[m].client_id =
                                             xstrdup(rd_kafka_MemberDescription_client_id(md));
                                         g->members[m].host =
@@ -385,6 +384,9 @@ static void build_group(kos_group_lag_t *g, group_work_t *w)
                 rd_kafka_topic_partition_list_t *a = w->assignments[m];
                 for (int i = 0; a && i < a->cnt; i++)
                         part_add(&pv, a->elems[i].topic, a->elems[i].partition)->member = (int)m;
+                if (a)
+                        rd_kafka_topic_partition_list_destroy(a);
+                w->assignments[m] = NULL;
         }
         w->n_members = 0;
         g->parts = pv.v;
@@ -470,8 +472,8 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
         }
         for (int i = 0; i < l->cnt; i++)
                 l->elems[i].offset = which;
-        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(lag->admin, l,
-                                                             lag->opts.kafka_timeout_ms);
+        rd_kafka_resp_err_t err =
+            rd_kafka_offsets_for_times(lag->admin, l, lag->opts.kafka_timeout_ms);
         if (err && err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
                 snprintf(errstr, errstr_size, "ListOffsets (%s): %s",
                          log_start ? "log start" : "end", rd_kafka_err2str(err));
@@ -481,8 +483,7 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        rd_kafka_topic_partition_t *tp =
-                            tp_find(l, p->topic, p->partition);
+                        rd_kafka_topic_partition_t *tp = tp_find(l, p->topic, p->partition);
                         if (tp && tp->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
                                 p->end = KOS_OFFSET_GONE; /* deleted topic: dropped below */
                                 continue;
@@ -637,8 +638,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                                 remaining--;
                                 lag->stats.head_fetched++;
                                 need_mark(need, n, topic, m->partition, w->offset, ts);
-                        } else if (w && w->err == 0 &&
-                                   m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        } else if (w && w->err == 0 && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 /* Unreadable: leave unknown for this refresh. */
                                 w->err = m->err;
                                 remaining--;
@@ -689,8 +689,8 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        p->lag = kos_lag_compute(p->committed, p->end, p->log_start,
-                                                 lag->opts.policy);
+                        p->lag =
+                            kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
                 }
         if (lag->heads) {
                 kos_snapshot_t *prev = kos_snapshot_current();

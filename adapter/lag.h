@@ -13,12 +13,12 @@
 #include <stdint.h>
 
 typedef struct {
-        int refresh_interval_ms;     /* pause between refreshes */
-        int kafka_timeout_ms;        /* per Admin/ListOffsets call */
+        int refresh_interval_ms; /* pause between refreshes */
+        int kafka_timeout_ms;    /* per Admin/ListOffsets call */
         kos_nocommit_policy_t policy;
-        int read_committed;          /* end = last stable offset instead of high watermark */
-        int head_timestamps;         /* fetch the record at the committed offset (lag seconds) */
-        int head_budget_ms;          /* time allowed per refresh for those fetches */
+        int read_committed;  /* end = last stable offset instead of high watermark */
+        int head_timestamps; /* fetch the record at the committed offset (lag seconds) */
+        int head_budget_ms;  /* time allowed per refresh for those fetches */
 } kos_lag_opts_t;
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o);
@@ -26,10 +26,10 @@ void kos_lag_opts_defaults(kos_lag_opts_t *o);
 typedef struct {
         uint64_t refreshes_ok;
         uint64_t refreshes_failed;
-        int64_t last_refresh_us;     /* duration of the last successful refresh */
-        int64_t last_ok_ms;          /* wall clock of the last successful refresh, 0 = never */
-        uint64_t head_fetched;       /* records fetched for head timestamps, total */
-        char last_error[256];        /* "" when the last refresh succeeded */
+        int64_t last_refresh_us; /* duration of the last successful refresh */
+        int64_t last_ok_ms;      /* wall clock of the last successful refresh, 0 = never */
+        uint64_t head_fetched;   /* records fetched for head timestamps, total */
+        char last_error[256];    /* "" when the last refresh succeeded */
 } kos_lag_stats_t;
 
 typedef struct kos_lag_s kos_lag_t;

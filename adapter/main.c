@@ -18,47 +18,57 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out,
-"Usage: kos-adapter [options]\n"
-"\n"
-"Serves Kafka consumer-group lag as Kubernetes custom and external metrics.\n"
-"\n"
-"Kafka:\n"
-"  -b, --brokers LIST                 bootstrap servers (env KAFKA_BROKERS)\n"
-"  -X KEY=VALUE                       librdkafka property (SASL/SSL etc.); -X list shows all\n"
-"  -F FILE                            librdkafka properties file (key=value lines)\n"
-"      --refresh-interval DUR         pause between lag refreshes (default 1s)\n"
-"      --max-staleness DUR            answer 503 when the lag snapshot is older (default 15s)\n"
-"      --kafka-timeout DUR            timeout of each Kafka request (default 5s)\n"
-"      --no-commit-policy P           lag of a partition with no commit: earliest (from the\n"
-"                                     log start offset, default) or latest (0)\n"
-"      --read-committed               end offset = last stable offset (transactional input)\n"
-"      --no-lag-seconds               do not read records for kafka_consumergroup_lag_seconds\n"
-"      --head-fetch-budget DUR        time per refresh for reading those records (default 500ms)\n"
-"\n"
-"Kubernetes objects:\n"
-"      --mapping-file FILE            object -> consumer group rules (see README)\n"
-"\n"
-"Serving:\n"
-"      --secure-port N                HTTPS port (default 6443; 0 = any free port)\n"
-"      --bind-address IP              (default 0.0.0.0)\n"
-"      --tls-cert-file FILE           serving certificate (PEM, required)\n"
-"      --tls-private-key-file FILE    its key (PEM, required)\n"
-"      --threads N                    HTTP worker threads (default 2)\n"
-"\n"
-"Authentication:\n"
-"      --requestheader-client-ca-file FILE   CA of the aggregator's front-proxy certificate\n"
-"      --requestheader-allowed-names LIST    allowed front-proxy CNs (comma-separated; empty = any)\n"
-"      --requestheader-username-headers LIST (default X-Remote-User)\n"
-"      --requestheader-group-headers LIST    (default X-Remote-Group)\n"
-"      --requestheader-extra-headers-prefix P (default X-Remote-Extra-)\n"
-"      --client-ca-file FILE          CA of direct client certificates (user = CN, groups = O)\n"
-"\n"
-"Other:\n"
-"  -d, --debug                        debug logs\n"
-"  -q, --quiet                        warnings and errors only\n"
-"      --version                      print the version\n"
-"  -h, --help                         this text\n");
+        fprintf(
+            out,
+            "Usage: kos-adapter [options]\n"
+            "\n"
+            "Serves Kafka consumer-group lag as Kubernetes custom and external metrics.\n"
+            "\n"
+            "Kafka:\n"
+            "  -b, --brokers LIST                 bootstrap servers (env KAFKA_BROKERS)\n"
+            "  -X KEY=VALUE                       librdkafka property (SASL/SSL etc.); -X list "
+            "shows all\n"
+            "  -F FILE                            librdkafka properties file (key=value lines)\n"
+            "      --refresh-interval DUR         pause between lag refreshes (default 1s)\n"
+            "      --max-staleness DUR            answer 503 when the lag snapshot is older "
+            "(default 15s)\n"
+            "      --kafka-timeout DUR            timeout of each Kafka request (default 5s)\n"
+            "      --no-commit-policy P           lag of a partition with no commit: earliest "
+            "(from the\n"
+            "                                     log start offset, default) or latest (0)\n"
+            "      --read-committed               end offset = last stable offset (transactional "
+            "input)\n"
+            "      --no-lag-seconds               do not read records for "
+            "kafka_consumergroup_lag_seconds\n"
+            "      --head-fetch-budget DUR        time per refresh for reading those records "
+            "(default 500ms)\n"
+            "\n"
+            "Kubernetes objects:\n"
+            "      --mapping-file FILE            object -> consumer group rules (see README)\n"
+            "\n"
+            "Serving:\n"
+            "      --secure-port N                HTTPS port (default 6443; 0 = any free port)\n"
+            "      --bind-address IP              (default 0.0.0.0)\n"
+            "      --tls-cert-file FILE           serving certificate (PEM, required)\n"
+            "      --tls-private-key-file FILE    its key (PEM, required)\n"
+            "      --threads N                    HTTP worker threads (default 2)\n"
+            "\n"
+            "Authentication:\n"
+            "      --requestheader-client-ca-file FILE   CA of the aggregator's front-proxy "
+            "certificate\n"
+            "      --requestheader-allowed-names LIST    allowed front-proxy CNs (comma-separated; "
+            "empty = any)\n"
+            "      --requestheader-username-headers LIST (default X-Remote-User)\n"
+            "      --requestheader-group-headers LIST    (default X-Remote-Group)\n"
+            "      --requestheader-extra-headers-prefix P (default X-Remote-Extra-)\n"
+            "      --client-ca-file FILE          CA of direct client certificates (user = CN, "
+            "groups = O)\n"
+            "\n"
+            "Other:\n"
+            "  -d, --debug                        debug logs\n"
+            "  -q, --quiet                        warnings and errors only\n"
+            "      --version                      print the version\n"
+            "  -h, --help                         this text\n");
 }
 
 enum {
@@ -175,8 +185,8 @@ int main(int argc, char **argv)
                                                     sizeof(err));
                         break;
                 case OPT_KTIMEOUT:
-                        bad = kos_parse_duration_ms("--kafka-timeout", optarg, &ms, err,
-                                                    sizeof(err));
+                        bad =
+                            kos_parse_duration_ms("--kafka-timeout", optarg, &ms, err, sizeof(err));
                         if (!bad && (ms < 100 || ms > 600000)) {
                                 snprintf(err, sizeof(err),
                                          "--kafka-timeout: must be between 100ms and 10m");
@@ -215,8 +225,8 @@ int main(int argc, char **argv)
                         mapping_file = optarg;
                         break;
                 case OPT_PORT:
-                        bad = kos_parse_int("--secure-port", optarg, 0, 65535, &n, err,
-                                            sizeof(err));
+                        bad =
+                            kos_parse_int("--secure-port", optarg, 0, 65535, &n, err, sizeof(err));
                         sc.port = (int)n;
                         break;
                 case OPT_BIND:
@@ -327,8 +337,9 @@ int main(int argc, char **argv)
                 rc = fail_start(err);
                 goto out;
         }
-        KOS_INFO("main", "kos-adapter %s listening on https://%s:%d (refresh %d ms, staleness "
-                         "%lld ms, %zu mapping rules)",
+        KOS_INFO("main",
+                 "kos-adapter %s listening on https://%s:%d (refresh %d ms, staleness "
+                 "%lld ms, %zu mapping rules)",
                  KOS_VERSION, sc.bind_address, kos_server_port(server), lo.refresh_interval_ms,
                  (long long)staleness_ms, mapping ? mapping->n_rules : 0);
         /* Tests and scripts that start us with --secure-port 0 read the port from here. */

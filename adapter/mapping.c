@@ -98,8 +98,8 @@ kos_mapping_t *kos_mapping_parse(const char *text, const char *origin, char *err
                 }
                 for (int i = 0; i < nf; i++)
                         if (!valid_token(f[i])) {
-                                snprintf(errstr, errstr_size, "%s:%d: invalid field \"%s\"",
-                                         origin, lineno, f[i]);
+                                snprintf(errstr, errstr_size, "%s:%d: invalid field \"%s\"", origin,
+                                         lineno, f[i]);
                                 goto fail;
                         }
                 if (strcmp(f[1], "*") == 0) {

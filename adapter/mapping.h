@@ -18,7 +18,7 @@ typedef struct {
         char *resource;   /* "deployments.apps", "pods", "namespaces" (as in the URL) */
         char *name;       /* "*" = any */
         char *group;
-        char **topics;    /* NULL-terminated; NULL = all topics of the group */
+        char **topics; /* NULL-terminated; NULL = all topics of the group */
 } kos_mapping_rule_t;
 
 typedef struct {

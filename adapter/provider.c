@@ -207,8 +207,8 @@ static const kos_group_lag_t *resolve(const kos_provider_conf_t *pc, const kos_s
         return g;
 }
 
-static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                          int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
+static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
+                          const kos_request_t *req, kos_answer_t *ans)
 {
         const kos_mapping_rule_t *rule;
         int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
@@ -371,9 +371,8 @@ static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const ko
         ans->status = 200;
 }
 
-void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                         int64_t now_ms, const char *last_error, const kos_request_t *req,
-                         kos_answer_t *ans)
+void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
+                         const char *last_error, const kos_request_t *req, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
         if (!snap) {

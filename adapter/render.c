@@ -169,8 +169,9 @@ char *kos_render_resource_list(kos_api_t api, const char *const *names, size_t n
                 /* namespaces/<metric> describes the namespace itself: cluster-scoped. */
                 int namespaced = external || strncmp(names[i], "namespaces/", 11) != 0;
                 json_object_set_new(r, "namespaced", json_boolean(namespaced));
-                json_object_set_new(r, "kind", json_string(external ? "ExternalMetricValueList"
-                                                                    : "MetricValueList"));
+                json_object_set_new(
+                    r, "kind",
+                    json_string(external ? "ExternalMetricValueList" : "MetricValueList"));
                 json_t *verbs = json_array();
                 json_array_append_new(verbs, json_string("get"));
                 json_object_set_new(r, "verbs", verbs);
@@ -252,7 +253,8 @@ void kos_render_object_kind(const char *resource, const char *group, char *kind,
             {"jobs", "batch", "Job", "batch/v1"},
         };
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-                if (strcmp(known[i].resource, resource) == 0 && strcmp(known[i].group, group) == 0) {
+                if (strcmp(known[i].resource, resource) == 0 &&
+                    strcmp(known[i].group, group) == 0) {
                         snprintf(kind, kind_size, "%s", known[i].kind);
                         snprintf(api_version, av_size, "%s", known[i].api_version);
                         return;

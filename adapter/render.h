@@ -14,16 +14,16 @@
 /* One served value. For custom metrics the described object; for external metrics the labels
  * of the series (group, and topic when the selector pinned one). */
 typedef struct {
-        char kind[64];          /* "Pod", "Deployment", "Namespace", ... */
-        char api_version[128];  /* "v1", "apps/v1", ... */
-        char namespace_[254];   /* "" for cluster-scoped objects */
+        char kind[64];         /* "Pod", "Deployment", "Namespace", ... */
+        char api_version[128]; /* "v1", "apps/v1", ... */
+        char namespace_[254];  /* "" for cluster-scoped objects */
         char name[254];
         char metric[254];
-        char label_group[256];  /* external metricLabels.group, "" = absent */
-        char label_topic[256];  /* external metricLabels.topic, "" = absent */
-        int64_t value;          /* value * 10^-scale */
-        int scale;              /* 0 = integer, 3 = milli */
-        int64_t timestamp_ms;   /* the snapshot time */
+        char label_group[256]; /* external metricLabels.group, "" = absent */
+        char label_topic[256]; /* external metricLabels.topic, "" = absent */
+        int64_t value;         /* value * 10^-scale */
+        int scale;             /* 0 = integer, 3 = milli */
+        int64_t timestamp_ms;  /* the snapshot time */
 } kos_value_t;
 
 typedef struct {

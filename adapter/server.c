@@ -130,16 +130,16 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
                 q->cap = (q->len + need) * 2;
                 q->buf = realloc(q->buf, q->cap);
         }
-        q->len += (size_t)snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s",
-                                   q->len ? "&" : "", key, value ? "=" : "", value ? value : "");
+        q->len += (size_t)snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s", q->len ? "&" : "",
+                                   key, value ? "=" : "", value ? value : "");
         return MHD_YES;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, const kos_response_t *r)
 {
         struct MHD_Response *resp = MHD_create_response_from_buffer(
-            r->body_len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE
-                                                                 : MHD_RESPMEM_PERSISTENT);
+            r->body_len, r->body ? r->body : (void *)"",
+            r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (!resp) {
                 free(r->body);
                 return MHD_NO;
@@ -152,9 +152,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const kos_respons
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
         (void)version;
         (void)upload_data;
@@ -278,8 +277,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         if (!(s->cert_pem = slurp(conf->tls_cert_file, "--tls-cert-file", errstr, errstr_size)) ||
             !(s->key_pem =
                   slurp(conf->tls_key_file, "--tls-private-key-file", errstr, errstr_size)) ||
-            check_keypair(s->cert_pem, s->key_pem, conf->tls_cert_file, conf->tls_key_file,
-                          errstr, errstr_size) == -1)
+            check_keypair(s->cert_pem, s->key_pem, conf->tls_cert_file, conf->tls_key_file, errstr,
+                          errstr_size) == -1)
                 goto fail;
         const char *trust = kos_auth_trust_pem(conf->ctx->auth);
         if (trust && *trust)
@@ -289,8 +288,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         memset(&ss, 0, sizeof(ss));
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_USE_ERROR_LOG;
+        unsigned flags =
+            MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
         if (inet_pton(AF_INET, conf->bind_address, &sin->sin_addr) == 1) {
                 sin->sin_family = AF_INET;
                 sin->sin_port = htons((uint16_t)conf->port);
@@ -315,19 +314,16 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                             conf->threads > 0 ? conf->threads : 2, NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-                                            conf->connection_limit > 0 ? conf->connection_limit
-                                                                       : 1000,
-                                            NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-                                            conf->connection_timeout_s > 0
-                                                ? conf->connection_timeout_s
-                                                : 60,
-                                            NULL};
+        opts[k++] = (struct MHD_OptionItem){
+            MHD_OPTION_CONNECTION_LIMIT, conf->connection_limit > 0 ? conf->connection_limit : 1000,
+            NULL};
+        opts[k++] = (struct MHD_OptionItem){
+            MHD_OPTION_CONNECTION_TIMEOUT,
+            conf->connection_timeout_s > 0 ? conf->connection_timeout_s : 60, NULL};
         /* Bounds the request line + headers: beyond it MHD answers 414/431 itself. */
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape,
-                                            NULL};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
                                             (intptr_t)notify_connection, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};

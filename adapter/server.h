@@ -8,11 +8,11 @@
 #include "dispatch.h"
 
 typedef struct {
-        const char *bind_address;    /* IPv4 or IPv6 literal; "0.0.0.0" default in main */
-        int port;                    /* 0 = pick a free port (tests) */
+        const char *bind_address; /* IPv4 or IPv6 literal; "0.0.0.0" default in main */
+        int port;                 /* 0 = pick a free port (tests) */
         const char *tls_cert_file;
         const char *tls_key_file;
-        int threads;                 /* MHD thread pool size */
+        int threads; /* MHD thread pool size */
         int connection_limit;
         int connection_timeout_s;
         const kos_dispatch_ctx_t *ctx; /* borrowed; must outlive the server */

@@ -81,8 +81,8 @@ void kos_snapshot_finish(kos_snapshot_t *s)
                 qsort(s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
         for (size_t i = 0; i < s->n_groups; i++)
                 if (s->groups[i].n_parts > 1)
-                        qsort(s->groups[i].parts, s->groups[i].n_parts,
-                              sizeof(*s->groups[i].parts), cmp_part);
+                        qsort(s->groups[i].parts, s->groups[i].n_parts, sizeof(*s->groups[i].parts),
+                              cmp_part);
 }
 
 const kos_group_lag_t *kos_snapshot_group(const kos_snapshot_t *s, const char *group_id)
@@ -93,12 +93,10 @@ const kos_group_lag_t *kos_snapshot_group(const kos_snapshot_t *s, const char *g
         return bsearch(&key, s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
 }
 
-const kos_part_lag_t *kos_group_part(const kos_group_lag_t *g, const char *topic,
-                                     int32_t partition)
+const kos_part_lag_t *kos_group_part(const kos_group_lag_t *g, const char *topic, int32_t partition)
 {
         kos_part_lag_t key = {.topic = (char *)topic, .partition = partition};
-        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part)
-                          : NULL;
+        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part) : NULL;
 }
 
 int64_t kos_group_lag_sum(const kos_group_lag_t *g, const char *topic, size_t *n_parts)

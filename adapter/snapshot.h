@@ -18,14 +18,14 @@ typedef enum {
 #define KOS_OFFSET_GONE    (-2) /* the topic no longer exists (lag engine internal) */
 
 typedef struct {
-        char *topic;            /* owned */
+        char *topic; /* owned */
         int32_t partition;
-        int64_t committed;      /* KOS_OFFSET_UNKNOWN: no committed offset */
-        int64_t end;            /* high watermark (or LSO when read_committed); -1 unknown */
-        int64_t log_start;      /* -1 unknown (only fetched when needed) */
-        int64_t lag;            /* >= 0, or -1 when it cannot be known (end offset unknown) */
-        int64_t head_ts_ms;     /* timestamp of the first unconsumed record; -1 unknown/none */
-        int member;             /* index into the group's members, -1 unassigned */
+        int64_t committed;  /* KOS_OFFSET_UNKNOWN: no committed offset */
+        int64_t end;        /* high watermark (or LSO when read_committed); -1 unknown */
+        int64_t log_start;  /* -1 unknown (only fetched when needed) */
+        int64_t lag;        /* >= 0, or -1 when it cannot be known (end offset unknown) */
+        int64_t head_ts_ms; /* timestamp of the first unconsumed record; -1 unknown/none */
+        int member;         /* index into the group's members, -1 unassigned */
 } kos_part_lag_t;
 
 typedef struct {
@@ -35,19 +35,19 @@ typedef struct {
 } kos_member_t;
 
 typedef struct {
-        char *group_id;         /* owned */
-        char *state;            /* owned: Stable, Empty, ... */
-        kos_part_lag_t *parts;  /* owned, sorted by (topic, partition) */
+        char *group_id;        /* owned */
+        char *state;           /* owned: Stable, Empty, ... */
+        kos_part_lag_t *parts; /* owned, sorted by (topic, partition) */
         size_t n_parts;
-        kos_member_t *members;  /* owned */
+        kos_member_t *members; /* owned */
         size_t n_members;
 } kos_group_lag_t;
 
 typedef struct kos_snapshot_s {
         atomic_int refcnt;
-        int64_t taken_ms;            /* wall clock when the refresh finished */
-        int64_t refresh_us;          /* how long the refresh took */
-        kos_group_lag_t *groups;     /* owned, sorted by group_id */
+        int64_t taken_ms;        /* wall clock when the refresh finished */
+        int64_t refresh_us;      /* how long the refresh took */
+        kos_group_lag_t *groups; /* owned, sorted by group_id */
         size_t n_groups;
 } kos_snapshot_t;
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kos_parse_int(const char *flag, const char *text, long long min, long long max,
-                  long long *out, char *errstr, size_t errstr_size)
+int kos_parse_int(const char *flag, const char *text, long long min, long long max, long long *out,
+                  char *errstr, size_t errstr_size)
 {
         char *end;
         errno = 0;
@@ -17,8 +17,8 @@ int kos_parse_int(const char *flag, const char *text, long long min, long long m
                 return -1;
         }
         if (v < min || v > max) {
-                snprintf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", flag, v,
-                         min, max);
+                snprintf(errstr, errstr_size, "%s: %lld is out of range [%lld, %lld]", flag, v, min,
+                         max);
                 return -1;
         }
         *out = v;
@@ -50,7 +50,6 @@ int kos_parse_duration_ms(const char *flag, const char *text, int64_t *ms, char 
         return 0;
 bad:
         snprintf(errstr, errstr_size,
-                 "%s: \"%s\" is not a duration (e.g. 500ms, 2s, 1m, 1h; no negatives)", flag,
-                 text);
+                 "%s: \"%s\" is not a duration (e.g. 500ms, 2s, 1m, 1h; no negatives)", flag, text);
         return -1;
 }

@@ -9,7 +9,7 @@
 /* 0 with *ms set, or -1 with errstr "<flag>: ..." */
 int kos_parse_duration_ms(const char *flag, const char *text, int64_t *ms, char *errstr,
                           size_t errstr_size);
-int kos_parse_int(const char *flag, const char *text, long long min, long long max,
-                  long long *out, char *errstr, size_t errstr_size);
+int kos_parse_int(const char *flag, const char *text, long long min, long long max, long long *out,
+                  char *errstr, size_t errstr_size);
 
 #endif

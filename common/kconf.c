@@ -15,8 +15,10 @@ struct kos_kconf_s {
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
         (void)rk;
-        int lvl = level <= 3 ? KOS_LOG_ERR : level <= 5 ? KOS_LOG_WARN : level == 6 ? KOS_LOG_INFO
-                                                                                     : KOS_LOG_DEBUG;
+        int lvl = level <= 3   ? KOS_LOG_ERR
+                  : level <= 5 ? KOS_LOG_WARN
+                  : level == 6 ? KOS_LOG_INFO
+                               : KOS_LOG_DEBUG;
         kos_log(lvl, "rdkafka", "%s: %s", fac, buf);
 }
 
