@@ -205,7 +205,7 @@ void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const siz
         if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, peer->cn,
                                           &cn_len) < 0)
                 peer->cn[0] = '\0';
-        char why[256] = "";
+        char why[256] = "", cn_why[256] = "";
         if (a->rh_ca && verify_chain(a->rh_ca, chain, k, why, sizeof(why)) == 0) {
                 int ok = a->n_allowed == 0;
                 for (int i = 0; i < a->n_allowed && !ok; i++)
@@ -214,11 +214,10 @@ void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const siz
                         peer->kind = KOS_PEER_FRONT_PROXY;
                         goto done;
                 }
-                snprintf(peer->reason, sizeof(peer->reason),
+                snprintf(cn_why, sizeof(cn_why),
                          "front-proxy certificate CN \"%.100s\" is not in "
                          "--requestheader-allowed-names",
                          peer->cn);
-                goto done;
         }
         if (a->client_ca && verify_chain(a->client_ca, chain, k, why, sizeof(why)) == 0) {
                 if (!peer->cn[0]) {
@@ -237,22 +236,30 @@ void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const siz
                 }
                 goto done;
         }
-        snprintf(peer->reason, sizeof(peer->reason), "client certificate not trusted: %s",
-                 why[0] ? why : "no CA configured");
+        if (cn_why[0])
+                snprintf(peer->reason, sizeof(peer->reason), "%s", cn_why);
+        else
+                snprintf(peer->reason, sizeof(peer->reason), "client certificate not trusted: %s",
+                         why[0] ? why : "no CA configured");
 done:
         for (unsigned i = 0; i < k; i++)
                 gnutls_x509_crt_deinit(chain[i]);
 }
 
-static int add_group(kos_identity_t *id, const char *g)
+static int add_group_max(kos_identity_t *id, const char *g, int max)
 {
-        if (id->n_groups >= KOS_AUTH_MAX_GROUPS)
+        if (id->n_groups >= max)
                 return -1;
         for (int i = 0; i < id->n_groups; i++)
                 if (strcmp(id->groups[i], g) == 0)
                         return 0;
         snprintf(id->groups[id->n_groups++], sizeof(id->groups[0]), "%s", g);
         return 0;
+}
+
+static int add_group(kos_identity_t *id, const char *g)
+{
+        return add_group_max(id, g, KOS_AUTH_MAX_GROUPS);
 }
 
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
@@ -295,6 +302,6 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                          peer->reason);
                 return -1;
         }
-        add_group(id, "system:authenticated");
+        add_group_max(id, "system:authenticated", KOS_AUTH_MAX_GROUPS + 1);
         return 0;
 }

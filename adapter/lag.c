@@ -71,7 +71,11 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
         }
         lag->opts = *opts;
         pthread_mutex_init(&lag->lock, NULL);
-        pthread_cond_init(&lag->wake, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to wall-clock steps */
+        pthread_cond_init(&lag->wake, &ca);
+        pthread_condattr_destroy(&ca);
 
         /* ListOffsets uses the client's isolation.level: read_uncommitted gives the high
          * watermark (what kafka-consumer-groups reports), read_committed the LSO. */
@@ -88,13 +92,17 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                 if (!conf)
                         goto fail;
                 char e[256];
-                /* Read as little as possible: one record per partition is all we need. */
+                /* One record per partition is all we need, but a broker returns only whole
+                 * record batches and skips (after the first partition) any partition whose
+                 * first batch exceeds max.partition.fetch.bytes: too small a limit serialises
+                 * the fetch to one partition per round trip. Partitions are paused as soon as
+                 * their record arrives, which bounds the prefetch instead. */
                 /* assign() and consumer_poll() need a group id; this one never subscribes or
                  * commits, so it never appears in the group list. */
                 if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-heads", e, sizeof(e)) ||
-                    rd_kafka_conf_set(conf, "fetch.max.bytes", "1048576", e, sizeof(e)) ||
-                    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "1024", e, sizeof(e)) ||
-                    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "fetch.max.bytes", "16777216", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof(e))) {
@@ -525,8 +533,12 @@ static int64_t head_offset(const kos_part_lag_t *p)
         return p->committed >= 0 ? p->committed : p->log_start;
 }
 
-/* The timestamp of the record at the committed offset is immutable, so a value the previous
- * snapshot holds for the same partition and offset is reused; only new offsets are fetched. */
+/* The timestamp of the record at an offset never changes, so a value the previous snapshot
+ * holds for the same partition and offset is reused as it is. When the committed offset has
+ * moved, the previous (older) head timestamp is carried over as a provisional value until
+ * fetch_heads() reads the new head: the age served meanwhile is an upper bound taken from a
+ * real record, never an interpolation, and never a made-up 0. Returns how many partitions
+ * need a fetch. */
 static size_t reuse_heads(kos_snapshot_t *s, const kos_snapshot_t *prev)
 {
         size_t missing = 0;
@@ -540,9 +552,12 @@ static size_t reuse_heads(kos_snapshot_t *s, const kos_snapshot_t *prev)
                                 continue;
                         const kos_part_lag_t *q =
                             pg ? kos_group_part(pg, p->topic, p->partition) : NULL;
-                        if (q && q->head_ts_ms >= 0 && head_offset(q) == off)
-                                p->head_ts_ms = q->head_ts_ms;
-                        if (p->head_ts_ms < 0)
+                        int64_t q_ts = q ? q->head_ts_ms : -1;
+                        if (q_ts >= 0 && q->head_ts_offset <= off) {
+                                p->head_ts_ms = q_ts;
+                                p->head_ts_offset = q->head_ts_offset;
+                        }
+                        if (p->head_ts_ms < 0 || p->head_ts_offset != off)
                                 missing++;
                 }
         }
@@ -559,12 +574,14 @@ static int head_cmp(const void *a, const void *b)
         return (ox > oy) - (ox < oy);
 }
 
-/* Sets the head timestamp of every entry at (topic, partition, offset): bisect to the first,
- * then walk while equal. */
-static void need_mark(kos_part_lag_t **need, size_t n, const char *topic, int32_t partition,
-                      int64_t offset, int64_t ts)
+enum { HEAD_PENDING, HEAD_DONE, HEAD_FAILED };
+
+/* Records the result for every entry at (topic, partition, offset): bisect to the first, then
+ * walk while equal. ts < 0 marks them failed for this refresh. Returns entries updated. */
+static size_t need_mark(kos_part_lag_t **need, char *state, size_t n, const char *topic,
+                        int32_t partition, int64_t offset, int64_t ts)
 {
-        size_t lo = 0, hi = n;
+        size_t lo = 0, hi = n, k = 0;
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
                 int c = tp_cmp(need[mid]->topic, need[mid]->partition, topic, partition);
@@ -577,14 +594,31 @@ static void need_mark(kos_part_lag_t **need, size_t n, const char *topic, int32_
         }
         for (size_t i = lo; i < n && need[i]->partition == partition &&
                             head_offset(need[i]) == offset && strcmp(need[i]->topic, topic) == 0;
-             i++)
-                need[i]->head_ts_ms = ts;
+             i++, k++) {
+                if (ts >= 0) {
+                        need[i]->head_ts_offset = offset;
+                        need[i]->head_ts_ms = ts; /* atomic: readers may be looking */
+                        state[i] = HEAD_DONE;
+                } else {
+                        state[i] = HEAD_FAILED;
+                }
+        }
+        return k;
 }
 
-/* Fetches missing head timestamps in rounds (a consumer can be assigned a partition once, and
- * several groups may wait at different offsets of one partition), within the time budget.
- * `need` is sorted by (topic, partition, offset) so equal heads of several groups are filled
- * by one record. */
+static void pause_one(rd_kafka_t *rk, const char *topic, int32_t partition)
+{
+        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(one, topic, partition);
+        rd_kafka_pause_partitions(rk, one);
+        rd_kafka_topic_partition_list_destroy(one);
+}
+
+/* Reads the first unconsumed record of every partition whose head is not exact yet, in
+ * rounds (a consumer can be assigned a partition once, and several groups may wait at
+ * different offsets of one partition), within the time budget. Works on a snapshot that is
+ * already published: only the atomic head fields change. `need` is sorted by (topic,
+ * partition, offset) so equal heads of several groups are filled by one record. */
 static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 {
         size_t n = 0, cap = 64;
@@ -592,20 +626,23 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        if (head_offset(p) < 0 || p->head_ts_ms >= 0)
+                        int64_t off = head_offset(p);
+                        if (off < 0 || (p->head_ts_ms >= 0 && p->head_ts_offset == off))
                                 continue;
                         if (n == cap)
                                 need = realloc(need, (cap *= 2) * sizeof(*need));
                         need[n++] = p;
                 }
         qsort(need, n, sizeof(*need), head_cmp);
+        char *state = calloc(n ? n : 1, 1);
+        uint64_t fetched = 0;
         int64_t deadline = mono_us() + (int64_t)lag->opts.head_budget_ms * 1000;
-        for (int round = 0; round < 16 && mono_us() < deadline; round++) {
-                /* One offset per partition this round: the lowest still missing. */
+        for (int round = 0; round < 64 && mono_us() < deadline; round++) {
+                /* One offset per partition this round: the lowest still pending. */
                 rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(64);
                 for (size_t i = 0; i < n; i++) {
                         kos_part_lag_t *p = need[i];
-                        if (p->head_ts_ms >= 0 || p->head_ts_ms == -2)
+                        if (state[i] != HEAD_PENDING)
                                 continue;
                         if (want->cnt && tp_cmp(want->elems[want->cnt - 1].topic,
                                                 want->elems[want->cnt - 1].partition, p->topic,
@@ -618,6 +655,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                         rd_kafka_topic_partition_list_destroy(want);
                         break;
                 }
+                rd_kafka_resume_partitions(lag->heads, want); /* paused last time */
                 rd_kafka_assign(lag->heads, want);
                 int remaining = want->cnt;
                 while (remaining > 0) {
@@ -631,27 +669,32 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                         const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
                         rd_kafka_topic_partition_t *w =
                             topic ? tp_find(want, topic, m->partition) : NULL;
-                        if (w && w->err == 0 && !m->err) {
+                        if (w && w->err == 0 && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 rd_kafka_timestamp_type_t tt;
-                                int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                                int64_t ts = m->err ? -1 : rd_kafka_message_timestamp(m, &tt);
                                 w->err = RD_KAFKA_RESP_ERR__NOENT; /* done this round */
                                 remaining--;
-                                lag->stats.head_fetched++;
-                                need_mark(need, n, topic, m->partition, w->offset, ts);
-                        } else if (w && w->err == 0 && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                                /* Unreadable: leave unknown for this refresh. */
-                                w->err = m->err;
-                                remaining--;
-                                need_mark(need, n, topic, m->partition, w->offset, -2);
+                                fetched += !m->err;
+                                need_mark(need, state, n, topic, m->partition, w->offset, ts);
+                                /* Stop prefetching a partition we are done with, so the
+                                 * queue fills with the partitions still missing. */
+                                pause_one(lag->heads, topic, m->partition);
                         }
                         rd_kafka_message_destroy(m);
                 }
+                KOS_DBG("lag", "heads round %d: %d partitions, %d unanswered", round, want->cnt,
+                        remaining);
                 rd_kafka_assign(lag->heads, NULL);
                 rd_kafka_topic_partition_list_destroy(want);
         }
-        for (size_t i = 0; i < n; i++)
-                if (need[i]->head_ts_ms == -2)
-                        need[i]->head_ts_ms = -1;
+        KOS_DBG("lag", "heads: %zu partitions needed, %llu records read in %.1f ms", n,
+                (unsigned long long)fetched,
+                (double)(mono_us() - (deadline - (int64_t)lag->opts.head_budget_ms * 1000)) /
+                    1000.0);
+        pthread_mutex_lock(&lag->lock);
+        lag->stats.head_fetched += fetched;
+        pthread_mutex_unlock(&lag->lock);
+        free(state);
         free(need);
 }
 
@@ -664,8 +707,10 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         int rc = -1;
         if (list_groups(lag, &w, &n, errstr, errstr_size) == -1)
                 goto done;
+        int64_t t_list = mono_us();
         if (fetch_groups(lag, w, n, errstr, errstr_size) == -1)
                 goto done;
+        int64_t t_groups = mono_us();
         s = kos_snapshot_new();
         s->groups = calloc(n ? n : 1, sizeof(*s->groups));
         for (size_t i = 0; i < n; i++) {
@@ -686,21 +731,34 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
             fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
+        int64_t t_offsets = mono_us();
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
                         p->lag =
                             kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
                 }
+        size_t missing_heads = 0;
         if (lag->heads) {
                 kos_snapshot_t *prev = kos_snapshot_current();
-                size_t missing = reuse_heads(s, prev);
+                missing_heads = reuse_heads(s, prev);
                 kos_snapshot_unref(prev);
-                if (missing)
-                        fetch_heads(lag, s);
         }
         s->taken_ms = now_ms();
         s->refresh_us = mono_us() - t0;
+        if (kos_log_get_level() >= KOS_LOG_DEBUG) {
+                size_t parts = 0;
+                for (size_t i = 0; i < s->n_groups; i++)
+                        parts += s->groups[i].n_parts;
+                KOS_DBG("lag",
+                        "refresh: %zu groups, %zu partitions (list %.1f, groups %.1f, offsets "
+                        "%.1f, heads %.1f ms) %.1f ms",
+                        s->n_groups, parts, (double)(t_list - t0) / 1000.0,
+                        (double)(t_groups - t_list) / 1000.0,
+                        (double)(t_offsets - t_groups) / 1000.0,
+                        (double)(s->refresh_us - (t_offsets - t0)) / 1000.0,
+                        (double)s->refresh_us / 1000.0);
+        }
         rc = 0;
 done:
         group_work_free(w, n);
@@ -715,18 +773,28 @@ done:
                 snprintf(lag->stats.last_error, sizeof(lag->stats.last_error), "%s", errstr);
         }
         pthread_mutex_unlock(&lag->lock);
-        if (rc == 0)
-                kos_snapshot_publish(s);
-        else
+        if (rc != 0) {
                 kos_snapshot_unref(s);
-        return rc;
+                return rc;
+        }
+        /* Lag is published before the head records are read, so a slow fetch never delays
+         * the numbers the HPA scales on; heads fill in place (atomically) right after. */
+        kos_snapshot_publish(kos_snapshot_ref(s));
+        if (missing_heads)
+                fetch_heads(lag, s);
+        kos_snapshot_unref(s);
+        return 0;
 }
 
+/* Refreshes start every interval, measured start to start, so a commit is served at most one
+ * interval plus one refresh after it happened; a refresh longer than the interval is followed
+ * by the next one at once. */
 static void *refresh_main(void *arg)
 {
         kos_lag_t *lag = arg;
         int was_failing = 0;
         for (;;) {
+                int64_t next_us = mono_us() + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
                         if (!was_failing)
@@ -737,12 +805,9 @@ static void *refresh_main(void *arg)
                         was_failing = 0;
                 }
                 pthread_mutex_lock(&lag->lock);
-                if (!lag->stop) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        int64_t ns = ts.tv_nsec + (int64_t)lag->opts.refresh_interval_ms * 1000000;
-                        ts.tv_sec += ns / 1000000000;
-                        ts.tv_nsec = ns % 1000000000;
+                while (!lag->stop && mono_us() < next_us) {
+                        struct timespec ts = {.tv_sec = next_us / 1000000,
+                                              .tv_nsec = (next_us % 1000000) * 1000};
                         pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
                 }
                 int stop = lag->stop;

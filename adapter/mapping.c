@@ -102,6 +102,10 @@ kos_mapping_t *kos_mapping_parse(const char *text, const char *origin, char *err
                                          lineno, f[i]);
                                 goto fail;
                         }
+                if (nf == 5 && strspn(f[4], ",") == strlen(f[4])) {
+                        snprintf(errstr, errstr_size, "%s:%d: empty topic list", origin, lineno);
+                        goto fail;
+                }
                 if (strcmp(f[1], "*") == 0) {
                         snprintf(errstr, errstr_size,
                                  "%s:%d: the resource must be named (e.g. deployments.apps)",

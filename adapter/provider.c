@@ -93,10 +93,11 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
                 }
                 if (p->lag == 0)
                         continue;
-                if (p->lag < 0 || p->head_ts_ms < 0 || a.age_ms < 0) {
+                int64_t head_ts = p->head_ts_ms;
+                if (p->lag < 0 || head_ts < 0 || a.age_ms < 0) {
                         a.age_ms = -1;
-                } else if (now_ms - p->head_ts_ms > a.age_ms) {
-                        a.age_ms = now_ms - p->head_ts_ms;
+                } else if (now_ms - head_ts > a.age_ms) {
+                        a.age_ms = now_ms - head_ts;
                 }
         }
         return a;
@@ -224,6 +225,15 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                 return;
         if (!pods) {
                 agg_t a = aggregate(g, req->metric_selector, rule, NULL, -3, now_ms);
+                if (a.n_parts == 0 && g->n_parts > 0) {
+                        char res[512];
+                        full_resource(req, res, sizeof(res));
+                        fail(ans, 404, "NotFound",
+                             "the server could not find the metric %s for %s %s: no partition of "
+                             "group %s matches the selector and the mapping's topics",
+                             req->metric, res, req->name, g->group_id);
+                        return;
+                }
                 kos_value_t *it = kos_values_add(&ans->values);
                 fill_object(it, req, req->name, snap->taken_ms);
                 if (set_value(ans, it, req->metric, a, g->group_id) == 0)
@@ -289,6 +299,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         if (!g)
                                 continue;
                         agg_t a = aggregate(g, req->metric_selector, r, NULL, -3, now_ms);
+                        if (a.n_parts == 0 && g->n_parts > 0)
+                                continue; /* the selector left nothing of this group */
                         kos_value_t *it = kos_values_add(&ans->values);
                         fill_object(it, req, r->name, snap->taken_ms);
                         if (set_value(ans, it, req->metric, a, g->group_id) == -1)

@@ -129,9 +129,10 @@ int64_t kos_group_lag_age_ms(const kos_group_lag_t *g, const char *topic, int64_
                         continue;
                 if (p->lag == 0)
                         continue;
-                if (p->lag < 0 || p->head_ts_ms < 0)
+                int64_t head_ts = p->head_ts_ms;
+                if (p->lag < 0 || head_ts < 0)
                         return -1;
-                int64_t a = now_ms - p->head_ts_ms;
+                int64_t a = now_ms - head_ts;
                 if (a > age)
                         age = a;
         }

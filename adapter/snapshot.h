@@ -20,12 +20,16 @@ typedef enum {
 typedef struct {
         char *topic; /* owned */
         int32_t partition;
-        int64_t committed;  /* KOS_OFFSET_UNKNOWN: no committed offset */
-        int64_t end;        /* high watermark (or LSO when read_committed); -1 unknown */
-        int64_t log_start;  /* -1 unknown (only fetched when needed) */
-        int64_t lag;        /* >= 0, or -1 when it cannot be known (end offset unknown) */
-        int64_t head_ts_ms; /* timestamp of the first unconsumed record; -1 unknown/none */
-        int member;         /* index into the group's members, -1 unassigned */
+        int64_t committed; /* KOS_OFFSET_UNKNOWN: no committed offset */
+        int64_t end;       /* high watermark (or LSO when read_committed); -1 unknown */
+        int64_t log_start; /* -1 unknown (only fetched when needed) */
+        int64_t lag;       /* >= 0, or -1 when it cannot be known (end offset unknown) */
+        /* Timestamp of the first unconsumed record, -1 unknown/none. Written by the refresh
+         * thread after the snapshot is published (see lag.c), hence atomic; readers load it
+         * once. */
+        _Atomic int64_t head_ts_ms;
+        int64_t head_ts_offset; /* offset of the record head_ts_ms came from (refresh thread) */
+        int member;             /* index into the group's members, -1 unassigned */
 } kos_part_lag_t;
 
 typedef struct {

@@ -34,7 +34,8 @@ static void group_init(kos_group_lag_t *g, const char *id, const kos_part_lag_t 
         g->group_id = strdup(id);
         g->state = strdup("Stable");
         g->parts = calloc(n ? n : 1, sizeof(*g->parts));
-        memcpy(g->parts, parts, n * sizeof(*parts));
+        if (n)
+                memcpy(g->parts, parts, n * sizeof(*parts));
         g->n_parts = n;
 }
 

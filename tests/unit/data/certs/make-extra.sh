@@ -10,6 +10,8 @@
 #   self-signed.crt       CN=kos-admin, self-signed, clientAuth
 #   client-ca-server.crt  CN=kos-server, serverAuth only, signed by client-ca (wrong EKU)
 #   multi-org.crt         CN=ops, O=team-a + O=team-b, clientAuth, signed by client-ca
+#   fake-proxy.crt        CN=front-proxy-client, clientAuth, signed by client-ca (a direct client
+#                         using the front proxy's name: must not become a front proxy)
 #   not-a-cert.pem        text without any PEM block
 #   *.der                 DER of every leaf (kos_auth_verify_peer takes DER)
 set -euo pipefail
@@ -39,13 +41,14 @@ leaf evil-proxy front-proxy-ca "/CN=evil-proxy" clientAuth
 leaf unknown-client unknown-ca "/O=system:masters/CN=kos-admin" clientAuth
 leaf client-ca-server client-ca "/CN=kos-server" serverAuth
 leaf multi-org client-ca "/O=team-a/O=team-b/CN=ops" clientAuth
+leaf fake-proxy client-ca "/CN=front-proxy-client" clientAuth
 openssl req -x509 -newkey rsa:2048 -nodes -keyout self-signed.key -out self-signed.crt \
   -days "$days" -subj "/O=system:masters/CN=kos-admin" \
   -addext "extendedKeyUsage=clientAuth" 2>/dev/null
 echo "this file has no PEM certificate in it" > not-a-cert.pem
 
 for f in front-proxy-client admin serving evil-proxy unknown-client self-signed \
-  client-ca-server multi-org; do
+  client-ca-server multi-org fake-proxy; do
   openssl x509 -in "$f.crt" -outform DER -out "$f.der"
 done
 rm -f ./*.srl

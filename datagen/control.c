@@ -1,0 +1,226 @@
+/* Signals and PUT /rate for kos-datagen (see control.h). */
+#include "control.h"
+#include "log.h"
+#include "rate.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kos_control_s {
+        double step;
+        atomic_int stops;
+        atomic_int quitting; /* destroy asked the signal thread to end */
+        pthread_t thread;
+        int started;
+
+        pthread_mutex_t lock; /* guards the two rates below */
+        double current;       /* published by the loop */
+        double posted;
+        int has_posted;
+};
+
+kos_control_t *kos_control_new(double step)
+{
+        kos_control_t *c = calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        c->step = step;
+        pthread_mutex_init(&c->lock, NULL);
+        return c;
+}
+
+static void signal_set(sigset_t *set)
+{
+        sigemptyset(set);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGUSR1);
+        sigaddset(set, SIGUSR2);
+}
+
+void kos_control_post_rate(kos_control_t *c, double rate, const char *why)
+{
+        char buf[32];
+        kos_rate_format(rate, buf, sizeof(buf));
+        pthread_mutex_lock(&c->lock);
+        c->posted = rate;
+        c->has_posted = 1;
+        c->current = rate;
+        pthread_mutex_unlock(&c->lock);
+        KOS_INFO("control", "%s: rate %s frames/s", why, buf);
+}
+
+static void step(kos_control_t *c, int up)
+{
+        pthread_mutex_lock(&c->lock);
+        double cur = c->current;
+        pthread_mutex_unlock(&c->lock);
+        if (isinf(cur)) {
+                KOS_WARN("control", "%s ignored: the rate is max (set a number with PUT /rate)",
+                         up ? "SIGUSR1" : "SIGUSR2");
+                return;
+        }
+        double next = up ? cur + c->step : cur - c->step;
+        if (next < 0)
+                next = 0;
+        if (next > KOS_RATE_LIMIT)
+                next = KOS_RATE_LIMIT;
+        kos_control_post_rate(c, next, up ? "SIGUSR1" : "SIGUSR2");
+}
+
+static void *signal_thread(void *arg)
+{
+        kos_control_t *c = arg;
+        sigset_t set;
+        signal_set(&set);
+        for (;;) {
+                int sig = 0;
+                if (sigwait(&set, &sig) != 0)
+                        continue;
+                if (atomic_load(&c->quitting))
+                        break;
+                switch (sig) {
+                case SIGUSR1:
+                        step(c, 1);
+                        break;
+                case SIGUSR2:
+                        step(c, 0);
+                        break;
+                default: {
+                        int n = atomic_fetch_add(&c->stops, 1) + 1;
+                        KOS_INFO("control", "%s: %s", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                                 n == 1 ? "stopping, flushing what is in flight"
+                                        : "stopping now, dropping what is in flight");
+                }
+                }
+        }
+        return NULL;
+}
+
+int kos_control_start(kos_control_t *c, char *errstr, size_t errstr_size)
+{
+        sigset_t set;
+        signal_set(&set);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int err = pthread_create(&c->thread, NULL, signal_thread, c);
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot start the signal thread: %s",
+                         strerror(err));
+                return -1;
+        }
+        c->started = 1;
+        return 0;
+}
+
+void kos_control_destroy(kos_control_t *c)
+{
+        if (!c)
+                return;
+        if (c->started) {
+                atomic_store(&c->quitting, 1);
+                pthread_kill(c->thread, SIGUSR1);
+                pthread_join(c->thread, NULL);
+        }
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+int kos_control_stop_requested(kos_control_t *c)
+{
+        return atomic_load_explicit(&c->stops, memory_order_relaxed);
+}
+
+void kos_control_request_stop(kos_control_t *c)
+{
+        atomic_fetch_add(&c->stops, 1);
+}
+
+int kos_control_take_rate(kos_control_t *c, double *rate)
+{
+        pthread_mutex_lock(&c->lock);
+        int has = c->has_posted;
+        if (has)
+                *rate = c->posted;
+        c->has_posted = 0;
+        pthread_mutex_unlock(&c->lock);
+        return has;
+}
+
+void kos_control_publish_rate(kos_control_t *c, double rate)
+{
+        pthread_mutex_lock(&c->lock);
+        if (!c->has_posted)
+                c->current = rate;
+        pthread_mutex_unlock(&c->lock);
+}
+
+static void reply_rate(kos_http_reply_t *r, double rate)
+{
+        r->content_type = "application/json";
+        if (isinf(rate))
+                kos_strbuf_puts(&r->body, "{\"rate\":\"max\"}\n");
+        else
+                kos_strbuf_printf(&r->body, "{\"rate\":%.6g}\n", rate);
+}
+
+/* PUT /rate takes the same words as --rate ("5000", "2.5k", "max", "pause", 0 = max) as plain
+ * text, or a JSON object {"rate": 5000} / {"rate": "max"}. */
+static void on_rate(void *arg, const char *method, const char *path, const char *body,
+                    size_t body_len, kos_http_reply_t *r)
+{
+        (void)path;
+        kos_control_t *c = arg;
+        if (strcmp(method, "PUT") != 0) {
+                pthread_mutex_lock(&c->lock);
+                double cur = c->current;
+                pthread_mutex_unlock(&c->lock);
+                reply_rate(r, cur);
+                return;
+        }
+        char text[64], err[256];
+        const char *word = NULL;
+        json_t *doc = NULL;
+        while (body_len && (*body == ' ' || *body == '\t' || *body == '\n' || *body == '\r'))
+                body++, body_len--;
+        while (body_len && (body[body_len - 1] == ' ' || body[body_len - 1] == '\n' ||
+                            body[body_len - 1] == '\r' || body[body_len - 1] == '\t'))
+                body_len--;
+        if (body_len && body[0] == '{') {
+                doc = json_loadb(body, body_len, 0, NULL);
+                json_t *v = doc ? json_object_get(doc, "rate") : NULL;
+                if (json_is_number(v)) {
+                        snprintf(text, sizeof(text), "%.17g", json_number_value(v));
+                        word = text;
+                } else if (json_is_string(v)) {
+                        word = json_string_value(v);
+                }
+        } else if (body_len && body_len < sizeof(text)) {
+                memcpy(text, body, body_len);
+                text[body_len] = '\0';
+                word = text;
+        }
+        double rate;
+        if (!word) {
+                r->status = 400;
+                kos_strbuf_puts(&r->body, "body must be a rate (e.g. 5000, 2.5k, max, pause) or "
+                                          "{\"rate\": N}\n");
+        } else if (kos_rate_parse("rate", word, 1, &rate, err, sizeof(err)) == -1) {
+                r->status = 400;
+                kos_strbuf_printf(&r->body, "%s\n", err);
+        } else {
+                kos_control_post_rate(c, rate, "PUT /rate");
+                reply_rate(r, rate);
+        }
+        json_decref(doc);
+}
+
+void kos_control_register_http(kos_control_t *c, kos_httpd_t *h)
+{
+        kos_httpd_handle(h, "GET,PUT", "/rate", on_rate, c);
+}
