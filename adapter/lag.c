@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,8 +96,8 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                 /* One record per partition is all we need, but a broker returns only whole
                  * record batches and skips (after the first partition) any partition whose
                  * first batch exceeds max.partition.fetch.bytes: too small a limit serialises
-                 * the fetch to one partition per round trip. Partitions are paused as soon as
-                 * their record arrives, which bounds the prefetch instead. */
+                 * the fetch to one partition per round trip. Rounds are small instead
+                 * (HEADS_PER_ROUND), which bounds the prefetch. */
                 /* assign() and consumer_poll() need a group id; this one never subscribes or
                  * commits, so it never appears in the group list. */
                 if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-heads", e, sizeof(e)) ||
@@ -576,49 +577,56 @@ static int head_cmp(const void *a, const void *b)
 
 enum { HEAD_PENDING, HEAD_DONE, HEAD_FAILED };
 
-/* Records the result for every entry at (topic, partition, offset): bisect to the first, then
- * walk while equal. ts < 0 marks them failed for this refresh. Returns entries updated. */
-static size_t need_mark(kos_part_lag_t **need, char *state, size_t n, const char *topic,
-                        int32_t partition, int64_t offset, int64_t ts)
+/* librdkafka 2.0's assign()/unassign() cost grows quickly with the number of partitions;
+ * small rounds keep each one cheap and each fetch response within fetch.max.bytes. */
+#define HEADS_PER_ROUND  1024
+#define HEAD_SCAN_WINDOW 2000 /* records read forward per partition and round */
+
+/* Index of the first entry of (topic, partition) in need, or n. */
+static size_t need_first(kos_part_lag_t **need, size_t n, const char *topic, int32_t partition)
 {
-        size_t lo = 0, hi = n, k = 0;
+        size_t lo = 0, hi = n;
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                int c = tp_cmp(need[mid]->topic, need[mid]->partition, topic, partition);
-                if (c == 0)
-                        c = head_offset(need[mid]) < offset ? -1 : 0;
-                if (c < 0)
+                if (tp_cmp(need[mid]->topic, need[mid]->partition, topic, partition) < 0)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
-        for (size_t i = lo; i < n && need[i]->partition == partition &&
-                            head_offset(need[i]) == offset && strcmp(need[i]->topic, topic) == 0;
-             i++, k++) {
+        return lo;
+}
+
+/* A record at `offset` read from (topic, partition) is the first unconsumed record of every
+ * pending entry waiting at or below that offset (records arrive in offset order; offsets
+ * without a record, like transaction markers, are skipped by the log). ts < 0 marks those
+ * entries failed for this refresh. Returns the number of entries settled. */
+static size_t need_settle(kos_part_lag_t **need, char *state, size_t n, const char *topic,
+                          int32_t partition, int64_t offset, int64_t ts)
+{
+        size_t k = 0;
+        for (size_t i = need_first(need, n, topic, partition);
+             i < n && need[i]->partition == partition && strcmp(need[i]->topic, topic) == 0 &&
+             head_offset(need[i]) <= offset;
+             i++) {
+                if (state[i] != HEAD_PENDING)
+                        continue;
                 if (ts >= 0) {
-                        need[i]->head_ts_offset = offset;
+                        need[i]->head_ts_offset = head_offset(need[i]);
                         need[i]->head_ts_ms = ts; /* atomic: readers may be looking */
                         state[i] = HEAD_DONE;
                 } else {
                         state[i] = HEAD_FAILED;
                 }
+                k++;
         }
         return k;
 }
 
-static void pause_one(rd_kafka_t *rk, const char *topic, int32_t partition)
-{
-        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(one, topic, partition);
-        rd_kafka_pause_partitions(rk, one);
-        rd_kafka_topic_partition_list_destroy(one);
-}
-
-/* Reads the first unconsumed record of every partition whose head is not exact yet, in
- * rounds (a consumer can be assigned a partition once, and several groups may wait at
- * different offsets of one partition), within the time budget. Works on a snapshot that is
- * already published: only the atomic head fields change. `need` is sorted by (topic,
- * partition, offset) so equal heads of several groups are filled by one record. */
+/* Reads the first unconsumed record of every partition whose head is not exact yet, within
+ * the time budget. Works on a snapshot that is already published: only the atomic head fields
+ * change. `need` is sorted by (topic, partition, offset): each round assigns a partition at
+ * its lowest pending offset and reads forward up to HEAD_SCAN_WINDOW records, which settles
+ * every group waiting in that window with one fetch (groups on one topic tend to be close). */
 static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 {
         size_t n = 0, cap = 64;
@@ -636,26 +644,34 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
         qsort(need, n, sizeof(*need), head_cmp);
         char *state = calloc(n ? n : 1, 1);
         uint64_t fetched = 0;
-        int64_t deadline = mono_us() + (int64_t)lag->opts.head_budget_ms * 1000;
-        for (int round = 0; round < 64 && mono_us() < deadline; round++) {
-                /* One offset per partition this round: the lowest still pending. */
+        int64_t t0 = mono_us();
+        int64_t deadline = t0 + (int64_t)lag->opts.head_budget_ms * 1000;
+        for (int round = 0; mono_us() < deadline; round++) {
+                /* Per partition: from its lowest pending offset to the highest one in the
+                 * window (stashed in the element's opaque). */
                 rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(64);
-                for (size_t i = 0; i < n; i++) {
+                for (size_t i = 0; i < n && want->cnt < HEADS_PER_ROUND; i++) {
                         kos_part_lag_t *p = need[i];
                         if (state[i] != HEAD_PENDING)
                                 continue;
-                        if (want->cnt && tp_cmp(want->elems[want->cnt - 1].topic,
-                                                want->elems[want->cnt - 1].partition, p->topic,
-                                                p->partition) == 0)
+                        rd_kafka_topic_partition_t *last =
+                            want->cnt ? &want->elems[want->cnt - 1] : NULL;
+                        int64_t off = head_offset(p);
+                        if (last &&
+                            tp_cmp(last->topic, last->partition, p->topic, p->partition) == 0) {
+                                if (off < last->offset + HEAD_SCAN_WINDOW)
+                                        last->opaque = (void *)(intptr_t)off;
                                 continue;
-                        rd_kafka_topic_partition_list_add(want, p->topic, p->partition)->offset =
-                            head_offset(p);
+                        }
+                        rd_kafka_topic_partition_t *e =
+                            rd_kafka_topic_partition_list_add(want, p->topic, p->partition);
+                        e->offset = off;
+                        e->opaque = (void *)(intptr_t)off;
                 }
                 if (want->cnt == 0) {
                         rd_kafka_topic_partition_list_destroy(want);
                         break;
                 }
-                rd_kafka_resume_partitions(lag->heads, want); /* paused last time */
                 rd_kafka_assign(lag->heads, want);
                 int remaining = want->cnt;
                 while (remaining > 0) {
@@ -669,28 +685,38 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                         const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
                         rd_kafka_topic_partition_t *w =
                             topic ? tp_find(want, topic, m->partition) : NULL;
-                        if (w && w->err == 0 && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                                rd_kafka_timestamp_type_t tt;
-                                int64_t ts = m->err ? -1 : rd_kafka_message_timestamp(m, &tt);
-                                w->err = RD_KAFKA_RESP_ERR__NOENT; /* done this round */
-                                remaining--;
-                                fetched += !m->err;
-                                need_mark(need, state, n, topic, m->partition, w->offset, ts);
-                                /* Stop prefetching a partition we are done with, so the
-                                 * queue fills with the partitions still missing. */
-                                pause_one(lag->heads, topic, m->partition);
+                        if (w && w->err == 0) {
+                                int64_t hi = (int64_t)(intptr_t)w->opaque;
+                                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                        w->err = RD_KAFKA_RESP_ERR__NOENT; /* nothing more */
+                                        remaining--;
+                                } else if (m->err) {
+                                        need_settle(need, state, n, topic, m->partition, hi, -1);
+                                        w->err = m->err;
+                                        remaining--;
+                                } else {
+                                        rd_kafka_timestamp_type_t tt;
+                                        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                                        fetched += need_settle(need, state, n, topic, m->partition,
+                                                               m->offset, ts) > 0;
+                                        if (m->offset >= hi) {
+                                                w->err = RD_KAFKA_RESP_ERR__NOENT;
+                                                remaining--;
+                                        }
+                                }
                         }
                         rd_kafka_message_destroy(m);
                 }
-                KOS_DBG("lag", "heads round %d: %d partitions, %d unanswered", round, want->cnt,
+                KOS_DBG("lag", "heads round %d: %d partitions, %d unfinished", round, want->cnt,
                         remaining);
                 rd_kafka_assign(lag->heads, NULL);
                 rd_kafka_topic_partition_list_destroy(want);
         }
-        KOS_DBG("lag", "heads: %zu partitions needed, %llu records read in %.1f ms", n,
-                (unsigned long long)fetched,
-                (double)(mono_us() - (deadline - (int64_t)lag->opts.head_budget_ms * 1000)) /
-                    1000.0);
+        size_t done = 0;
+        for (size_t i = 0; i < n; i++)
+                done += state[i] == HEAD_DONE;
+        KOS_DBG("lag", "heads: %zu of %zu settled, %llu records read in %.1f ms", done, n,
+                (unsigned long long)fetched, (double)(mono_us() - t0) / 1000.0);
         pthread_mutex_lock(&lag->lock);
         lag->stats.head_fetched += fetched;
         pthread_mutex_unlock(&lag->lock);

@@ -12,11 +12,11 @@
 static const char *const zone_names[KOS_ZONE_COUNT] = {"EU", "US", "ZG", "AU"};
 static const char *const key_names[KOS_KEY_COUNT] = {NULL, "X", "O"};
 static const char *const dir_names[KOS_DIR_COUNT] = {NULL, "UP", "DOWN", "RIGHT", "LEFT"};
-static const char *const impact_names[KOS_IMPACT_COUNT] = {"Fatal", "Critical", "Special",
-                                                           "Direct", "Missed"};
+static const char *const impact_names[KOS_IMPACT_COUNT] = {"Fatal", "Critical", "Special", "Direct",
+                                                           "Missed"};
 static const char *const level_names[KOS_LEVEL_COUNT] = {"Pro", "Inter", "NewBie"};
-static const char *const game_names[KOS_GAME_COUNT] = {
-    "Neowave", "NeoBlood", "HowlingBlood", "MaximumImpact", "HeatofBattleFromParadise"};
+static const char *const game_names[KOS_GAME_COUNT] = {"Neowave", "NeoBlood", "HowlingBlood",
+                                                       "MaximumImpact", "HeatofBattleFromParadise"};
 
 #define NAME(tab, v) ((v) >= 0 && (size_t)(v) < sizeof(tab) / sizeof(tab[0]) ? tab[v] : NULL)
 

@@ -65,22 +65,22 @@ typedef struct {
 
 /* ---- binary hit codec ---------------------------------------------------------------------- */
 
-#define KOS_HIT_BIN_MAX 9                     /* key, FF dir, impact + violence, FF key, lvl, game */
+#define KOS_HIT_BIN_MAX 9 /* key, FF dir, impact + violence, FF key, lvl, game */
 #define KOS_HIT_HEX_MAX (2 * KOS_HIT_BIN_MAX) /* without the NUL */
 
 typedef enum {
         KOS_HIT_OK = 0,
-        KOS_HIT_EHEX,        /* a character is not a hex digit */
-        KOS_HIT_EODD,        /* odd number of hex digits */
-        KOS_HIT_ETRUNCATED,  /* ends inside a hit (includes the empty string) */
-        KOS_HIT_ETRAILING,   /* bytes left after a complete hit */
-        KOS_HIT_EKEY,        /* unknown key byte */
-        KOS_HIT_EDIRECTION,  /* option marker not 00/FF, or unknown direction byte */
-        KOS_HIT_EIMPACT,     /* unknown impact discriminator */
-        KOS_HIT_EDOUBLEKEY,  /* option marker not 00/FF, or unknown key byte */
-        KOS_HIT_ELEVEL,      /* unknown level byte */
-        KOS_HIT_EGAME,       /* unknown game byte */
-        KOS_HIT_EINVALID     /* encode: a field of the struct is out of range */
+        KOS_HIT_EHEX,       /* a character is not a hex digit */
+        KOS_HIT_EODD,       /* odd number of hex digits */
+        KOS_HIT_ETRUNCATED, /* ends inside a hit (includes the empty string) */
+        KOS_HIT_ETRAILING,  /* bytes left after a complete hit */
+        KOS_HIT_EKEY,       /* unknown key byte */
+        KOS_HIT_EDIRECTION, /* option marker not 00/FF, or unknown direction byte */
+        KOS_HIT_EIMPACT,    /* unknown impact discriminator */
+        KOS_HIT_EDOUBLEKEY, /* option marker not 00/FF, or unknown key byte */
+        KOS_HIT_ELEVEL,     /* unknown level byte */
+        KOS_HIT_EGAME,      /* unknown game byte */
+        KOS_HIT_EINVALID    /* encode: a field of the struct is out of range */
 } kos_hit_err_t;
 
 const char *kos_hit_strerror(kos_hit_err_t err);

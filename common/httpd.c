@@ -50,8 +50,8 @@ kos_httpd_t *kos_httpd_new(const kos_httpd_conf_t *conf)
         return h;
 }
 
-int kos_httpd_handle(kos_httpd_t *h, const char *methods, const char *path,
-                     kos_httpd_handler_fn fn, void *arg)
+int kos_httpd_handle(kos_httpd_t *h, const char *methods, const char *path, kos_httpd_handler_fn fn,
+                     void *arg)
 {
         if (h->n_routes >= MAX_ROUTES)
                 return -1;
@@ -135,9 +135,8 @@ static void dispatch(kos_httpd_t *h, const char *method, const char *path, req_t
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
         (void)version;
         kos_httpd_t *h = cls;
@@ -231,10 +230,11 @@ int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
         }
         errno = 0;
         h->d = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &ss,
-            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+            /* The logger goes first so that option errors are routed through it too. */
+            flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
+            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
         if (!h->d) {
                 snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", h->conf.bind_address,
                          h->conf.port, errno ? strerror(errno) : "libmicrohttpd failed to start");

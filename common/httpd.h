@@ -41,8 +41,8 @@ kos_httpd_t *kos_httpd_new(const kos_httpd_conf_t *conf);
 /* Routes path to fn for the given methods (comma-separated, e.g. "GET,PUT"; HEAD follows GET).
  * Other methods get 405. Call before kos_httpd_start. path and methods are borrowed. -1 when
  * the table (16 entries) is full. */
-int kos_httpd_handle(kos_httpd_t *h, const char *methods, const char *path,
-                     kos_httpd_handler_fn fn, void *arg);
+int kos_httpd_handle(kos_httpd_t *h, const char *methods, const char *path, kos_httpd_handler_fn fn,
+                     void *arg);
 /* Starts listening. -1 with errstr (bad address, port in use). */
 int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size);
 /* The bound port (useful after port 0), or -1 before start. */

@@ -13,7 +13,8 @@ size_t kos_hist_index(uint64_t v)
         if (msb >= 40)
                 return KOS_HIST_BUCKETS - 1;
         int shift = msb - 4;
-        return KOS_HIST_SUB + (size_t)(msb - 4) * KOS_HIST_SUB + ((v >> shift) & (KOS_HIST_SUB - 1));
+        return KOS_HIST_SUB + (size_t)(msb - 4) * KOS_HIST_SUB +
+               ((v >> shift) & (KOS_HIST_SUB - 1));
 }
 
 uint64_t kos_hist_bucket_low(size_t i)

@@ -110,8 +110,7 @@ int kos_control_start(kos_control_t *c, char *errstr, size_t errstr_size)
         signal(SIGPIPE, SIG_IGN);
         int err = pthread_create(&c->thread, NULL, signal_thread, c);
         if (err) {
-                snprintf(errstr, errstr_size, "cannot start the signal thread: %s",
-                         strerror(err));
+                snprintf(errstr, errstr_size, "cannot start the signal thread: %s", strerror(err));
                 return -1;
         }
         c->started = 1;

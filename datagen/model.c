@@ -8,9 +8,11 @@
 
 const uint32_t kos_model_direction_weight[KOS_DIR_COUNT] = {
     [KOS_DIR_UP] = 4, [KOS_DIR_RIGHT] = 3, [KOS_DIR_DOWN] = 2, [KOS_DIR_LEFT] = 1};
-const uint32_t kos_model_impact_weight[KOS_IMPACT_COUNT] = {
-    [KOS_IMPACT_FATAL] = 1,   [KOS_IMPACT_CRITICAL] = 2, [KOS_IMPACT_SPECIAL] = 2,
-    [KOS_IMPACT_DIRECT] = 10, [KOS_IMPACT_MISSED] = 5};
+const uint32_t kos_model_impact_weight[KOS_IMPACT_COUNT] = {[KOS_IMPACT_FATAL] = 1,
+                                                            [KOS_IMPACT_CRITICAL] = 2,
+                                                            [KOS_IMPACT_SPECIAL] = 2,
+                                                            [KOS_IMPACT_DIRECT] = 10,
+                                                            [KOS_IMPACT_MISSED] = 5};
 
 static uint64_t splitmix64(uint64_t *x)
 {

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kos_rate_parse(const char *flag, const char *text, int zero_is_max, double *rate,
-                   char *errstr, size_t errstr_size)
+int kos_rate_parse(const char *flag, const char *text, int zero_is_max, double *rate, char *errstr,
+                   size_t errstr_size)
 {
         if (strcmp(text, "max") == 0) {
                 *rate = KOS_RATE_MAX;
@@ -155,8 +155,8 @@ int kos_profile_parse(const char *text, kos_profile_t *out, char *errstr, size_t
                         return -1;
                 }
                 if (s->dur_ms <= 0) {
-                        snprintf(errstr, errstr_size, "--profile: segment \"%s@%s\" lasts 0",
-                                 tok, at + 1);
+                        snprintf(errstr, errstr_size, "--profile: segment \"%s@%s\" lasts 0", tok,
+                                 at + 1);
                         return -1;
                 }
                 double rate = prev;

@@ -11,15 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KOS_RATE_MAX    INFINITY
-#define KOS_RATE_LIMIT  1e8 /* largest finite rate accepted */
+#define KOS_RATE_MAX     INFINITY
+#define KOS_RATE_LIMIT   1e8 /* largest finite rate accepted */
 #define KOS_BUCKET_BURST 0.1 /* seconds of tokens the bucket holds (catch-up after a stall) */
 
 /* Parses a rate: a number >= 0 (decimals allowed, suffix k = x1000), "max" or "pause".
  * zero_is_max: 1 for --rate and PUT /rate (0 = as fast as possible, as the spec says),
  * 0 inside --profile (0 = no frames, the demo's "drop"). -1 with errstr naming flag. */
-int kos_rate_parse(const char *flag, const char *text, int zero_is_max, double *rate,
-                   char *errstr, size_t errstr_size);
+int kos_rate_parse(const char *flag, const char *text, int zero_is_max, double *rate, char *errstr,
+                   size_t errstr_size);
 /* "max", "0" or the number ("%.6g"). */
 void kos_rate_format(double rate, char *buf, size_t size);
 

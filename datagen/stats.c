@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
 
 void kos_stats_init(kos_stats_t *s, const char *rq_topic, const char *rs_topic, uint64_t seed,
                     int64_t start_ns)
@@ -84,7 +84,8 @@ void kos_stats_tick(kos_stats_t *s, int64_t now_ns, int log)
         if (!log)
                 return;
         char target[32], l50[16], l99[16];
-        kos_rate_format(LOAD(s->target_rate), target, sizeof(target));
+        kos_rate_format(atomic_load_explicit(&s->target_rate, memory_order_relaxed), target,
+                        sizeof(target));
         fmt_latency(l50, sizeof(l50), p50);
         fmt_latency(l99, sizeof(l99), p99);
         KOS_INFO("stats",
@@ -107,12 +108,11 @@ void kos_stats_report(kos_stats_t *s, int64_t now_ns)
         fmt_latency(l99, sizeof(l99), (double)kos_hist_snap_quantile(all, 0.99) / 1e6);
         KOS_INFO("stats",
                  "done: %" PRIu64 " frames in %.1f s (%.0f frames/s); produced %" PRIu64
-                 " (requests %" PRIu64 ", responses %" PRIu64 ") acked %" PRIu64
-                 " failed %" PRIu64 "; latency p50 %s p99 %s",
+                 " (requests %" PRIu64 ", responses %" PRIu64 ") acked %" PRIu64 " failed %" PRIu64
+                 "; latency p50 %s p99 %s",
                  frames, secs, secs > 0 ? (double)frames / secs : 0.0, kos_stats_sum(s->produced),
-                 LOAD(s->produced[KOS_T_RQ]), LOAD(s->produced[KOS_T_RS]),
-                 kos_stats_sum(s->acked), kos_stats_sum(s->failed), all->count ? l50 : "-",
-                 all->count ? l99 : "-");
+                 LOAD(s->produced[KOS_T_RQ]), LOAD(s->produced[KOS_T_RS]), kos_stats_sum(s->acked),
+                 kos_stats_sum(s->failed), all->count ? l50 : "-", all->count ? l99 : "-");
 }
 
 static void per_topic(kos_strbuf_t *out, kos_stats_t *s, const char *name, const char *help,
@@ -128,9 +128,8 @@ static void per_topic(kos_strbuf_t *out, kos_stats_t *s, const char *name, const
 
 void kos_stats_render(kos_stats_t *s, kos_strbuf_t *out)
 {
-        static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                        5,      10,    30};
+        static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,   0.5,   1,      2.5,   5,    10,    30};
         pthread_mutex_lock(&s->lock);
         double frame_rate = s->frame_rate, acked_rate = s->acked_rate, p50 = s->p50_s,
                p99 = s->p99_s;
@@ -141,13 +140,12 @@ void kos_stats_render(kos_stats_t *s, kos_strbuf_t *out)
         kos_prom_meta(out, "kos_datagen_frames_total", "counter",
                       "Frames generated (one request record each).");
         kos_prom_u64(out, "kos_datagen_frames_total", "", LOAD(s->frames));
-        per_topic(out, s, "kos_datagen_records_produced_total",
-                  "Records handed to the producer.", s->produced);
+        per_topic(out, s, "kos_datagen_records_produced_total", "Records handed to the producer.",
+                  s->produced);
         per_topic(out, s, "kos_datagen_records_acked_total",
                   "Records acknowledged by the broker (acks per producer config).", s->acked);
         per_topic(out, s, "kos_datagen_records_failed_total",
-                  "Records that failed for good (delivery error, purged at shutdown).",
-                  s->failed);
+                  "Records that failed for good (delivery error, purged at shutdown).", s->failed);
         per_topic(out, s, "kos_datagen_bytes_acked_total",
                   "Key plus value bytes of acknowledged records.", s->acked_bytes);
         kos_prom_meta(out, "kos_datagen_queue_full_total", "counter",
@@ -158,7 +156,8 @@ void kos_stats_render(kos_stats_t *s, kos_strbuf_t *out)
         kos_prom_u64(out, "kos_datagen_inflight_records", "", kos_stats_inflight(s));
         kos_prom_meta(out, "kos_datagen_target_rate", "gauge",
                       "Target frames/s (+Inf: as fast as the broker takes, 0: paused).");
-        kos_prom_double(out, "kos_datagen_target_rate", "", LOAD(s->target_rate));
+        kos_prom_double(out, "kos_datagen_target_rate", "",
+                        atomic_load_explicit(&s->target_rate, memory_order_relaxed));
         kos_prom_meta(out, "kos_datagen_achieved_rate", "gauge",
                       "Frames/s generated over the last stats interval.");
         kos_prom_double(out, "kos_datagen_achieved_rate", "", frame_rate);

@@ -81,10 +81,10 @@ static int create(rd_kafka_t *rk, const kos_topics_conf_t *tc, const int count[2
                 KOS_INFO("topics", "creating %s with %d partitions", tc->names[k], partitions);
         }
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-        rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_t *opt =
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
         rd_kafka_AdminOptions_set_request_timeout(opt, remaining(deadline) + 1, err, sizeof(err));
-        rd_kafka_AdminOptions_set_operation_timeout(opt, remaining(deadline) + 1, err,
-                                                    sizeof(err));
+        rd_kafka_AdminOptions_set_operation_timeout(opt, remaining(deadline) + 1, err, sizeof(err));
         rd_kafka_CreateTopics(rk, nt, (size_t)n, opt, q);
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, remaining(deadline) + 1000);
         if (!ev) {
@@ -97,8 +97,8 @@ static int create(rd_kafka_t *rk, const kos_topics_conf_t *tc, const int count[2
                 rc = -1;
         } else {
                 size_t cnt;
-                const rd_kafka_topic_result_t **res =
-                    rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+                const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
+                    rd_kafka_event_CreateTopics_result(ev), &cnt);
                 for (size_t i = 0; i < cnt && rc == 0; i++) {
                         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
                         /* Another replica may have created it a moment ago: checked below. */
@@ -119,8 +119,7 @@ static int create(rd_kafka_t *rk, const kos_topics_conf_t *tc, const int count[2
         return rc;
 }
 
-int kos_topics_ensure(rd_kafka_t *rk, const kos_topics_conf_t *tc, char *errstr,
-                      size_t errstr_size)
+int kos_topics_ensure(rd_kafka_t *rk, const kos_topics_conf_t *tc, char *errstr, size_t errstr_size)
 {
         int64_t deadline = now_ms() + tc->timeout_ms;
         int count[2], leaders;
@@ -136,8 +135,8 @@ int kos_topics_ensure(rd_kafka_t *rk, const kos_topics_conf_t *tc, char *errstr,
         if (!count[0] || !count[1]) {
                 const char *missing = !count[0] ? tc->names[0] : tc->names[1];
                 if (!tc->create) {
-                        snprintf(errstr, errstr_size, "topic %s does not exist (--no-create-topics)",
-                                 missing);
+                        snprintf(errstr, errstr_size,
+                                 "topic %s does not exist (--no-create-topics)", missing);
                         return -1;
                 }
                 int want = count[0] ? count[0] : count[1] ? count[1] : tc->partitions;
@@ -161,9 +160,10 @@ int kos_topics_ensure(rd_kafka_t *rk, const kos_topics_conf_t *tc, char *errstr,
                 if (count[0] && count[1] && leaders)
                         return count[0];
                 if (remaining(deadline) == 0) {
-                        snprintf(errstr, errstr_size,
-                                 "topics %s and %s not ready (partitions with leaders) within %d ms",
-                                 tc->names[0], tc->names[1], tc->timeout_ms);
+                        snprintf(
+                            errstr, errstr_size,
+                            "topics %s and %s not ready (partitions with leaders) within %d ms",
+                            tc->names[0], tc->names[1], tc->timeout_ms);
                         return -1;
                 }
                 struct timespec ts = {0, 100 * 1000000};

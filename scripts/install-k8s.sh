@@ -173,10 +173,32 @@ go_install() {
 	stamp "$name" "$ver"
 }
 
+# kwok >= 0.8 loads no built-in stages: write the upstream "fast" set of this kwok version
+# (what kwokctl uses by default) into $BIN/kwok-stages.yaml, for kwok --config.
+kwok_stages() {
+	local dir k f out=$BIN/kwok-stages.yaml
+	dir=$(cd / && "$GO" mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[[ -d $dir/kustomize/stage ]] || return 1
+	: >"$out.tmp"
+	for k in node/fast node/heartbeat-with-lease pod/fast; do
+		for f in $(sed -n 's/^- \(.*\.yaml\)$/\1/p' "$dir/kustomize/stage/$k/kustomization.yaml"); do
+			{
+				echo "---"
+				cat "$dir/kustomize/stage/$k/$f"
+			} >>"$out.tmp"
+		done
+	done
+	[[ $(grep -c '^kind: Stage' "$out.tmp") -ge 4 ]] || return 1
+	mv "$out.tmp" "$out"
+	stamp kwok-stages "$KWOK_VERSION"
+}
+
 all_present() {
 	local c
 	for c in "${K8S_CMDS[@]}"; do have "$c" "$KUBE_VERSION" || return 1; done
 	have etcd "$ETCD_VERSION" && have etcdctl "$ETCD_VERSION" && have kwok "$KWOK_VERSION" &&
+		[[ -f $BIN/kwok-stages.yaml && $(cat "$BIN/.stamp-kwok-stages" 2>/dev/null) == "$KWOK_VERSION" ]] &&
 		have vegeta "$VEGETA_VERSION" || return 1
 	# test-adapter is optional; a recorded failure for this version counts as "done"
 	have test-adapter "$TEST_ADAPTER_VERSION" ||
@@ -208,6 +230,9 @@ main() {
 	if ! have kwok "$KWOK_VERSION"; then
 		step kwok "$KWOK_VERSION" go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
 			"-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" || die "building kwok failed"
+	fi
+	if ! [[ -f $BIN/kwok-stages.yaml && $(cat "$BIN/.stamp-kwok-stages" 2>/dev/null) == "$KWOK_VERSION" ]]; then
+		step kwok-stages "$KWOK_VERSION" kwok_stages || die "extracting kwok stages failed"
 	fi
 	if ! have vegeta "$VEGETA_VERSION"; then
 		step vegeta "$VEGETA_VERSION" go_install vegeta github.com/tsenart/vegeta/v12 "$VEGETA_VERSION" \

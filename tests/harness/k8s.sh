@@ -47,7 +47,7 @@ fmt_ms() { printf '%d.%03d s' $(($1 / 1000)) $(($1 % 1000)); }
 # True if PID is a live (not zombie) process.
 alive() {
 	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=$(cat 2>/dev/null "/proc/$1/stat") || return 1
 	stat=${stat##*) }
 	[[ ${stat%% *} != Z ]]
 }
@@ -56,7 +56,7 @@ alive() {
 is_ours() {
 	local pid=$1 name=$2 dir=$3 cmd
 	alive "$pid" || return 1
-	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
 	[[ $cmd == *"/$name "* && $cmd == *"$dir/"* ]]
 }
 
@@ -92,7 +92,7 @@ kill_stragglers() {
 	local dir=$1 p name cmd argv0
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
-		cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
 		[[ $cmd == *"$dir/"* ]] || continue
 		argv0=${cmd%% *}
 		for name in "${COMPONENTS[@]}"; do
@@ -114,7 +114,7 @@ stop_all() {
 		rm -f "$dir/pids/watcher"
 		# The watcher itself calls stop_all; never signal ourselves.
 		if [[ $wpid != "${BASHPID:-$$}" ]] && alive "$wpid" &&
-			tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -q 'k8s.sh'; then
+			tr '\0' ' ' 2>/dev/null <"/proc/$wpid/cmdline" | grep -q 'k8s.sh'; then
 			kill -TERM "$wpid" 2>/dev/null || true
 		fi
 	fi
@@ -375,7 +375,10 @@ cmd_start() {
 
 	# --- kwok + node ---
 	tstep=$(now_ms)
-	launch kwok "$dir" --kubeconfig="$kc" \
+	# kwok >= 0.8 has no built-in stages: install-k8s.sh extracts the upstream "fast" set
+	# (node-initialize, node-heartbeat-with-lease, pod-ready/complete/delete) of this version.
+	[[ -f $BIN/kwok-stages.yaml ]] || die "$BIN/kwok-stages.yaml missing: run scripts/install-k8s.sh"
+	launch kwok "$dir" --kubeconfig="$kc" --config="$BIN/kwok-stages.yaml" \
 		--manage-all-nodes=false \
 		--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
 		--manage-nodes-with-label-selector= \
@@ -410,8 +413,9 @@ EOF
 	echo "$url"
 }
 
-kcm_started() { # LOG OFFSET
-	tail -c +$(($2 + 1)) "$1" | grep -qE 'Started controller|Starting controller|"Started controller"'
+kcm_started() { # LOG OFFSET: the HPA controller (started last of ours) is running
+	tail -c +$(($2 + 1)) "$1" |
+		grep -qE 'Controller starting\.\.\." controller="horizontal-pod-autoscaler-controller"|Starting HPA controller'
 }
 
 node_ready() { # KUBECTL KUBECONFIG NODE
