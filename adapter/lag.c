@@ -101,9 +101,9 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                 /* assign() and consumer_poll() need a group id; this one never subscribes or
                  * commits, so it never appears in the group list. */
                 if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-heads", e, sizeof(e)) ||
-                    rd_kafka_conf_set(conf, "fetch.max.bytes", "16777216", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "fetch.max.bytes", "4194304", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", e, sizeof(e)) ||
-                    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", e, sizeof(e)) ||
+                    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "4096", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof(e))) {

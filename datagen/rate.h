@@ -13,7 +13,7 @@
 
 #define KOS_RATE_MAX     INFINITY
 #define KOS_RATE_LIMIT   1e8 /* largest finite rate accepted */
-#define KOS_BUCKET_BURST 0.1 /* seconds of tokens the bucket holds (catch-up after a stall) */
+#define KOS_BUCKET_BURST 1.0 /* seconds of tokens the bucket holds (catch-up after a stall) */
 
 /* Parses a rate: a number >= 0 (decimals allowed, suffix k = x1000), "max" or "pause".
  * zero_is_max: 1 for --rate and PUT /rate (0 = as fast as possible, as the spec says),

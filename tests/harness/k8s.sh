@@ -192,7 +192,7 @@ gen_pki() {
 }
 
 write_kubeconfig() { # DIR URL
-	local p=$1/pki b64
+	local p=$1/pki
 	b64() { base64 -w0 <"$1"; }
 	cat >"$1/admin.kubeconfig.tmp" <<EOF
 apiVersion: v1
@@ -382,7 +382,7 @@ cmd_start() {
 		--manage-all-nodes=false \
 		--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
 		--manage-nodes-with-label-selector= \
-		--cidr=10.244.0.0/16 --node-ip=127.0.0.1 \
+		--cidr=127.244.0.0/16 --node-ip=127.0.0.1 \
 		--node-lease-duration-seconds=40
 	kubectl=$(kubectl_bin)
 	"$kubectl" --kubeconfig="$kc" apply -f - >/dev/null <<'EOF' || die "creating node kwok-node-0 failed"

@@ -208,11 +208,15 @@ class ControlPlane:
         try:
             _run([K8S_SH, "start", self.workdir], START_TIMEOUT_S, env=self._env())
         except CommandError as e:
-            tails = "".join(
-                f"\n--- tail of {self.log_path(c)} ---\n{self.log_tail(c, 15)}"
-                for c in self.COMPONENTS
-                if self.log_path(c).exists()
-            )
+            # k8s.sh prints the failing component's log tail itself; if it could not (killed
+            # by the timeout), add the tails of all logs.
+            tails = ""
+            if "--- last lines of" not in e.stderr:
+                tails = "".join(
+                    f"\n--- tail of {self.log_path(c)} ---\n{self.log_tail(c, 15)}"
+                    for c in self.COMPONENTS
+                    if self.log_path(c).exists()
+                )
             raise CommandError(e.cmd, e.returncode, e.stdout, e.stderr + tails) from None
         self.start_seconds = time.monotonic() - t0
         return self
