@@ -359,9 +359,17 @@ static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const ko
                 return;
         }
         const char *topic = kos_selector_equals_value(req->metric_selector, "topic");
+        /* group=<id> (the usual HPA selector) needs one lookup, not a scan of all groups. */
+        const char *only = kos_selector_equals_value(req->metric_selector, "group");
+        const kos_group_lag_t *one = only ? kos_snapshot_group(snap, only) : NULL;
+        size_t first = 0, end = snap->n_groups;
+        if (only) {
+                first = one ? (size_t)(one - snap->groups) : 0;
+                end = one ? first + 1 : 0;
+        }
         /* One item per group with selected partitions: the HPA sums External items, so a
          * selector naming one group yields exactly that group's lag. */
-        for (size_t i = 0; i < snap->n_groups; i++) {
+        for (size_t i = first; i < end; i++) {
                 const kos_group_lag_t *g = &snap->groups[i];
                 agg_t a = aggregate(g, req->metric_selector, NULL, NULL, -3, now_ms);
                 if (a.n_parts == 0) {

@@ -158,11 +158,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         (void)version;
         (void)upload_data;
         kos_server_t *s = cls;
+        /* The first call only announces the headers. Answering right then would make
+         * libmicrohttpd drop keep-alive ("early" responses close the connection), so the
+         * answer is queued on the last call, after any request body has been read and
+         * discarded (no route takes a body). */
         if (*con_cls == NULL) {
-                /* First call: headers are in. Answer now; a body, if any, is discarded. */
                 *con_cls = (void *)1;
-        } else if (*upload_data_size) {
-                *upload_data_size = 0; /* response already queued; drop the body */
+                return MHD_YES;
+        }
+        if (*upload_data_size) {
+                *upload_data_size = 0;
                 return MHD_YES;
         }
         int64_t t0 = mono_us();
