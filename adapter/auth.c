@@ -2,6 +2,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdio.h>
@@ -11,7 +12,8 @@
 
 #define MAX_NAMES 16
 
-struct kos_auth_s {
+/* One immutable generation of the authentication settings; replaced whole on rotation. */
+typedef struct trust_s {
         gnutls_x509_trust_list_t rh_ca; /* NULL when not configured */
         gnutls_x509_trust_list_t client_ca;
         char *allowed[MAX_NAMES];
@@ -22,6 +24,13 @@ struct kos_auth_s {
         int n_group_hdrs;
         char *extra_prefix;
         char *trust_pem;
+} trust_t;
+
+struct kos_auth_s {
+        pthread_rwlock_t lock; /* readers: requests; writer: kos_auth_update */
+        trust_t *t;
+        kos_token_review_fn review;
+        void *review_opaque;
 };
 
 static int split_csv(const char *s, char **out, int max)
@@ -73,14 +82,21 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
         return buf;
 }
 
-/* Loads a PEM CA bundle into a trust list and appends the PEM to the combined bundle. */
-static int load_ca(kos_auth_t *a, const char *path, gnutls_x509_trust_list_t *out, char *errstr,
-                   size_t errstr_size)
+/* Loads a PEM CA bundle (from a file, or given as text) into a trust list and appends the PEM
+ * to the combined bundle. */
+static int load_ca(trust_t *a, const char *path, const char *pem_text, const char *what,
+                   gnutls_x509_trust_list_t *out, char *errstr, size_t errstr_size)
 {
         size_t len;
-        char *pem = read_file(path, &len, errstr, errstr_size);
-        if (!pem)
-                return -1;
+        char *pem;
+        if (path) {
+                if (!(pem = read_file(path, &len, errstr, errstr_size)))
+                        return -1;
+        } else {
+                pem = strdup(pem_text);
+                len = strlen(pem);
+                path = what;
+        }
         gnutls_x509_trust_list_init(out, 0);
         gnutls_datum_t d = {(unsigned char *)pem, (unsigned)len};
         int n = gnutls_x509_trust_list_add_trust_mem(*out, &d, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
@@ -99,14 +115,35 @@ static int load_ca(kos_auth_t *a, const char *path, gnutls_x509_trust_list_t *ou
         return 0;
 }
 
-kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
+static void trust_free(trust_t *a)
 {
-        kos_auth_t *a = calloc(1, sizeof(*a));
-        if (c->requestheader_client_ca_file &&
-            load_ca(a, c->requestheader_client_ca_file, &a->rh_ca, errstr, errstr_size) == -1)
+        if (!a)
+                return;
+        if (a->rh_ca)
+                gnutls_x509_trust_list_deinit(a->rh_ca, 1);
+        if (a->client_ca)
+                gnutls_x509_trust_list_deinit(a->client_ca, 1);
+        for (int i = 0; i < a->n_allowed; i++)
+                free(a->allowed[i]);
+        for (int i = 0; i < a->n_user_hdrs; i++)
+                free(a->user_hdrs[i]);
+        for (int i = 0; i < a->n_group_hdrs; i++)
+                free(a->group_hdrs[i]);
+        free(a->extra_prefix);
+        free(a->trust_pem);
+        free(a);
+}
+
+static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
+{
+        trust_t *a = calloc(1, sizeof(*a));
+        if ((c->requestheader_client_ca_file || c->requestheader_client_ca_pem) &&
+            load_ca(a, c->requestheader_client_ca_file, c->requestheader_client_ca_pem,
+                    "requestheader-client-ca-file", &a->rh_ca, errstr, errstr_size) == -1)
                 goto fail;
-        if (c->client_ca_file &&
-            load_ca(a, c->client_ca_file, &a->client_ca, errstr, errstr_size) == -1)
+        if ((c->client_ca_file || c->client_ca_pem) &&
+            load_ca(a, c->client_ca_file, c->client_ca_pem, "client-ca-file", &a->client_ca, errstr,
+                    errstr_size) == -1)
                 goto fail;
         a->n_allowed = split_csv(c->requestheader_allowed_names, a->allowed, MAX_NAMES);
         a->n_user_hdrs = split_csv(
@@ -126,32 +163,52 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
                 a->trust_pem = calloc(1, 1);
         return a;
 fail:
-        kos_auth_destroy(a);
+        trust_free(a);
         return NULL;
+}
+
+kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
+{
+        trust_t *t = trust_new(c, errstr, errstr_size);
+        if (!t)
+                return NULL;
+        kos_auth_t *a = calloc(1, sizeof(*a));
+        pthread_rwlock_init(&a->lock, NULL);
+        a->t = t;
+        return a;
+}
+
+int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
+{
+        trust_t *t = trust_new(c, errstr, errstr_size);
+        if (!t)
+                return -1;
+        pthread_rwlock_wrlock(&a->lock);
+        trust_t *old = a->t;
+        a->t = t;
+        pthread_rwlock_unlock(&a->lock);
+        trust_free(old);
+        return 0;
+}
+
+void kos_auth_set_token_reviewer(kos_auth_t *a, kos_token_review_fn fn, void *opaque)
+{
+        a->review = fn;
+        a->review_opaque = opaque;
 }
 
 void kos_auth_destroy(kos_auth_t *a)
 {
         if (!a)
                 return;
-        if (a->rh_ca)
-                gnutls_x509_trust_list_deinit(a->rh_ca, 1);
-        if (a->client_ca)
-                gnutls_x509_trust_list_deinit(a->client_ca, 1);
-        for (int i = 0; i < a->n_allowed; i++)
-                free(a->allowed[i]);
-        for (int i = 0; i < a->n_user_hdrs; i++)
-                free(a->user_hdrs[i]);
-        for (int i = 0; i < a->n_group_hdrs; i++)
-                free(a->group_hdrs[i]);
-        free(a->extra_prefix);
-        free(a->trust_pem);
+        trust_free(a->t);
+        pthread_rwlock_destroy(&a->lock);
         free(a);
 }
 
 const char *kos_auth_trust_pem(const kos_auth_t *a)
 {
-        return a->trust_pem;
+        return a->t->trust_pem;
 }
 
 /* Verifies chain against list for the clientAuth purpose; 0 if trusted. */
@@ -180,10 +237,9 @@ static int verify_chain(gnutls_x509_trust_list_t list, gnutls_x509_crt_t *chain,
         return 0;
 }
 
-void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const size_t *der_len,
-                          size_t n, kos_peer_t *peer)
+static void verify_peer_locked(const trust_t *a, const void *const *der, const size_t *der_len,
+                               size_t n, kos_peer_t *peer)
 {
-        memset(peer, 0, sizeof(*peer));
         if (n == 0)
                 return;
         if (n > 8)
@@ -246,6 +302,17 @@ done:
                 gnutls_x509_crt_deinit(chain[i]);
 }
 
+void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const size_t *der_len,
+                          size_t n, kos_peer_t *peer)
+{
+        memset(peer, 0, sizeof(*peer));
+        if (n == 0)
+                return;
+        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        verify_peer_locked(a->t, der, der_len, n, peer);
+        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+}
+
 static int add_group_max(kos_identity_t *id, const char *g, int max)
 {
         if (id->n_groups >= max)
@@ -262,10 +329,44 @@ static int add_group(kos_identity_t *id, const char *g)
         return add_group_max(id, g, KOS_AUTH_MAX_GROUPS);
 }
 
+static const char *bearer_token(const kos_header_t *hdrs, size_t n_hdrs)
+{
+        for (size_t i = 0; i < n_hdrs; i++)
+                if (strcasecmp(hdrs[i].name, "Authorization") == 0 && hdrs[i].value &&
+                    strncasecmp(hdrs[i].value, "Bearer ", 7) == 0) {
+                        const char *t = hdrs[i].value + 7;
+                        while (*t == ' ')
+                                t++;
+                        return *t ? t : NULL;
+                }
+        return NULL;
+}
+
+static int identify_locked(const trust_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
+                           size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size);
+
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
                       size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size)
 {
         memset(id, 0, sizeof(*id));
+        /* Order of k8s.io/apiserver: front proxy, client certificate, then bearer token. */
+        const char *token = peer->kind == KOS_PEER_NONE ? bearer_token(hdrs, n_hdrs) : NULL;
+        if (token && a->review) {
+                if (a->review(a->review_opaque, token, id, msg, msg_size) != 0)
+                        return -1;
+                snprintf(id->via, sizeof(id->via), "token");
+                add_group_max(id, "system:authenticated", KOS_AUTH_MAX_GROUPS + 1);
+                return 0;
+        }
+        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        int rc = identify_locked(a->t, peer, hdrs, n_hdrs, id, msg, msg_size);
+        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        return rc;
+}
+
+static int identify_locked(const trust_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
+                           size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size)
+{
         if (peer->kind == KOS_PEER_CLIENT) {
                 snprintf(id->user, sizeof(id->user), "%s", peer->cn);
                 for (int i = 0; i < peer->n_orgs; i++)

@@ -5,9 +5,11 @@
  *    configurable);
  *  - a client certificate verifying against --client-ca-file is a direct client: user = CN,
  *    groups = O;
+ *  - otherwise an `Authorization: Bearer` token is checked by a reviewer callback
+ *    (TokenReview, kauthz.c);
  *  - anything else is anonymous: 401 except for the health paths.
  * X-Remote-* headers of a request that did not come through the front proxy are ignored.
- * Delegated authorization (SubjectAccessReview) comes with the kube client. */
+ * Authorization (SubjectAccessReview) is kauthz.c's job. */
 #ifndef KOS_AUTH_H
 #define KOS_AUTH_H
 
@@ -45,6 +47,8 @@ typedef struct {
         const char *requestheader_group_headers;        /* default X-Remote-Group */
         const char *requestheader_extra_headers_prefix; /* default X-Remote-Extra- */
         const char *client_ca_file;                     /* NULL: no direct client certificates */
+        const char *requestheader_client_ca_pem; /* used when the _file is NULL (ConfigMap) */
+        const char *client_ca_pem;
 } kos_auth_conf_t;
 
 typedef struct kos_auth_s kos_auth_t;
@@ -52,6 +56,16 @@ typedef struct kos_auth_s kos_auth_t;
 /* Loads the CA bundles. NULL + errstr naming the file and problem on error. */
 kos_auth_t *kos_auth_new(const kos_auth_conf_t *conf, char *errstr, size_t errstr_size);
 void kos_auth_destroy(kos_auth_t *a);
+
+/* Replaces the settings (CA rotation read from the cluster). In-flight requests finish with
+ * the old ones. -1 + errstr (and nothing changed) on error. */
+int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* Bearer tokens (direct callers only; the aggregator strips them) are checked by this
+ * callback, e.g. a cached TokenReview: 0 with id->user/groups filled, -1 with msg. */
+typedef int (*kos_token_review_fn)(void *opaque, const char *token, kos_identity_t *id, char *msg,
+                                   size_t msg_size);
+void kos_auth_set_token_reviewer(kos_auth_t *a, kos_token_review_fn fn, void *opaque);
 
 /* PEM of all trusted CAs (request-header CA + client CA), for the TLS layer's
  * CertificateRequest; "" when none. Borrowed. */

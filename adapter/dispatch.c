@@ -86,13 +86,57 @@ static void discovery(const kos_dispatch_ctx_t *ctx, kos_api_t api, kos_response
         set_body(r, 200, "application/json", b, len);
 }
 
+/* Kubernetes inputs of a request: the namespace's pods for pods/... and the annotation of a
+ * described workload. Cached in kube.c; a failure is answered here, never as a made-up 0. */
+static int kube_inputs(const kos_dispatch_ctx_t *ctx, const kos_request_t *req,
+                       kos_provider_extra_t *x, kos_pod_list_t **pods, char *group,
+                       size_t group_size, char *topics, size_t topics_size, kos_response_t *r)
+{
+        char err[512];
+        *pods = NULL;
+        if (!ctx->kube || req->kind == KOS_REQ_EXTERNAL)
+                return 0;
+        if (strcmp(req->resource, "pods") == 0 && !req->resource_group[0]) {
+                *pods = kos_kube_pods(ctx->kube, req->namespace_, ctx->kube_cache_ttl_ms, err,
+                                      sizeof(err));
+                if (!*pods) {
+                        status_body(r, 500, "InternalError", err);
+                        return -1;
+                }
+                x->pods = *pods;
+                return 0;
+        }
+        int workload = strcmp(req->resource_group, "apps") == 0 &&
+                       (strcmp(req->resource, "deployments") == 0 ||
+                        strcmp(req->resource, "statefulsets") == 0);
+        if (workload && req->kind == KOS_REQ_OBJECT &&
+            !kos_selector_equals_value(req->metric_selector, "group")) {
+                int rc = kos_kube_workload_group(ctx->kube, req->resource, "apps", req->namespace_,
+                                                 req->name, ctx->kube_cache_ttl_ms, group,
+                                                 group_size, topics, topics_size, err, sizeof(err));
+                /* An unreadable object falls through to the mapping file's rules. */
+                if (rc == 1) {
+                        x->annotated_group = group;
+                        x->annotated_topics = topics;
+                }
+        }
+        return 0;
+}
+
 static void data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t now_ms,
                  kos_response_t *r)
 {
+        kos_provider_extra_t x = {0};
+        kos_pod_list_t *pods = NULL;
+        char group[256], topics[1024];
+        if (kube_inputs(ctx, req, &x, &pods, group, sizeof(group), topics, sizeof(topics), r))
+                return;
         kos_snapshot_t *snap = kos_snapshot_current();
         kos_answer_t ans;
         char e[256];
-        kos_provider_answer(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &ans);
+        kos_provider_answer_ex(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &x, &ans);
+        if (pods)
+                kos_kube_pods_release(ctx->kube, pods);
         if (ans.status != 200) {
                 status_body(r, ans.status, ans.reason, ans.message);
         } else {
@@ -141,6 +185,18 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                 goto out;
         }
         snprintf(r->user, sizeof(r->user), "%s", id.user);
+        if (ctx->authz) {
+                switch (kos_authz_check(ctx->authz, &id, &req, path, msg, sizeof(msg))) {
+                case KOS_AUTHZ_ALLOW:
+                        break;
+                case KOS_AUTHZ_DENY:
+                        status_body(r, 403, "Forbidden", msg);
+                        goto out;
+                default:
+                        status_body(r, 500, "InternalError", msg);
+                        goto out;
+                }
+        }
         size_t len = 0;
         char *b;
         switch (req.kind) {

@@ -5,6 +5,8 @@
 #define KOS_DISPATCH_H
 
 #include "auth.h"
+#include "kauthz.h"
+#include "kube.h"
 #include "lag.h"
 #include "provider.h"
 
@@ -25,6 +27,9 @@ typedef struct {
         kos_lag_t *lag;                /* borrowed; may be NULL (tests) */
         kos_req_stats_t *stats;        /* borrowed; may be NULL */
         const char *version;           /* for /version */
+        kos_authz_t *authz;            /* borrowed; NULL: any authenticated user is allowed */
+        kos_kube_t *kube;              /* borrowed; NULL: no pod listing, no workload annotations */
+        int kube_cache_ttl_ms;         /* pods and workload annotations */
 } kos_dispatch_ctx_t;
 
 typedef struct {

@@ -5,12 +5,15 @@
 #include "kconf.h"
 #include "lag.h"
 #include "log.h"
+#include "kauthz.h"
+#include "kube.h"
 #include "mapping.h"
 #include "server.h"
 
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +96,13 @@ enum {
         OPT_RH_EXTRA,
         OPT_CLIENT_CA,
         OPT_VERSION,
+        OPT_KUBECONFIG,
+        OPT_NO_KUBE,
+        OPT_SKIP_LOOKUP,
+        OPT_TOLERATE_LOOKUP,
+        OPT_AUTHZ_TTL,
+        OPT_KUBE_TTL,
+        OPT_HEADROOM,
 };
 
 static const struct option long_opts[] = {
@@ -119,6 +129,13 @@ static const struct option long_opts[] = {
     {"debug", no_argument, 0, 'd'},
     {"quiet", no_argument, 0, 'q'},
     {"version", no_argument, 0, OPT_VERSION},
+    {"kubeconfig", required_argument, 0, OPT_KUBECONFIG},
+    {"no-kube", no_argument, 0, OPT_NO_KUBE},
+    {"authentication-skip-lookup", no_argument, 0, OPT_SKIP_LOOKUP},
+    {"authentication-tolerate-lookup-failure", no_argument, 0, OPT_TOLERATE_LOOKUP},
+    {"authorization-cache-ttl", required_argument, 0, OPT_AUTHZ_TTL},
+    {"kube-cache-ttl", required_argument, 0, OPT_KUBE_TTL},
+    {"headroom-budget", required_argument, 0, OPT_HEADROOM},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -146,6 +163,12 @@ int main(int argc, char **argv)
         kos_auth_t *auth = NULL;
         kos_lag_t *lag = NULL;
         kos_server_t *server = NULL;
+        const char *kubeconfig = NULL;
+        int no_kube = 0, skip_lookup = 0, tolerate_lookup = 0;
+        int64_t authz_ttl_ms = 10000, kube_ttl_ms = 2000;
+        long long headroom_budget = 1000000;
+        kos_kube_t *kube = NULL;
+        kos_authz_t *authz = NULL;
 
         /* glibc gives every thread its own 64 MiB arena; with librdkafka's and the HTTP
          * pool's threads that multiplies RSS for no gain in a process this size. */
@@ -265,6 +288,30 @@ int main(int argc, char **argv)
                 case OPT_CLIENT_CA:
                         ac.client_ca_file = optarg;
                         break;
+                case OPT_KUBECONFIG:
+                        kubeconfig = optarg;
+                        break;
+                case OPT_NO_KUBE:
+                        no_kube = 1;
+                        break;
+                case OPT_SKIP_LOOKUP:
+                        skip_lookup = 1;
+                        break;
+                case OPT_TOLERATE_LOOKUP:
+                        tolerate_lookup = 1;
+                        break;
+                case OPT_AUTHZ_TTL:
+                        bad = kos_parse_duration_ms("--authorization-cache-ttl", optarg,
+                                                    &authz_ttl_ms, err, sizeof(err));
+                        break;
+                case OPT_KUBE_TTL:
+                        bad = kos_parse_duration_ms("--kube-cache-ttl", optarg, &kube_ttl_ms, err,
+                                                    sizeof(err));
+                        break;
+                case OPT_HEADROOM:
+                        bad = kos_parse_int("--headroom-budget", optarg, 1, INT64_MAX / 2,
+                                            &headroom_budget, err, sizeof(err));
+                        break;
                 case OPT_VERSION:
                         printf("kos-adapter %s (librdkafka %s)\n", KOS_VERSION,
                                rd_kafka_version_str());
@@ -312,11 +359,6 @@ int main(int argc, char **argv)
                 rc = fail_start(err);
                 goto out;
         }
-        if (!(auth = kos_auth_new(&ac, err, sizeof(err)))) {
-                rc = fail_start(err);
-                goto out;
-        }
-
         /* Signals are taken by sigwait in this thread only; block them before any thread. */
         sigset_t sigs;
         sigemptyset(&sigs);
@@ -325,14 +367,64 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &sigs, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        if (!(auth = kos_auth_new(&ac, err, sizeof(err)))) {
+                rc = fail_start(err);
+                goto out;
+        }
+        if (kubeconfig && no_kube) {
+                rc = fail_start("--kubeconfig and --no-kube exclude each other");
+                goto out;
+        }
+        if (!no_kube && (kubeconfig || getenv("KUBERNETES_SERVICE_HOST"))) {
+                kos_kube_target_t kt;
+                if ((kubeconfig ? kos_kubeconfig_load(kubeconfig, &kt, err, sizeof(err))
+                                : kos_kube_in_cluster(&kt, err, sizeof(err))) == -1) {
+                        rc = fail_start(err);
+                        goto out;
+                }
+                if (!(kube = kos_kube_new(&kt, err, sizeof(err)))) {
+                        rc = fail_start(err);
+                        goto out;
+                }
+                authz = kos_authz_new(kube, (int)authz_ttl_ms);
+                kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
+                if (!skip_lookup) {
+                        int changed;
+                        if (kos_authz_load_cluster_auth(authz, auth, &changed, err, sizeof(err)) ==
+                            -1) {
+                                if (!tolerate_lookup) {
+                                        rc = fail_start(err);
+                                        goto out;
+                                }
+                                KOS_WARN("main", "%s; using the flags", err);
+                        }
+                        /* Follow CA rotation: re-read the ConfigMap every 30 s. */
+                        if (kos_authz_watch_cluster_auth(authz, auth, 30000, err, sizeof(err))) {
+                                rc = fail_start(err);
+                                goto out;
+                        }
+                }
+        } else {
+                KOS_WARN("main", "no Kubernetes API (no --kubeconfig, not in a pod): requests "
+                                 "are authenticated but not authorized, pods are consumers");
+        }
+
         if (!(lag = kos_lag_new(kc, &lo, err, sizeof(err)))) {
                 rc = fail_start(err);
                 goto out;
         }
-        kos_provider_conf_t pc = {.mapping = mapping, .max_staleness_ms = staleness_ms};
+        kos_provider_conf_t pc = {.mapping = mapping,
+                                  .max_staleness_ms = staleness_ms,
+                                  .headroom_budget = headroom_budget};
         static kos_req_stats_t stats;
-        kos_dispatch_ctx_t ctx = {
-            .auth = auth, .pc = &pc, .lag = lag, .stats = &stats, .version = KOS_VERSION};
+        kos_dispatch_ctx_t ctx = {.auth = auth,
+                                  .pc = &pc,
+                                  .lag = lag,
+                                  .stats = &stats,
+                                  .version = KOS_VERSION,
+                                  .authz = authz,
+                                  .kube = kube,
+                                  .kube_cache_ttl_ms = (int)kube_ttl_ms};
         sc.ctx = &ctx;
         if (!(server = kos_server_start(&sc, err, sizeof(err)))) {
                 rc = fail_start(err);
@@ -359,6 +451,8 @@ out:
         kos_server_stop(server);
         kos_lag_destroy(lag);
         kos_snapshot_publish_clear();
+        kos_authz_destroy(authz);
+        kos_kube_destroy(kube);
         kos_auth_destroy(auth);
         kos_mapping_destroy(mapping);
         kos_kconf_destroy(kc);

@@ -15,6 +15,7 @@
 typedef struct {
         const char *group;
         const char *topic;
+        const char *budget; /* headroom requests: the selector's own budget= value */
 } series_labels_t;
 
 static const char *series_get(void *opaque, const char *key)
@@ -24,6 +25,8 @@ static const char *series_get(void *opaque, const char *key)
                 return l->group;
         if (strcmp(key, "topic") == 0)
                 return l->topic;
+        if (strcmp(key, "budget") == 0)
+                return l->budget; /* a parameter, not a series label: always "matches" */
         return NULL;
 }
 
@@ -61,7 +64,7 @@ static int part_selected(const kos_part_lag_t *p, const char *group, const kos_s
 {
         if (rule && !kos_mapping_rule_has_topic(rule, p->topic))
                 return 0;
-        series_labels_t l = {group, p->topic};
+        series_labels_t l = {group, p->topic, kos_selector_equals_value(sel, "budget")};
         return kos_selector_matches(sel, series_get, &l);
 }
 
@@ -175,14 +178,45 @@ static void fill_object(kos_value_t *it, const kos_request_t *req, const char *n
 }
 
 /* Finds the group for a described object; 404 with guidance when none applies. */
+/* A rule built from a workload's kos.io annotations, so topic lists work the same way. */
+typedef struct {
+        kos_mapping_rule_t rule;
+        char *topics[65];
+        char buf[1024];
+} annotated_rule_t;
+
+static const kos_mapping_rule_t *annotated(const kos_provider_extra_t *x, annotated_rule_t *ar)
+{
+        if (!x || !x->annotated_group || !x->annotated_group[0])
+                return NULL;
+        memset(ar, 0, sizeof(*ar));
+        ar->rule.group = (char *)x->annotated_group;
+        if (x->annotated_topics && x->annotated_topics[0]) {
+                snprintf(ar->buf, sizeof(ar->buf), "%s", x->annotated_topics);
+                int n = 0;
+                char *save = NULL;
+                for (char *t = strtok_r(ar->buf, ", ", &save); t && n < 64;
+                     t = strtok_r(NULL, ", ", &save))
+                        ar->topics[n++] = t;
+                ar->rule.topics = n ? ar->topics : NULL;
+        }
+        return &ar->rule;
+}
+
+/* Finds the group for a described object, in the documented order: metricLabelSelector
+ * group=, the workload's kos.io/consumer-group annotation, the mapping file; 404 with
+ * guidance when none applies. */
 static const kos_group_lag_t *resolve(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
                                       const kos_request_t *req, const char *name,
+                                      const kos_provider_extra_t *extra, annotated_rule_t *ar,
                                       const kos_mapping_rule_t **rule, kos_answer_t *ans)
 {
         char res[512];
         full_resource(req, res, sizeof(res));
         const char *group = kos_selector_equals_value(req->metric_selector, "group");
         *rule = NULL;
+        if (!group && (*rule = annotated(extra, ar)))
+                group = (*rule)->group;
         if (!group) {
                 const char *ns = req->kind == KOS_REQ_OBJECT && !req->namespace_[0] &&
                                          strcmp(req->resource, "namespaces") == 0
@@ -208,8 +242,37 @@ static const kos_group_lag_t *resolve(const kos_provider_conf_t *pc, const kos_s
         return g;
 }
 
+/* Lag of the partitions held by the members whose client.id is `pod` (several members may
+ * share one). 0 with *found = 0 when no member runs there; -1 when a lag is unknown. */
+static int pod_lag(const kos_group_lag_t *g, const kos_request_t *req,
+                   const kos_mapping_rule_t *rule, const char *topic, const char *pod,
+                   int64_t now_ms, int64_t *sum, int *found)
+{
+        *sum = 0;
+        *found = 0;
+        for (size_t m = 0; m < g->n_members; m++) {
+                if (strcmp(g->members[m].client_id, pod) != 0)
+                        continue;
+                agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)m, now_ms);
+                if (a.lag < 0)
+                        return -1;
+                *sum += a.lag;
+                *found = 1;
+        }
+        return 0;
+}
+
+static const kos_pod_t *find_pod(const kos_pod_list_t *l, const char *name)
+{
+        for (size_t i = 0; l && i < l->n; i++)
+                if (strcmp(l->pods[i].name, name) == 0)
+                        return &l->pods[i];
+        return NULL;
+}
+
 static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
-                          const kos_request_t *req, kos_answer_t *ans)
+                          const kos_request_t *req, const kos_provider_extra_t *extra,
+                          kos_answer_t *ans)
 {
         const kos_mapping_rule_t *rule;
         int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
@@ -220,7 +283,8 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                      req->metric, res);
                 return;
         }
-        const kos_group_lag_t *g = resolve(pc, snap, req, req->name, &rule, ans);
+        annotated_rule_t ar;
+        const kos_group_lag_t *g = resolve(pc, snap, req, req->name, extra, &ar, &rule, ans);
         if (!g)
                 return;
         if (!pods) {
@@ -248,21 +312,20 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                      req->metric, req->name);
                 return;
         }
-        int64_t sum = 0;
-        int found = 0;
-        for (size_t m = 0; m < g->n_members; m++) {
-                if (strcmp(g->members[m].client_id, req->name) != 0)
-                        continue;
-                agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)m, now_ms);
-                if (a.lag < 0) {
-                        fail(ans, 503, "ServiceUnavailable", "the lag of group %s is unknown",
-                             g->group_id);
+        int64_t sum;
+        int found;
+        if (pod_lag(g, req, rule, topic, req->name, now_ms, &sum, &found) == -1) {
+                fail(ans, 503, "ServiceUnavailable", "the lag of group %s is unknown", g->group_id);
+                return;
+        }
+        if (extra && extra->pods) {
+                /* Kubernetes knows the pod: one whose consumer holds nothing has lag 0. */
+                if (!find_pod(extra->pods, req->name)) {
+                        fail(ans, 404, "NotFound", "pods \"%s\" not found in namespace %s",
+                             req->name, req->namespace_);
                         return;
                 }
-                sum += a.lag;
-                found = 1;
-        }
-        if (!found) {
+        } else if (!found) {
                 fail(ans, 404, "NotFound",
                      "the server could not find the metric %s for pods %s: no member of group %s "
                      "has client.id %s",
@@ -276,7 +339,8 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
 }
 
 static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
+                            int64_t now_ms, const kos_request_t *req,
+                            const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
         char res[512];
@@ -310,7 +374,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                 return;
         }
         const kos_mapping_rule_t *rule;
-        const kos_group_lag_t *g = resolve(pc, snap, req, "*", &rule, ans);
+        annotated_rule_t ar;
+        const kos_group_lag_t *g = resolve(pc, snap, req, "*", extra, &ar, &rule, ans);
         if (!g)
                 return;
         const char *topic = NULL;
@@ -320,7 +385,27 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                      req->metric);
                 return;
         }
-        /* One item per distinct client.id (= pod name); members sharing one are summed. */
+        if (extra && extra->pods) {
+                /* One item per pod the HPA's labelSelector matches, never any other pod. */
+                for (size_t i = 0; i < extra->pods->n; i++) {
+                        const kos_pod_t *pod = &extra->pods->pods[i];
+                        if (!kos_selector_matches(req->label_selector, kos_pod_label, (void *)pod))
+                                continue;
+                        int64_t sum;
+                        int found;
+                        if (pod_lag(g, req, rule, topic, pod->name, now_ms, &sum, &found) == -1) {
+                                fail(ans, 503, "ServiceUnavailable",
+                                     "the lag of group %s is unknown", g->group_id);
+                                return;
+                        }
+                        kos_value_t *it = kos_values_add(&ans->values);
+                        fill_object(it, req, pod->name, snap->taken_ms);
+                        it->value = sum;
+                }
+                ans->status = 200;
+                return;
+        }
+        /* Without Kubernetes: one item per distinct client.id (= pod name). */
         for (size_t m = 0; m < g->n_members; m++) {
                 const char *cid = g->members[m].client_id;
                 if (!cid[0])
@@ -349,14 +434,28 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
         ans->status = 200;
 }
 
-static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const kos_request_t *req,
-                            kos_answer_t *ans)
+static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                            int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
 {
-        if (!is_group_metric(req->metric)) {
+        int headroom = strcmp(req->metric, KOS_METRIC_HEADROOM) == 0;
+        if (!is_group_metric(req->metric) && !headroom) {
                 fail(ans, 404, "NotFound",
-                     "the server could not find the external metric %s (served: %s, %s)",
-                     req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC);
+                     "the server could not find the external metric %s (served: %s, %s, %s)",
+                     req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC,
+                     KOS_METRIC_HEADROOM);
                 return;
+        }
+        int64_t budget = pc->headroom_budget;
+        const char *bsel = kos_selector_equals_value(req->metric_selector, "budget");
+        if (headroom && bsel) {
+                char *end;
+                long long b = strtoll(bsel, &end, 10);
+                if (*end || b <= 0) {
+                        fail(ans, 400, "BadRequest",
+                             "budget=%s: the budget must be a positive number of messages", bsel);
+                        return;
+                }
+                budget = b;
         }
         const char *topic = kos_selector_equals_value(req->metric_selector, "topic");
         /* group=<id> (the usual HPA selector) needs one lookup, not a scan of all groups. */
@@ -374,7 +473,9 @@ static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const ko
                 agg_t a = aggregate(g, req->metric_selector, NULL, NULL, -3, now_ms);
                 if (a.n_parts == 0) {
                         /* A group with no partitions yet matches only an explicit group= */
-                        series_labels_t l = {g->group_id, NULL};
+                        series_labels_t l = {
+                            g->group_id, NULL,
+                            kos_selector_equals_value(req->metric_selector, "budget")};
                         if (topic || !kos_selector_equals_value(req->metric_selector, "group") ||
                             !kos_selector_matches(req->metric_selector, series_get, &l))
                                 continue;
@@ -385,14 +486,24 @@ static void answer_external(const kos_snapshot_t *snap, int64_t now_ms, const ko
                 if (topic)
                         snprintf(it->label_topic, sizeof(it->label_topic), "%s", topic);
                 it->timestamp_ms = snap->taken_ms;
-                if (set_value(ans, it, req->metric, a, g->group_id) == -1)
+                if (set_value(ans, it, headroom ? KOS_METRIC_GROUP_LAG : req->metric, a,
+                              g->group_id) == -1)
                         return;
+                if (headroom)
+                        it->value = it->value < budget ? budget - it->value : 0;
         }
         ans->status = 200;
 }
 
 void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
                          const char *last_error, const kos_request_t *req, kos_answer_t *ans)
+{
+        kos_provider_answer_ex(pc, snap, now_ms, last_error, req, NULL, ans);
+}
+
+void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
+                            int64_t now_ms, const char *last_error, const kos_request_t *req,
+                            const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
         if (!snap) {
@@ -412,13 +523,13 @@ void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *sn
         }
         switch (req->kind) {
         case KOS_REQ_OBJECT:
-                answer_object(pc, snap, now_ms, req, ans);
+                answer_object(pc, snap, now_ms, req, extra, ans);
                 break;
         case KOS_REQ_WILDCARD:
-                answer_wildcard(pc, snap, now_ms, req, ans);
+                answer_wildcard(pc, snap, now_ms, req, extra, ans);
                 break;
         case KOS_REQ_EXTERNAL:
-                answer_external(snap, now_ms, req, ans);
+                answer_external(pc, snap, now_ms, req, ans);
                 break;
         default:
                 fail(ans, 404, "NotFound", "the server could not find the requested resource");
@@ -444,6 +555,7 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
         if (api == KOS_API_EXTERNAL_V1BETA1) {
                 names_add(&v, n, KOS_METRIC_GROUP_LAG);
                 names_add(&v, n, KOS_METRIC_GROUP_LAG_SEC);
+                names_add(&v, n, KOS_METRIC_HEADROOM);
                 return v;
         }
         static const char *const objects[] = {"deployments.apps", "statefulsets.apps",

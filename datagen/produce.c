@@ -49,8 +49,33 @@ void kos_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
         kos_hist_record(&s->latency_us, lat_ns > 0 ? (uint64_t)lat_ns / 1000 : 0);
 }
 
+static void check_fatal(kos_producer_t *p)
+{
+        char reason[512] = "";
+        if (atomic_load(&p->fatal) || rd_kafka_fatal_error(p->rk, reason, sizeof(reason))) {
+                if (!atomic_exchange(&p->fatal, 1))
+                        KOS_ERR("produce", "fatal producer error: %s; stopping", reason);
+        }
+}
+
+/* Once a second: interval figures for /metrics, the progress line when due, and the fatal
+ * error check. Called from every place the loop may wait, so the figures keep coming while
+ * the broker is slow or gone. */
+static void maybe_tick(kos_producer_t *p, int64_t now)
+{
+        if (now < p->next_tick_ns)
+                return;
+        int log = p->next_log_ns && now >= p->next_log_ns;
+        kos_stats_tick(p->stats, now, log);
+        if (log)
+                p->next_log_ns = now + p->opts->stats_interval_ms * 1000000;
+        p->next_tick_ns = now + 1000000000;
+        check_fatal(p);
+}
+
 /* Produces one record, waiting while the queue is full. 0 on success, -1 if it failed (counted)
- * or a hard stop interrupted the wait. */
+ * or a stop request or fatal error interrupted the wait (a broker that is gone must not keep
+ * SIGTERM waiting for queue space until message.timeout.ms). */
 static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len, const char *val,
                        size_t val_len, int64_t ts)
 {
@@ -79,17 +104,9 @@ static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len
                 /* Backpressure: the broker is the limit. Serving delivery reports frees room. */
                 atomic_fetch_add_explicit(&s->queue_full, 1, memory_order_relaxed);
                 rd_kafka_poll(p->rk, 5);
-                if (kos_control_stop_requested(p->ctl) > 1)
+                maybe_tick(p, mono_ns());
+                if (kos_control_stop_requested(p->ctl) || atomic_load(&p->fatal))
                         return -1;
-        }
-}
-
-static void check_fatal(kos_producer_t *p)
-{
-        char reason[512] = "";
-        if (atomic_load(&p->fatal) || rd_kafka_fatal_error(p->rk, reason, sizeof(reason))) {
-                if (!atomic_exchange(&p->fatal, 1))
-                        KOS_ERR("produce", "fatal producer error: %s; stopping", reason);
         }
 }
 
@@ -97,19 +114,13 @@ static void check_fatal(kos_producer_t *p)
  * those records are reported failed rather than silently lost. */
 static void flush(kos_producer_t *p, const kos_produce_opts_t *o)
 {
-        int64_t start = mono_ns(), next_tick = start + 1000000000;
-        int64_t deadline = start + o->flush_timeout_ms * 1000000;
+        int64_t deadline = mono_ns() + o->flush_timeout_ms * 1000000;
         KOS_INFO("produce", "flushing %d queued records (up to %" PRId64 " ms)",
                  rd_kafka_outq_len(p->rk), o->flush_timeout_ms);
         while (rd_kafka_outq_len(p->rk) > 0 && mono_ns() < deadline &&
                kos_control_stop_requested(p->ctl) < 2 && !atomic_load(&p->fatal)) {
                 rd_kafka_flush(p->rk, 100);
-                int64_t now = mono_ns();
-                if (now >= next_tick) {
-                        kos_stats_tick(p->stats, now, o->stats_interval_ms > 0);
-                        next_tick = now + 1000000000;
-                }
-                check_fatal(p);
+                maybe_tick(p, mono_ns());
         }
         if (rd_kafka_outq_len(p->rk) > 0) {
                 KOS_WARN("produce",
@@ -150,8 +161,10 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
         kos_stats_t *s = p->stats;
         kos_frame_t f;
         static kos_frame_records_t rec; /* ~0.4 KiB, reused for every frame */
-        int64_t start = mono_ns(), next_tick = start + 1000000000;
-        int64_t next_log = o->stats_interval_ms > 0 ? start + o->stats_interval_ms * 1000000 : 0;
+        int64_t start = mono_ns();
+        p->opts = o;
+        p->next_tick_ns = start + 1000000000;
+        p->next_log_ns = o->stats_interval_ms > 0 ? start + o->stats_interval_ms * 1000000 : 0;
         int profile_on = o->profile != NULL;
         double target = o->rate;
         uint64_t frames = 0;
@@ -193,18 +206,11 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
                                 produce_one(p, KOS_T_RS, rec.key, rec.key_len, rec.rs, rec.rs_len,
                                             ts);
                         frames++;
-                        if (kos_control_stop_requested(p->ctl) > 1)
+                        if (kos_control_stop_requested(p->ctl) || atomic_load(&p->fatal))
                                 break;
                 }
                 rd_kafka_poll(p->rk, 0);
-                if (now >= next_tick) {
-                        int log = next_log && now >= next_log;
-                        kos_stats_tick(s, now, log);
-                        if (log)
-                                next_log = now + o->stats_interval_ms * 1000000;
-                        next_tick = now + 1000000000;
-                        check_fatal(p);
-                }
+                maybe_tick(p, now);
                 if (n == 0) {
                         /* Sleep in the poll until the next token (1 ms granularity is plenty:
                          * the bucket carries the fractions over). */

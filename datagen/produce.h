@@ -32,6 +32,9 @@ typedef struct {
         kos_control_t *ctl;                 /* borrowed */
         atomic_int running;                 /* 1 while generating: /readyz */
         atomic_int fatal;                   /* 1 after a fatal producer error: /healthz */
+        /* Loop state (private). */
+        const kos_produce_opts_t *opts;
+        int64_t next_tick_ns, next_log_ns;
 } kos_producer_t;
 
 /* The delivery report callback to install on the producer's conf, with the stats as opaque. */

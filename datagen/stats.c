@@ -107,12 +107,13 @@ void kos_stats_report(kos_stats_t *s, int64_t now_ns)
         fmt_latency(l50, sizeof(l50), (double)kos_hist_snap_quantile(all, 0.5) / 1e6);
         fmt_latency(l99, sizeof(l99), (double)kos_hist_snap_quantile(all, 0.99) / 1e6);
         KOS_INFO("stats",
-                 "done: %" PRIu64 " frames in %.1f s (%.0f frames/s); produced %" PRIu64
-                 " (requests %" PRIu64 ", responses %" PRIu64 ") acked %" PRIu64 " failed %" PRIu64
-                 "; latency p50 %s p99 %s",
+                 "done: %" PRIu64 " frames in %.3f s (%.0f frames/s); produced %" PRIu64
+                 " (requests %" PRIu64 ", responses %" PRIu64 ") acked %" PRIu64 " (%" PRIu64
+                 " bytes) failed %" PRIu64 "; latency p50 %s p99 %s",
                  frames, secs, secs > 0 ? (double)frames / secs : 0.0, kos_stats_sum(s->produced),
                  LOAD(s->produced[KOS_T_RQ]), LOAD(s->produced[KOS_T_RS]), kos_stats_sum(s->acked),
-                 kos_stats_sum(s->failed), all->count ? l50 : "-", all->count ? l99 : "-");
+                 kos_stats_sum(s->acked_bytes), kos_stats_sum(s->failed), all->count ? l50 : "-",
+                 all->count ? l99 : "-");
 }
 
 static void per_topic(kos_strbuf_t *out, kos_stats_t *s, const char *name, const char *help,

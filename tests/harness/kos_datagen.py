@@ -103,8 +103,20 @@ def parse_metrics(text):
     return vals
 
 
-DONE_RE = re.compile(r"done: (\d+) frames .* produced (\d+) \(requests (\d+), responses (\d+)\) "
-                     r"acked (\d+) failed (\d+)")
+DONE_RE = re.compile(r"done: (\d+) frames in ([\d.]+) s .* produced (\d+) \(requests (\d+), "
+                     r"responses (\d+)\) acked (\d+) \((\d+) bytes\) failed (\d+)")
+
+
+def parse_report(m):
+    keys = ("frames", "seconds", "produced", "requests", "responses", "acked", "acked_bytes",
+            "failed")
+    return {k: float(v) if k == "seconds" else int(v) for k, v in zip(keys, m.groups())}
+
+
+def report_of(stderr):
+    """The final 'done:' figures of a finished run's stderr, or None."""
+    m = DONE_RE.search(stderr)
+    return parse_report(m) if m else None
 
 
 class Datagen:
@@ -218,8 +230,7 @@ class Datagen:
         m = DONE_RE.search(self.stderr())
         if not m:
             raise AssertionError(f"no final report in stderr:\n{self.stderr()}")
-        keys = ("frames", "produced", "requests", "responses", "acked", "failed")
-        return dict(zip(keys, map(int, m.groups())))
+        return parse_report(m)
 
     def __enter__(self):
         return self.start()

@@ -232,7 +232,7 @@ def test_discovery_and_meta_paths(adapter):
     assert {"pods/kafka_consumer_lag", "pods/consumer_lag_t2",
             "deployments.apps/kafka_consumergroup_lag"} <= names
     st, body = adapter.get(EXTERNAL)
-    assert {r["name"] for r in body["resources"]} == {"kafka_consumergroup_lag",
+    assert {r["name"] for r in body["resources"]} == {"kafka_consumergroup_lag_headroom", "kafka_consumergroup_lag",
                                                      "kafka_consumergroup_lag_seconds"}
     assert adapter.get("/apis")[1]["kind"] == "APIGroupList"
     assert adapter.get("/openapi/v2")[1]["swagger"] == "2.0"

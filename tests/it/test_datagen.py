@@ -327,3 +327,28 @@ def test_pod_name_is_the_client_id_and_changes_the_seed(kafka):
         assert f"client.id {pod}" in err, err[-2000:]
         seeds.add(err.split("seed ")[1].split()[0])
     assert len(seeds) == 2
+
+
+def test_sigterm_with_the_broker_gone_exits_in_time_and_reports_failures(kafka):
+    """Runs last: it stops the broker. SIGTERM must not wait for queue space or for
+    message.timeout.ms: stop, flush within --flush-timeout, purge, report, exit 1."""
+    with kd.Datagen(kafka.bootstrap, "--rate", 20000, "--flush-timeout", "3s",
+                    "--requests-topic", "gone-rq", "--responses-topic", "gone-rs") as dg:
+        time.sleep(2)
+        kafka.stop()
+        try:
+            time.sleep(3)  # the 20000-record queue fills within a second
+            m = dg.metrics()
+            assert m["kos_datagen_queue_full_total"] > 0
+            assert m["kos_datagen_inflight_records"] > 0
+            t0 = time.monotonic()
+            dg.signal(signal.SIGTERM)
+            rc = dg.wait(30)
+            took = time.monotonic() - t0
+        finally:
+            kafka.start()
+    assert rc == 1, dg.stderr()
+    assert took < 3 + 5, took
+    rep = dg.report()
+    assert rep["failed"] > 0 and rep["acked"] + rep["failed"] == rep["produced"], rep
+    assert "records failed for good" in dg.stderr()
