@@ -132,7 +132,8 @@ void kos_prom_histogram(kos_strbuf_t *b, const char *name, const char *help,
         char num[64];
         for (size_t i = 0; i < n_bounds; i++) {
                 fmt_double(num, sizeof(num), bounds[i]);
-                uint64_t le = (uint64_t)floor(bounds[i] / unit);
+                /* Rounded: 0.001 / 1e-6 is 999.99... in binary floating point. */
+                uint64_t le = (uint64_t)llround(bounds[i] / unit);
                 kos_strbuf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num,
                                   (unsigned long long)kos_hist_snap_count_le(s, le));
         }

@@ -34,9 +34,10 @@ static void usage(FILE *out)
                 "10s)\n"
                 "\n"
                 "Load:\n"
-                "      --rate N                 frames/s, the total of this process (default "
-                "1000;\n"
-                "                               0 or max: as fast as the broker takes; 2.5k ok)\n"
+                "      --rate N                 frames/s of this process; N replicas make N x "
+                "rate\n"
+                "                               (default 1000; 0 or max: as fast as the broker\n"
+                "                               takes; 2.5k = 2500)\n"
                 "      --profile SPEC           rate schedule instead of --rate, e.g.\n"
                 "                               1000@60s,ramp:50k@120s,hold@60s,0@10s\n"
                 "                               RATE@DUR step, ramp:RATE@DUR linear, hold@DUR;\n"
@@ -65,8 +66,8 @@ static void usage(FILE *out)
                 "  -h, --help                   this text\n"
                 "\n"
                 "Run time: PUT /rate with a rate (\"5000\", \"max\", \"pause\", {\"rate\":5000});\n"
-                "SIGUSR1/SIGUSR2 step the rate; SIGTERM stops, flushes and reports (twice: "
-                "at once).\n"
+                "SIGUSR1/SIGUSR2 step the rate; either ends a running --profile. SIGTERM stops,\n"
+                "flushes and reports (a second SIGTERM: at once, dropping what is in flight).\n"
                 "Exit status: 0 done, 1 records failed or Kafka unusable, 2 bad usage.\n");
 }
 

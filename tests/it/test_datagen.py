@@ -273,6 +273,18 @@ def test_profile_runs_its_schedule_and_ends(kafka):
     assert abs(n - 12000) <= 12000 * 0.03, n  # 2000*2 + (2000+6000)/2*2
 
 
+def test_manual_rate_ends_the_profile(kafka):
+    with kd.Datagen(kafka.bootstrap, "--profile", "300@60s,hold", "--requests-topic",
+                    "man-rq", "--responses-topic", "man-rs") as dg:
+        kh.wait_until(lambda: dg.metrics()["kos_datagen_target_rate"] == 300, timeout=5,
+                      what="profile rate")
+        dg.put_rate(700)
+        kh.wait_until(lambda: dg.metrics()["kos_datagen_target_rate"] == 700, timeout=1,
+                      what="manual rate")
+    assert dg.returncode == 0
+    assert "manual rate: the profile no longer applies" in dg.stderr()
+
+
 def test_health_metrics_and_routes(kafka):
     with kd.Datagen(kafka.bootstrap, "--rate", 200, "--requests-topic", "http-rq",
                     "--responses-topic", "http-rs", "--seed", 5) as dg:

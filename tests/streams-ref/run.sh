@@ -24,7 +24,8 @@ build() {
 	if stale; then
 		echo "run.sh: building kos-streams-ref (mvn package) ..." >&2
 		rm -rf target/libs
-		mvn -B -q -Dstyle.color=never -DskipTests package >&2
+		# (Maven 3.8 prints ANSI resets even in batch mode; sed drops them.)
+		mvn -B -q -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
 		touch target/libs/.complete "$JAR"
 	fi
 	exec 8>&-

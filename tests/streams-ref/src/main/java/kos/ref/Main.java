@@ -127,8 +127,6 @@ public final class Main {
         // instead of killing the app; so is a record with an invalid (negative) timestamp.
         p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
         p.put(StreamsConfig.DEFAULT_TIMESTAMP_EXTRACTOR_CLASS_CONFIG, LogAndSkipOnInvalidTimestamp.class);
-        // Only silences a start-up WARN: this topology has no global stores.
-        p.put("processing.exception.handler.global.enabled", true);
         if (inMemory)
             p.put(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG, BuiltInDslStoreSuppliers.InMemoryDslStoreSuppliers.class);
         p.putAll(extra);

@@ -1,0 +1,225 @@
+/* Tasks (see task.h): the per-partition queues, the timestamp-ordered merge of the two inputs,
+ * and the hand-over of each record to the topology. */
+#include "task.h"
+#include "delivery.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void emit(void *arg, const kos_session_view_t *s)
+{
+        kos_task_t *t = arg;
+        kos_delivery_emit(t->proc->delivery, t, s);
+}
+
+kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
+{
+        kos_task_t *t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        t->partition = partition;
+        t->proc = p;
+        t->incarnation = ++p->next_incarnation;
+        kos_topo_conf_t tc = {.window_ms = p->conf->window_ms,
+                              .grace_ms = p->conf->grace_ms,
+                              .max_session_hits = (size_t)p->conf->max_session_hits,
+                              .coalesce = p->conf->coalesce};
+        t->topo = kos_topo_new(&tc, &p->stats.topo, emit, t);
+        t->replay_floor_ts = INT64_MIN;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                sd->cap = 256;
+                sd->q = malloc(sd->cap * sizeof(*sd->q));
+                sd->replay_end = sd->fetched_next = sd->next = sd->committed = -1;
+        }
+        if (!t->topo || !t->side[0].q || !t->side[1].q) {
+                kos_task_destroy(t);
+                return NULL;
+        }
+        return t;
+}
+
+void kos_task_destroy(kos_task_t *t)
+{
+        if (!t)
+                return;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                for (size_t i = 0; i < sd->len; i++)
+                        rd_kafka_message_destroy(sd->q[(sd->head + i) & (sd->cap - 1)]);
+                free(sd->q);
+        }
+        kos_topo_destroy(t->topo);
+        free(t);
+}
+
+static const char *topic_of(const kos_task_t *t, int side)
+{
+        return t->proc->conf->topics[side == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES];
+}
+
+static void set_paused(kos_task_t *t, int side, int pause)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition);
+        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(t->proc->consumer, l)
+                                        : rd_kafka_resume_partitions(t->proc->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                KOS_WARN("task", "%s %s [%" PRId32 "]: %s", pause ? "pausing" : "resuming",
+                         topic_of(t, side), t->partition, rd_kafka_err2str(err));
+                return;
+        }
+        t->side[side].paused = pause;
+        if (pause)
+                KOS_ADD(t->proc->stats.pauses, 1);
+}
+
+void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
+{
+        kos_side_t *sd = &t->side[side];
+        if (sd->len == sd->cap) {
+                size_t cap = sd->cap * 2;
+                rd_kafka_message_t **q = malloc(cap * sizeof(*q));
+                if (!q) {
+                        /* Dropping a fetched record would lose it: refetch it later instead. */
+                        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                        rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition)
+                            ->offset = m->offset;
+                        rd_kafka_seek_partitions(t->proc->consumer, l, 0);
+                        rd_kafka_topic_partition_list_destroy(l);
+                        rd_kafka_message_destroy(m);
+                        return;
+                }
+                for (size_t i = 0; i < sd->len; i++)
+                        q[i] = sd->q[(sd->head + i) & (sd->cap - 1)];
+                free(sd->q);
+                sd->q = q;
+                sd->cap = cap;
+                sd->head = 0;
+        }
+        sd->q[(sd->head + sd->len) & (sd->cap - 1)] = m;
+        sd->len++;
+        sd->fetched_next = m->offset + 1;
+        if (!sd->paused && sd->len >= (size_t)t->proc->conf->max_buffered)
+                set_paused(t, side, 1);
+}
+
+static int64_t ts_of(const rd_kafka_message_t *m)
+{
+        return rd_kafka_message_timestamp(m, NULL);
+}
+
+/* The consumer's cached high watermark comes with every fetch response, so "fetched up to it"
+ * means nothing more is there right now and the other input need not wait. */
+static int caught_up(const kos_task_t *t, int side)
+{
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition, &lo,
+                                           &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return 0;
+        return hi >= 0 && t->side[side].fetched_next >= hi;
+}
+
+static void process_one(kos_task_t *t, int side, rd_kafka_message_t *m)
+{
+        kos_proc_t *p = t->proc;
+        kos_side_t *sd = &t->side[side];
+        int replay = m->offset < sd->replay_end;
+        int64_t ts = ts_of(m);
+        char why[256];
+        if (replay && ts >= 0 && ts < t->replay_floor_ts) {
+                /* Older than anything the committed state can still hold. */
+                KOS_ADD(p->stats.replayed[side], 1);
+                return;
+        }
+        kos_topo_result_t r;
+        if (p->conf->max_future_ms && ts > kos_wall_ms() + p->conf->max_future_ms) {
+                snprintf(why, sizeof(why),
+                         "timestamp %" PRId64 " is more than %" PRId64
+                         " ms ahead of the clock (it would make every later record late)",
+                         ts, p->conf->max_future_ms);
+                r = KOS_TOPO_BAD;
+        } else {
+                r = kos_topo_process(t->topo, side, m->key, m->key_len, m->payload, m->len, ts,
+                                     replay, why, sizeof(why));
+        }
+        if (r == KOS_TOPO_BAD && !replay) {
+                KOS_ADD(p->stats.bad[side], 1);
+                kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition, m->offset,
+                                     why);
+        } else if (r == KOS_TOPO_LATE && !replay) {
+                snprintf(why, sizeof(why),
+                         "late: timestamp %" PRId64 " is more than window + grace behind stream "
+                         "time %" PRId64,
+                         ts, kos_topo_stream_time(t->topo));
+                kos_proc_record_warn(KOS_WARN_LATE, topic_of(t, side), t->partition, m->offset,
+                                     why);
+        }
+        if (replay) {
+                KOS_ADD(p->stats.replayed[side], 1);
+        } else {
+                KOS_ADD(p->stats.records_in[side], 1);
+                sd->next = m->offset + 1;
+        }
+}
+
+static rd_kafka_message_t *head(const kos_side_t *sd)
+{
+        return sd->len ? sd->q[sd->head] : NULL;
+}
+
+size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
+{
+        size_t n = 0;
+        while (n < budget) {
+                rd_kafka_message_t *rq = head(&t->side[KOS_SIDE_RQ]);
+                rd_kafka_message_t *rs = head(&t->side[KOS_SIDE_RS]);
+                int side;
+                if (rq && rs) {
+                        side = ts_of(rs) < ts_of(rq) ? KOS_SIDE_RS : KOS_SIDE_RQ;
+                        t->waiting_since = 0;
+                } else if (rq || rs) {
+                        side = rq ? KOS_SIDE_RQ : KOS_SIDE_RS;
+                        if (caught_up(t, 1 - side)) {
+                                t->waiting_since = 0;
+                        } else {
+                                if (!t->waiting_since)
+                                        t->waiting_since = now;
+                                if (now - t->waiting_since < t->proc->conf->max_task_idle_ms)
+                                        break;
+                        }
+                } else {
+                        break;
+                }
+                kos_side_t *sd = &t->side[side];
+                rd_kafka_message_t *m = sd->q[sd->head];
+                sd->head = (sd->head + 1) & (sd->cap - 1);
+                sd->len--;
+                process_one(t, side, m);
+                rd_kafka_message_destroy(m);
+                if (sd->paused && sd->len <= (size_t)t->proc->conf->max_buffered / 2)
+                        set_paused(t, side, 0);
+                n++;
+        }
+        return n;
+}
+
+int kos_task_replaying(const kos_task_t *t)
+{
+        for (int s = 0; s < KOS_SIDES; s++) {
+                const kos_side_t *sd = &t->side[s];
+                int64_t done = sd->len ? sd->q[sd->head]->offset : sd->fetched_next;
+                if (done < sd->replay_end)
+                        return 1;
+        }
+        return 0;
+}
+
+size_t kos_task_queued(const kos_task_t *t)
+{
+        return t->side[0].len + t->side[1].len;
+}
