@@ -199,12 +199,14 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
                         int64_t ts =
                             o->ts_virtual ? o->ts_start + (int64_t)frames * o->ts_step : wall_ms();
                         kos_model_encode(&f, ts, &rec);
+                        /* A response only ever follows its request. */
                         if (produce_one(p, KOS_T_RQ, rec.key, rec.key_len, rec.rq, rec.rq_len,
-                                        ts) == 0)
+                                        ts) == 0) {
                                 atomic_fetch_add_explicit(&s->frames, 1, memory_order_relaxed);
-                        if (rec.rs_len)
-                                produce_one(p, KOS_T_RS, rec.key, rec.key_len, rec.rs, rec.rs_len,
-                                            ts);
+                                if (rec.rs_len)
+                                        produce_one(p, KOS_T_RS, rec.key, rec.key_len, rec.rs,
+                                                    rec.rs_len, ts);
+                        }
                         frames++;
                         if (kos_control_stop_requested(p->ctl) || atomic_load(&p->fatal))
                                 break;

@@ -14,6 +14,7 @@
 # names another version. Concurrent runs serialise on a lock.
 # Usage: install-tf.sh [--print-dir]   (--print-dir: only print the install directory)
 set -euo pipefail
+export CHECKPOINT_DISABLE=1
 
 TF_VERSION=v1.5.7
 PY_HCL2_VERSION=8.1.4
