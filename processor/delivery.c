@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EPOCHS  64 /* commit intervals whose outputs may be in flight at once */
 #define COMMITS 64 /* async commits awaiting their result, for latency */

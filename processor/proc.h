@@ -50,7 +50,6 @@ typedef struct {
         atomic_ullong partitions; /* gauge: tasks owned */
         atomic_ullong replaying;  /* gauge: tasks still replaying */
         atomic_ullong state_records, state_sessions, state_bytes; /* gauges */
-        atomic_llong last_commit_age_ms;                          /* unused placeholder */
         kos_hist_t commit_latency_us;
         kos_topo_stats_t topo;
 } kos_proc_stats_t;

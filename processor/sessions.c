@@ -242,21 +242,16 @@ static void unlink_session(kos_sessions_t *ss, kos_session_t *s)
 
 void kos_sessions_expire(kos_sessions_t *ss, int64_t cutoff)
 {
-        /* Dirty sessions go back to the tail; the bound keeps one call from cycling. */
-        size_t budget = ss->fifo_len;
-        while (ss->fifo_len && budget--) {
+        while (ss->fifo_len) {
                 fifo_ent_t e = ss->fifo[ss->fifo_head];
-                if (e.ts >= cutoff)
+                /* A dirty session waits for the flush (every commit interval) at the head, so
+                 * the FIFO stays in push order. */
+                if (e.ts >= cutoff || (e.ts == e.s->last_ts && e.s->dirty))
                         break;
                 ss->fifo_head = (ss->fifo_head + 1) & (ss->fifo_cap - 1);
                 ss->fifo_len--;
                 if (e.ts != e.s->last_ts)
                         continue; /* stale: a newer entry of the session follows */
-                if (e.s->dirty) {
-                        /* Cannot fail: the pop above freed a slot. */
-                        (void)fifo_push(ss, e.s, e.ts);
-                        continue;
-                }
                 unlink_session(ss, e.s);
                 free_session(ss, e.s);
         }

@@ -51,7 +51,8 @@ int kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s);
 size_t kos_sessions_flush(kos_sessions_t *ss, kos_session_fn fn, void *arg);
 size_t kos_sessions_dirty_count(const kos_sessions_t *ss);
 
-/* Frees sessions whose last update is older than cutoff and that are not dirty. */
+/* Frees sessions whose last update is older than cutoff, in update order; stops at a dirty
+ * one (it goes after the next flush). */
 void kos_sessions_expire(kos_sessions_t *ss, int64_t cutoff);
 
 size_t kos_sessions_count(const kos_sessions_t *ss);

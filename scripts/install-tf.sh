@@ -69,8 +69,10 @@ else
 		log "installing Debian package python3-venv ..."
 		SUDO=
 		[[ $(id -u) == 0 ]] || SUDO=sudo
-		$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-			--no-install-recommends python3-venv >/dev/null || die "apt-get install python3-venv failed"
+		if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+			--no-install-recommends python3-venv >/dev/null; }; then
+			die "apt-get install python3-venv failed"
+		fi
 	fi
 	/usr/bin/python3 -m venv "$DIR/venv" || die "python3 -m venv failed"
 	"$DIR/venv/bin/python" -m pip install -q --disable-pip-version-check \

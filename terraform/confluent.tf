@@ -196,10 +196,10 @@ locals {
     "app-read-group"        = { principal = "app", resource_type = "GROUP", resource_name = local.consumer_group, pattern_type = "LITERAL", operation = "READ" }
     "app-write-sessions"    = { principal = "app", resource_type = "TOPIC", resource_name = "SESSIONS", pattern_type = "LITERAL", operation = "WRITE" }
     "app-describe-sessions" = { principal = "app", resource_type = "TOPIC", resource_name = "SESSIONS", pattern_type = "LITERAL", operation = "DESCRIBE" }
-    # kos-processor --exactly-once: transactions (any transactional.id: the principal serves
-    # kos alone) and idempotent producers.
-    "app-write-txn-ids"    = { principal = "app", resource_type = "TRANSACTIONAL_ID", resource_name = "*", pattern_type = "LITERAL", operation = "WRITE" }
-    "app-describe-txn-ids" = { principal = "app", resource_type = "TRANSACTIONAL_ID", resource_name = "*", pattern_type = "LITERAL", operation = "DESCRIBE" }
+    # kos-processor --exactly-once: transactional.id "kos-processor-<group>-<pod>"; and
+    # idempotent producers (enable.idempotence=true in kos-processor).
+    "app-write-txn-ids"    = { principal = "app", resource_type = "TRANSACTIONAL_ID", resource_name = "kos-processor-", pattern_type = "PREFIXED", operation = "WRITE" }
+    "app-describe-txn-ids" = { principal = "app", resource_type = "TRANSACTIONAL_ID", resource_name = "kos-processor-", pattern_type = "PREFIXED", operation = "DESCRIBE" }
     "app-idempotent-write" = { principal = "app", resource_type = "CLUSTER", resource_name = "kafka-cluster", pattern_type = "LITERAL", operation = "IDEMPOTENT_WRITE" }
     # kos-adapter: list and describe every group and its offsets, end offsets of every topic,
     # read head records (assign() under its own group id, never committing).

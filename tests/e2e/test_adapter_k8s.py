@@ -19,6 +19,7 @@ import kos_adapter as ka  # noqa: E402
 import kos_harness as kh  # noqa: E402
 import kos_k8s  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[2]
 CUSTOM1 = "/apis/custom.metrics.k8s.io/v1beta1"
 CUSTOM2 = "/apis/custom.metrics.k8s.io/v1beta2"
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
@@ -29,35 +30,6 @@ MAPPING = f"""kos deployments.apps kos-processor {GROUP}
 kos pods * {GROUP}
 kos namespaces * {GROUP}
 """
-
-
-def apiservices_yaml(port, ca_b64):
-    svc = """apiVersion: v1
-kind: Namespace
-metadata: {name: kos}
----
-apiVersion: v1
-kind: Service
-metadata: {name: kos-adapter, namespace: kos}
-spec: {type: ExternalName, externalName: 127.0.0.1}
-"""
-    docs = [svc]
-    for name in APISERVICES:
-        version, group = name.split(".", 1)
-        prio = 200 if name.startswith("v1beta2") else 100
-        docs.append(f"""---
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {{name: {name}}}
-spec:
-  group: {group}
-  version: {version}
-  service: {{name: kos-adapter, namespace: kos, port: {port}}}
-  caBundle: {ca_b64}
-  groupPriorityMinimum: 100
-  versionPriority: {prio}
-""")
-    return "".join(docs)
 
 
 def deployment(name, replicas, labels):
@@ -101,10 +73,22 @@ def env(tmp_path_factory):
                         args=["--kubeconfig", cp.kubeconfig, "--refresh-interval", "500ms",
                               "--max-staleness", "4s", "--kube-cache-ttl", "1s"])
         ad.start()
-        ca_b64 = (certs / "ca-bundle.b64").read_text().strip()
-        cp.kubectl("apply", "-f", "-", input=apiservices_yaml(ad.port, ca_b64))
+        # The project's own local overlay: namespace, RBAC, the ExternalName Service pointing at
+        # this adapter, the three APIServices with our caBundle, processor/datagen + HPAs.
+        overlay = subprocess.run(
+            [str(REPO / "manifests/overlays/local/configure.sh"), str(root / "overlay"),
+             str(ad.port), str(certs / "ca-bundle.b64")],
+            check=True, capture_output=True, text=True).stdout.strip()
+        cp.kubectl("apply", "-k", overlay)
         for name in APISERVICES:
             cp.wait_apiservice_available(name, timeout=90)
+        hpas = {h["metadata"]["name"]: h for h in
+                cp.kubectl_json("get", "hpa", "-n", "kos")["items"]}
+        assert {m["pods"]["metric"]["name"] for m in hpas["kos-processor"]["spec"]["metrics"]} == \
+            {"consumer_lag_game_frame_rq", "consumer_lag_game_frame_rs"}
+        cp.wait_ready_pods(1, "kos", "app.kubernetes.io/name=kos-processor", timeout=60)
+        # The tests below drive their own Deployments and HPAs with short windows.
+        cp.kubectl("delete", "hpa,deployment", "--all", "-n", "kos", "--wait=true")
         for t in ("GAME-FRAME-RQ", "GAME-FRAME-RS"):
             kh.testkit("-b", kafka.bootstrap, "create-topic", t, 4)
         yield {"cp": cp, "kafka": kafka, "ad": ad, "certs": certs, "root": root}

@@ -17,16 +17,19 @@ set -euo pipefail
 usage() { echo "usage: configure.sh DEST PORT CA_BUNDLE_B64_FILE" >&2; exit 2; }
 (($# == 3)) || usage
 dest=$1 port=$2 ca=$3
-[[ $port =~ ^[0-9]+$ ]] && ((port >= 1 && port <= 65535)) || {
-  echo "configure.sh: bad port '$port'" >&2; exit 2; }
+if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+  echo "configure.sh: bad port '$port'" >&2; exit 2
+fi
+port=$((10#$port))
 [[ -r $ca ]] || { echo "configure.sh: cannot read $ca" >&2; exit 2; }
 if grep -q -- '-----BEGIN CERTIFICATE-----' "$ca"; then
   bundle=$(base64 -w0 "$ca")
 else
   bundle=$(tr -d ' \n\r\t' <"$ca")
 fi
-[[ -n $bundle ]] && printf '%s' "$bundle" | base64 -d 2>/dev/null | grep -q -- '-----BEGIN CERTIFICATE-----' || {
-  echo "configure.sh: $ca is neither a PEM certificate nor its base64" >&2; exit 2; }
+if [[ -z $bundle ]] || ! printf '%s' "$bundle" | base64 -d 2>/dev/null | grep -q -- '-----BEGIN CERTIFICATE-----'; then
+  echo "configure.sh: $ca is neither a PEM certificate nor its base64" >&2; exit 2
+fi
 manifests=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 mkdir -p "$dest"
 rm -rf "$dest/manifests"

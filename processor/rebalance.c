@@ -1,0 +1,341 @@
+/* Assignment, revocation and replay (see rebalance.h).
+ *
+ * Rebuilding a task: its committed offsets carry the stream time st at commit. Everything the
+ * committed state can still hold was recorded at or after st - 2*window - grace: join buffers
+ * keep records that long, and a session (keyed by the frame's timestamp) only lives window +
+ * grace past its last update. So the task starts fetching at the first offset with a timestamp
+ * >= that point (offsets_for_times) and processes everything below the committed offset with
+ * output suppressed; a join emits only when one of its two records is past the committed
+ * offset, which is exactly what the previous owner had not yet committed. */
+#include "rebalance.h"
+#include "delivery.h"
+#include "log.h"
+#include "task.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KAFKA_TIMEOUT_MS 10000
+
+static const kos_kconf_t *probe_kc;
+
+void kos_rebalance_set_kconf(const kos_kconf_t *kc)
+{
+        probe_kc = kc;
+}
+
+static const char *tname(const kos_proc_t *p, int side)
+{
+        return p->conf->topics[side == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES];
+}
+
+/* Where a side without a committed offset starts, as auto.offset.reset says. A concrete
+ * offset lets the task know when that input has caught up; a logical one is the fallback. */
+static int64_t reset_offset(kos_proc_t *p, const char *topic, int32_t part)
+{
+        char v[32] = "";
+        size_t sz = sizeof(v);
+        rd_kafka_conf_get(rd_kafka_conf(p->consumer), "auto.offset.reset", v, &sz);
+        int latest = !strcmp(v, "largest") || !strcmp(v, "latest") || !strcmp(v, "end");
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(p->consumer, topic, part, &lo, &hi,
+                                             KAFKA_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        return latest ? hi : lo;
+}
+
+/* The timestamp of the record at offset, read with a short-lived consumer: for offsets
+ * committed without our metadata (by another tool). -1 when it cannot be had. */
+static int64_t probe_ts(const char *topic, int32_t part, int64_t offset)
+{
+        char err[512];
+        if (!probe_kc)
+                return -1;
+        rd_kafka_t *rk = kos_kafka_new(probe_kc, RD_KAFKA_CONSUMER, err, sizeof(err));
+        if (!rk)
+                return -1;
+        int64_t ts = -1;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, part)->offset = offset;
+        if (!rd_kafka_assign(rk, l)) {
+                int64_t deadline = kos_now_ms() + 5000;
+                while (ts < 0 && kos_now_ms() < deadline) {
+                        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+                        if (!m)
+                                continue;
+                        if (!m->err && m->offset >= offset)
+                                ts = rd_kafka_message_timestamp(m, NULL);
+                        rd_kafka_message_destroy(m);
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return ts;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+        return a > b ? a : b;
+}
+
+/* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
+ * their start offsets. NULL when the committed offsets cannot be read (p->fatal is set). */
+static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *parts, int n)
+{
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(2 * n);
+        for (int i = 0; i < n; i++)
+                for (int s = 0; s < KOS_SIDES; s++)
+                        rd_kafka_topic_partition_list_add(c, tname(p, s), parts[i]);
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int attempt = 0; attempt < 6; attempt++) {
+                for (int i = 0; i < c->cnt; i++)
+                        c->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+                if (!(err = rd_kafka_committed(p->consumer, c, KAFKA_TIMEOUT_MS)))
+                        break;
+                KOS_WARN("rebalance", "reading committed offsets: %s (retrying)",
+                         rd_kafka_err2str(err));
+        }
+        if (err) {
+                KOS_ERR("rebalance", "cannot read committed offsets: %s; stopping so that a "
+                                     "restart resumes from them",
+                        rd_kafka_err2str(err));
+                atomic_store(&p->fatal, 1);
+                rd_kafka_topic_partition_list_destroy(c);
+                return NULL;
+        }
+
+        int64_t w = p->conf->window_ms, g = p->conf->grace_ms;
+        rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(2 * n);
+        int64_t *start = calloc((size_t)(2 * n), sizeof(*start));
+        for (int i = 0; i < n; i++) {
+                rd_kafka_topic_partition_t *e = &c->elems[2 * i];
+                kos_task_t *t = kos_task_new(p, parts[i]);
+                if (!t || !start) {
+                        KOS_ERR("rebalance", "out of memory creating task %" PRId32, parts[i]);
+                        atomic_store(&p->fatal, 1);
+                        kos_task_destroy(t);
+                        continue;
+                }
+                int64_t st = INT64_MIN, v;
+                int committed = 0;
+                for (int s = 0; s < KOS_SIDES; s++) {
+                        if (e[s].offset < 0)
+                                continue;
+                        committed = 1;
+                        if (kos_delivery_parse_meta(e[s].metadata, e[s].metadata_size, &v) == 0)
+                                st = max64(st, v);
+                }
+                if (committed && st == INT64_MIN) {
+                        /* Committed by someone else: the record before the offset tells. */
+                        for (int s = 0; s < KOS_SIDES; s++)
+                                if (e[s].offset > 0)
+                                        st = max64(st, probe_ts(e[s].topic, parts[i],
+                                                                e[s].offset - 1));
+                        if (st < 0)
+                                st = INT64_MIN;
+                }
+                for (int s = 0; s < KOS_SIDES; s++) {
+                        kos_side_t *sd = &t->side[s];
+                        if (e[s].offset >= 0) {
+                                sd->committed = sd->next = sd->replay_end = e[s].offset;
+                                start[2 * i + s] = e[s].offset;
+                                if (st != INT64_MIN)
+                                        rd_kafka_topic_partition_list_add(times, tname(p, s),
+                                                                          parts[i])
+                                            ->offset = max64(0, st - 2 * w - g);
+                        } else {
+                                start[2 * i + s] = reset_offset(p, tname(p, s), parts[i]);
+                        }
+                        sd->fetched_next = start[2 * i + s] >= 0 ? start[2 * i + s] : -1;
+                }
+                if (st != INT64_MIN)
+                        t->replay_floor_ts = st - 2 * w - g;
+                else if (committed)
+                        KOS_WARN("rebalance", "task %" PRId32 ": no stream time for the committed "
+                                              "offsets; state starts empty",
+                                 parts[i]);
+                p->tasks[parts[i]] = t;
+        }
+        if (times->cnt &&
+            (err = rd_kafka_offsets_for_times(p->consumer, times, KAFKA_TIMEOUT_MS)) != 0)
+                KOS_WARN("rebalance", "offsets_for_times: %s; state starts empty",
+                         rd_kafka_err2str(err));
+        for (int i = 0; !err && i < times->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &times->elems[i];
+                int s = strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) == 0 ? KOS_SIDE_RQ : KOS_SIDE_RS;
+                for (int k = 0; k < n; k++) {
+                        kos_task_t *t = p->tasks[parts[k]];
+                        if (parts[k] != tp->partition || !t || !start)
+                                continue;
+                        /* No record that recent (offset -1): nothing to replay. */
+                        if (!tp->err && tp->offset >= 0 && tp->offset < start[2 * k + s]) {
+                                start[2 * k + s] = tp->offset;
+                                t->side[s].fetched_next = tp->offset;
+                        }
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(times);
+
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
+        for (int i = 0; start && i < n; i++) {
+                kos_task_t *t = p->tasks[parts[i]];
+                if (!t)
+                        continue;
+                for (int s = 0; s < KOS_SIDES; s++)
+                        rd_kafka_topic_partition_list_add(l, tname(p, s), parts[i])->offset =
+                            start[2 * i + s];
+                char replay[96] = ", no replay";
+                if (t->replay_floor_ts != INT64_MIN)
+                        snprintf(replay, sizeof(replay), ", replaying records since %" PRId64,
+                                 t->replay_floor_ts);
+                KOS_INFO("rebalance",
+                         "task %" PRId32 ": %s from %" PRId64 " (committed %" PRId64
+                         "), %s from %" PRId64 " (committed %" PRId64 ")%s",
+                         parts[i], tname(p, KOS_SIDE_RQ), start[2 * i], t->side[0].committed,
+                         tname(p, KOS_SIDE_RS), start[2 * i + 1], t->side[1].committed, replay);
+        }
+        free(start);
+        rd_kafka_topic_partition_list_destroy(c);
+        return l;
+}
+
+static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
+{
+        int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
+        int n = 0;
+        for (int i = 0; ps && i < parts->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) != 0)
+                        continue;
+                if (tp->partition >= p->n_partitions) {
+                        KOS_ERR("rebalance",
+                                "%s [%" PRId32 "] has no partner: %s has %d partitions; not "
+                                "processing it (restart after fixing the topics)",
+                                tp->topic, tp->partition, tname(p, KOS_SIDE_RS), p->n_partitions);
+                        continue;
+                }
+                if (!p->tasks[tp->partition])
+                        ps[n++] = tp->partition;
+        }
+        int64_t t0 = kos_now_ms();
+        rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
+        if (!l)
+                l = rd_kafka_topic_partition_list_new(0);
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(p->consumer, l);
+        if (e) {
+                KOS_ERR("rebalance", "incremental_assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                atomic_store(&p->fatal, 1);
+        }
+        KOS_ADD(p->stats.assigned, 1);
+        KOS_INFO("rebalance", "assigned %d task(s) in %" PRId64 " ms", n, kos_now_ms() - t0);
+        rd_kafka_topic_partition_list_destroy(l);
+        free(ps);
+        atomic_store(&p->ready, 1);
+}
+
+static void drop(kos_proc_t *p, int32_t part, rd_kafka_topic_partition_list_t *unassign)
+{
+        kos_task_destroy(p->tasks[part]);
+        p->tasks[part] = NULL;
+        for (int s = 0; s < KOS_SIDES; s++)
+                rd_kafka_topic_partition_list_add(unassign, tname(p, s), part);
+}
+
+static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
+{
+        int lost = rd_kafka_assignment_lost(p->consumer);
+        int rewind = 0;
+        int64_t t0 = kos_now_ms();
+        if (lost) {
+                KOS_ADD(p->stats.lost, 1);
+                KOS_WARN("rebalance", "%d partition(s) lost (session timed out?): dropping their "
+                                      "state without committing",
+                         parts->cnt);
+                /* The open transaction may hold outputs of lost tasks: none of it may commit. */
+                if (p->conf->exactly_once) {
+                        kos_delivery_abandon(p->delivery);
+                        rewind = 1;
+                }
+        } else {
+                KOS_ADD(p->stats.revoked, 1);
+                rewind = kos_delivery_commit_now(p->delivery, (int)p->conf->shutdown_timeout_ms);
+        }
+        rd_kafka_topic_partition_list_t *un = rd_kafka_topic_partition_list_new(2 * parts->cnt);
+        for (int i = 0; i < parts->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) == 0 && tp->partition >= 0 &&
+                    tp->partition < p->n_partitions && p->tasks[tp->partition])
+                        drop(p, tp->partition, un);
+        }
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(p->consumer, un);
+        if (e) {
+                KOS_ERR("rebalance", "incremental_unassign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+        KOS_INFO("rebalance", "revoked %d task(s) in %" PRId64 " ms", un->cnt / 2,
+                 kos_now_ms() - t0);
+        rd_kafka_topic_partition_list_destroy(un);
+        if (rewind && !p->closing)
+                kos_rebalance_rewind(p);
+}
+
+void kos_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+        (void)rk;
+        kos_proc_t *p = opaque;
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                assign(p, partitions);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                revoke(p, partitions);
+                break;
+        default:
+                KOS_ERR("rebalance", "rebalance error: %s", rd_kafka_err2str(err));
+                break;
+        }
+}
+
+void kos_rebalance_rewind(kos_proc_t *p)
+{
+        int32_t *ps = calloc((size_t)p->n_partitions + 1, sizeof(*ps));
+        int n = 0;
+        KOS_ADD(p->stats.rewinds, 1);
+        for (int i = 0; ps && i < p->n_partitions; i++) {
+                if (!p->tasks[i])
+                        continue;
+                kos_task_destroy(p->tasks[i]);
+                p->tasks[i] = NULL;
+                ps[n++] = i;
+        }
+        if (!n) {
+                free(ps);
+                return;
+        }
+        KOS_WARN("rebalance", "rebuilding %d task(s) from the committed offsets", n);
+        rd_kafka_topic_partition_list_t *l = prepare(p, ps, n);
+        if (l) {
+                rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, l, KAFKA_TIMEOUT_MS);
+                if (e) {
+                        KOS_ERR("rebalance", "seek: %s", rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        atomic_store(&p->fatal, 1);
+                }
+                rd_kafka_resume_partitions(p->consumer, l);
+                rd_kafka_topic_partition_list_destroy(l);
+        }
+        free(ps);
+}
+
+void kos_rebalance_drop_all(kos_proc_t *p)
+{
+        for (int i = 0; p->tasks && i < p->n_partitions; i++) {
+                kos_task_destroy(p->tasks[i]);
+                p->tasks[i] = NULL;
+        }
+}

@@ -1,0 +1,135 @@
+/* The poll loop and the shutdown (see run.h). */
+#include "run.h"
+#include "delivery.h"
+#include "log.h"
+#include "rebalance.h"
+#include "stats.h"
+#include "task.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define POLL_BATCH 5000 /* records fetched per turn before tasks run */
+#define RUN_BUDGET 5000 /* records one task processes per turn */
+
+static void consumer_error(kos_proc_t *p, const rd_kafka_message_t *m)
+{
+        static int64_t last;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                return;
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char buf[256];
+                rd_kafka_fatal_error(p->consumer, buf, sizeof(buf));
+                KOS_ERR("consumer", "fatal: %s", buf);
+                atomic_store(&p->fatal, 1);
+                return;
+        }
+        int64_t now = kos_now_ms();
+        if (now - last < 1000)
+                return;
+        last = now;
+        KOS_WARN("consumer", "%s [%" PRId32 "]: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
+                 m->partition, rd_kafka_message_errstr(m));
+}
+
+static void route(kos_proc_t *p, rd_kafka_message_t *m)
+{
+        if (m->err) {
+                consumer_error(p, m);
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        int side = !strcmp(topic, p->conf->topics[KOS_T_REQUESTS])    ? KOS_SIDE_RQ
+                   : !strcmp(topic, p->conf->topics[KOS_T_RESPONSES]) ? KOS_SIDE_RS
+                                                                      : -1;
+        kos_task_t *t = side >= 0 && m->partition >= 0 && m->partition < p->n_partitions
+                            ? p->tasks[m->partition]
+                            : NULL;
+        if (!t) {
+                rd_kafka_message_destroy(m); /* fetched before a revocation */
+                return;
+        }
+        kos_task_push(t, side, m);
+}
+
+static size_t poll_batch(kos_proc_t *p, int timeout_ms)
+{
+        size_t n = 0;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout_ms);
+        while (m) {
+                route(p, m);
+                if (++n >= POLL_BATCH)
+                        break;
+                m = rd_kafka_consumer_poll(p->consumer, 0);
+        }
+        return n;
+}
+
+static size_t run_tasks(kos_proc_t *p, int64_t now)
+{
+        size_t n = 0;
+        for (int i = 0; i < p->n_partitions; i++)
+                if (p->tasks[i])
+                        n += kos_task_run(p->tasks[i], RUN_BUDGET, now);
+        return n;
+}
+
+static void shutdown_consumer(kos_proc_t *p, int fatal)
+{
+        int64_t t0 = kos_now_ms();
+        p->closing = 1;
+        if (!fatal && kos_delivery_commit_now(p->delivery, (int)p->conf->shutdown_timeout_ms))
+                KOS_WARN("main", "some outputs were not acknowledged: their inputs stay "
+                                 "uncommitted and will be processed again by the next owner");
+        /* Leaves the group; the revoke callback commits (nothing new by now) and drops. */
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(p->consumer);
+        if (err)
+                KOS_WARN("main", "closing the consumer: %s", rd_kafka_err2str(err));
+        kos_rebalance_drop_all(p);
+        rd_kafka_flush(p->producer, (int)p->conf->shutdown_timeout_ms);
+        KOS_INFO("main", "stopped in %" PRId64 " ms (%s)", kos_now_ms() - t0,
+                 fatal ? "after a fatal error" : "committed, left the group");
+}
+
+int kos_proc_run(kos_proc_t *p)
+{
+        int64_t now = kos_now_ms();
+        int64_t next_commit = now + p->conf->commit_interval_ms;
+        int64_t next_refresh = now + 1000;
+        int64_t next_log = p->conf->stats_interval_ms ? now + p->conf->stats_interval_ms : 0;
+        size_t worked = 0;
+        while (!*p->stop && !atomic_load(&p->fatal)) {
+                now = kos_now_ms();
+                atomic_store(&p->alive, now);
+                int timeout = 0;
+                if (!worked) {
+                        int64_t until = next_commit - now;
+                        timeout = until < 0 ? 0 : until > 100 ? 100 : (int)until;
+                }
+                size_t fetched = poll_batch(p, timeout);
+                now = kos_now_ms();
+                worked = run_tasks(p, now) + fetched;
+                if (kos_delivery_service(p->delivery))
+                        kos_rebalance_rewind(p);
+                if (now >= next_commit) {
+                        if (kos_delivery_tick(p->delivery))
+                                kos_rebalance_rewind(p);
+                        next_commit = now + p->conf->commit_interval_ms;
+                }
+                if (now >= next_refresh) {
+                        kos_proc_stats_refresh(p);
+                        next_refresh = now + 1000;
+                }
+                if (next_log && now >= next_log) {
+                        kos_proc_stats_log(p, now);
+                        next_log = now + p->conf->stats_interval_ms;
+                }
+        }
+        int fatal = atomic_load(&p->fatal);
+        KOS_INFO("main", "%s: final commit, leaving the group",
+                 fatal ? "fatal error" : "stop requested");
+        shutdown_consumer(p, fatal);
+        kos_proc_stats_refresh(p);
+        return fatal ? 1 : 0;
+}

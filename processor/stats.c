@@ -1,0 +1,180 @@
+/* Metrics, gauges, progress line and rate-limited record warnings (see stats.h, proc.h). */
+#include "stats.h"
+#include "log.h"
+#include "task.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
+
+int64_t kos_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kos_wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Called from the poll thread only; the delivery callback runs there too. */
+void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_t offset,
+                          const char *why)
+{
+        static int64_t last[KOS_WARN_KINDS];
+        static uint64_t suppressed[KOS_WARN_KINDS];
+        static const char *const what[KOS_WARN_KINDS] = {"skipping bad record", "dropping late record",
+                                                          "dropping hits", "output not delivered"};
+        int64_t now = kos_now_ms();
+        if (last[kind] && now - last[kind] < 1000) {
+                suppressed[kind]++;
+                return;
+        }
+        char more[64] = "";
+        if (suppressed[kind])
+                snprintf(more, sizeof(more), " (+%" PRIu64 " more since the last line)",
+                         suppressed[kind]);
+        KOS_WARN("record", "%s %s [%" PRId32 "] at offset %" PRId64 ": %s%s", what[kind], topic,
+                 partition, offset, why, more);
+        last[kind] = now;
+        suppressed[kind] = 0;
+}
+
+void kos_proc_stats_refresh(kos_proc_t *p)
+{
+        uint64_t recs = 0, sess = 0, bytes = 0, tasks = 0, replaying = 0;
+        for (int i = 0; p->tasks && i < p->n_partitions; i++) {
+                kos_task_t *t = p->tasks[i];
+                if (!t)
+                        continue;
+                tasks++;
+                replaying += (uint64_t)kos_task_replaying(t);
+                recs += kos_topo_records(t->topo);
+                sess += kos_topo_sessions(t->topo);
+                bytes += kos_topo_bytes(t->topo);
+        }
+        atomic_store(&p->stats.state_records, recs);
+        atomic_store(&p->stats.state_sessions, sess);
+        atomic_store(&p->stats.state_bytes, bytes);
+        atomic_store(&p->stats.partitions, tasks);
+        atomic_store(&p->stats.replaying, replaying);
+}
+
+static void counter(kos_strbuf_t *b, const char *name, const char *help, uint64_t v)
+{
+        kos_prom_meta(b, name, "counter", help);
+        kos_prom_u64(b, name, "", v);
+}
+
+static void gauge(kos_strbuf_t *b, const char *name, const char *help, uint64_t v)
+{
+        kos_prom_meta(b, name, "gauge", help);
+        kos_prom_u64(b, name, "", v);
+}
+
+static void per_topic(kos_strbuf_t *b, kos_proc_t *p, const char *name, const char *help,
+                      atomic_ullong *v)
+{
+        char labels[300];
+        kos_prom_meta(b, name, "counter", help);
+        for (int s = 0; s < KOS_SIDES; s++) {
+                snprintf(labels, sizeof(labels), "topic=\"%s\"",
+                         p->conf->topics[s == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES]);
+                kos_prom_u64(b, name, labels, LOAD(v[s]));
+        }
+}
+
+void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
+{
+        kos_proc_stats_t *s = &p->stats;
+        per_topic(b, p, "kos_processor_records_in_total",
+                  "Input records processed (live, not replayed).", s->records_in);
+        per_topic(b, p, "kos_processor_records_replayed_total",
+                  "Input records re-read to rebuild state after an assignment, output suppressed.",
+                  s->replayed);
+        per_topic(b, p, "kos_processor_bad_records_total",
+                  "Input records skipped: not a FrameHeader key / FrameBody value, no or a "
+                  "future timestamp.",
+                  s->bad);
+        counter(b, "kos_processor_late_records_total",
+                "Records older than stream time - window - grace, dropped.", LOAD(s->topo.late));
+        counter(b, "kos_processor_joins_total", "Request/response pairs joined.",
+                LOAD(s->topo.joins));
+        counter(b, "kos_processor_hits_total", "Hits decoded and aggregated into sessions.",
+                LOAD(s->topo.hits));
+        counter(b, "kos_processor_decode_failures_total",
+                "Hex strings of joined requests that are not hits (dropped).",
+                LOAD(s->topo.decode_failures));
+        counter(b, "kos_processor_session_hits_dropped_total",
+                "Hits beyond --max-session-hits, dropped.", LOAD(s->topo.hits_dropped));
+        counter(b, "kos_processor_records_produced_total", "Session updates handed to Kafka.",
+                LOAD(s->produced));
+        counter(b, "kos_processor_records_out_total",
+                "Session updates acknowledged by Kafka (the output).", LOAD(s->records_out));
+        counter(b, "kos_processor_records_out_failed_total",
+                "Session updates not delivered (state is rebuilt; inputs are reprocessed).",
+                LOAD(s->out_failed));
+        counter(b, "kos_processor_commits_total", "Offset commits (or transactions) done.",
+                LOAD(s->commits));
+        counter(b, "kos_processor_commit_failures_total", "Offset commits or transactions failed.",
+                LOAD(s->commit_failures));
+        kos_hist_snap_t snap;
+        kos_hist_snapshot(&s->commit_latency_us, &snap);
+        static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,   0.25,   0.5,   1,    2.5,   5};
+        kos_prom_histogram(b, "kos_processor_commit_latency_seconds",
+                           "Time from an offset commit (or commit_transaction) to its result.",
+                           &snap, 1e-6, bounds, sizeof(bounds) / sizeof(bounds[0]));
+        kos_prom_meta(b, "kos_processor_rebalances_total", "counter",
+                      "Rebalance events: partitions assigned, revoked (after a final commit), "
+                      "lost.");
+        kos_prom_u64(b, "kos_processor_rebalances_total", "kind=\"assign\"", LOAD(s->assigned));
+        kos_prom_u64(b, "kos_processor_rebalances_total", "kind=\"revoke\"", LOAD(s->revoked));
+        kos_prom_u64(b, "kos_processor_rebalances_total", "kind=\"lost\"", LOAD(s->lost));
+        counter(b, "kos_processor_rewinds_total",
+                "State rebuilt from the committed offsets after lost outputs or an aborted "
+                "transaction.",
+                LOAD(s->rewinds));
+        counter(b, "kos_processor_transaction_aborts_total", "Transactions aborted.",
+                LOAD(s->txn_aborts));
+        counter(b, "kos_processor_partition_pauses_total",
+                "Input partitions paused because their queue was full.", LOAD(s->pauses));
+        gauge(b, "kos_processor_tasks", "Tasks owned (partition p of both inputs).",
+              LOAD(s->partitions));
+        gauge(b, "kos_processor_tasks_replaying", "Tasks still rebuilding state.",
+              LOAD(s->replaying));
+        gauge(b, "kos_processor_state_records", "Records held in the join buffers.",
+              LOAD(s->state_records));
+        gauge(b, "kos_processor_state_sessions", "Sessions held in the aggregate store.",
+              LOAD(s->state_sessions));
+        gauge(b, "kos_processor_state_bytes", "Bytes of join buffers and sessions.",
+              LOAD(s->state_bytes));
+}
+
+void kos_proc_stats_log(kos_proc_t *p, int64_t now_ms)
+{
+        static int64_t last_ms;
+        static uint64_t last_in, last_out;
+        kos_proc_stats_t *s = &p->stats;
+        uint64_t in = LOAD(s->records_in[0]) + LOAD(s->records_in[1]);
+        uint64_t out = LOAD(s->records_out);
+        double dt = last_ms ? (double)(now_ms - last_ms) / 1000.0 : 0;
+        KOS_INFO("stats",
+                 "in %.0f/s out %.0f/s (total in %" PRIu64 " out %" PRIu64 "), joins %" PRIu64
+                 ", bad %" PRIu64 ", late %" PRIu64 ", tasks %" PRIu64 " (%" PRIu64
+                 " replaying), state %" PRIu64 " records %" PRIu64 " sessions %.1f MB",
+                 dt > 0 ? (double)(in - last_in) / dt : 0, dt > 0 ? (double)(out - last_out) / dt : 0,
+                 in, out, LOAD(s->topo.joins), LOAD(s->bad[0]) + LOAD(s->bad[1]),
+                 LOAD(s->topo.late), LOAD(s->partitions), LOAD(s->replaying),
+                 LOAD(s->state_records), LOAD(s->state_sessions),
+                 (double)LOAD(s->state_bytes) / 1e6);
+        last_ms = now_ms;
+        last_in = in;
+        last_out = out;
+}
