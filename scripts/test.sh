@@ -3,7 +3,7 @@
 # Kubernetes binaries; cached in $KOS_CACHE, default ~/.cache/kos), builds the normal,
 # sanitizer and fuzz builds, then runs every test but the benchmarks:
 #   build/       unit + it (real Kafka) + e2e (real control plane) + style
-#   build-asan/  unit + it under AddressSanitizer/UBSan/LeakSanitizer
+#   build-asan/  unit + it + e2e under AddressSanitizer/UBSan/LeakSanitizer
 #   build-fuzz/  the libFuzzer targets, briefly
 # Extra arguments go to ctest (e.g. scripts/test.sh -R adapter).
 set -euo pipefail
@@ -22,7 +22,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_supp
 step "tests (normal build)"
 ctest --test-dir build --output-on-failure -LE bench --timeout 1800 "$@"
 step "tests (ASan+UBSan build)"
-ctest --test-dir build-asan --output-on-failure -L 'unit|it' -LE fuzz --timeout 1800 "$@"
+ctest --test-dir build-asan --output-on-failure -L 'unit|it|e2e' --timeout 1800 "$@"
 step "fuzz smoke (libFuzzer, clang build)"
 ctest --test-dir build-fuzz --output-on-failure -R '^fuzz\.' "$@"
 step "all tests passed"
