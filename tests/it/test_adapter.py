@@ -352,3 +352,33 @@ def test_bad_flags_fail_at_start(certs, kafka):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, env=env)
         assert out.returncode == 2, (cmd, out.returncode, out.stderr)
         assert needle in out.stderr, (needle, out.stderr)
+
+
+def test_read_committed_uses_the_last_stable_offset(kafka, certs, tmp_path):
+    """An open transaction holds the last stable offset back: --read-committed counts lag to
+    the LSO (what a read_committed consumer can reach), the default to the high watermark
+    (what kafka-consumer-groups reports)."""
+    tk(kafka, "create-topic", "txn", 1)
+    produce(kafka, "txn", 0, 10)
+    tk(kafka, "commit", "gTxn", "txn:0=4")
+    txn = subprocess.Popen([kh.testkit_path(), "-b", kafka.bootstrap, "txn-open", "txn", "0", "7"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = txn.stdout.readline()
+        assert line.startswith("open "), (line, txn.stderr.read() if txn.poll() is not None else "")
+        hwm_lag = [r["lag"] for r in kh.cgc_describe_group(kafka.bootstrap, "gTxn")]
+        assert hwm_lag == [6 + 7]  # the tool reads the high watermark
+        path = ("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/kafka_consumergroup_lag"
+                "?labelSelector=group%3DgTxn")
+        with ka.Adapter(certs, kafka.bootstrap, workdir=tmp_path,
+                        args=["--refresh-interval", "300ms"]) as plain, \
+             ka.Adapter(certs, kafka.bootstrap, workdir=tmp_path,
+                        args=["--refresh-interval", "300ms", "--read-committed"]) as rc:
+            kh.wait_until(lambda: plain.get(path)[1]["items"][0]["value"] == "13", timeout=10,
+                          what="high-watermark lag")
+            kh.wait_until(lambda: rc.get(path)[1]["items"][0]["value"] == "6", timeout=10,
+                          what="last-stable-offset lag")
+    finally:
+        txn.terminate()
+        txn.wait(timeout=30)
+    assert txn.returncode == 0, txn.stderr.read()

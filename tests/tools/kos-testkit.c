@@ -43,6 +43,8 @@ _Noreturn static void usage(void)
                 "                                 produce COUNT records, print the last offset\n"
                 "  commit GROUP TOPIC:PARTITION=OFFSET...\n"
                 "                                 commit offsets for GROUP without joining it\n"
+                "  txn-open TOPIC PARTITION COUNT produce COUNT records in a transaction, print\n"
+                "                                 'open <offset>', abort it on SIGTERM/SIGINT\n"
                 "  member GROUP CLIENT_ID TOPIC[,TOPIC...]\n"
                 "                                 join GROUP, print 'assigned T:P ...' on each\n"
                 "                                 rebalance, never commit; stop on SIGTERM/SIGINT\n"
@@ -383,6 +385,61 @@ static int cmd_produce(const struct opts *o)
         return 0;
 }
 
+/* Leaves a transaction open so tests can see the last stable offset (LSO) stay behind the
+ * high watermark: produces COUNT records in a transaction, prints "open <last offset>", waits
+ * for SIGTERM/SIGINT, then aborts the transaction. */
+static void on_signal(int sig);
+
+static int cmd_txn_open(const struct opts *o)
+{
+        if (o->npos != 3)
+                usage_error("txn-open wants TOPIC PARTITION COUNT");
+        const char *topic = o->pos[0];
+        int32_t part = (int32_t)parse_num(o->pos[1], "partition", INT32_MAX);
+        long long count = parse_num(o->pos[2], "count", 10000000);
+        char txid[64];
+        snprintf(txid, sizeof(txid), "kos-testkit-txn-%d", (int)getpid());
+        static const char *const defaults[] = {"linger.ms", "5", "message.timeout.ms", "30000",
+                                               NULL};
+        rd_kafka_conf_t *conf = make_conf(o, defaults);
+        set_prop(conf, "transactional.id", txid);
+        struct produce_state st = {0, 0, -1, RD_KAFKA_RESP_ERR_NO_ERROR};
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_opaque(conf, &st);
+        rd_kafka_t *rk = make_client(RD_KAFKA_PRODUCER, conf);
+        rd_kafka_error_t *e = rd_kafka_init_transactions(rk, ADMIN_TIMEOUT_MS);
+        if (!e)
+                e = rd_kafka_begin_transaction(rk);
+        if (e)
+                fail("txn-open: %s", rd_kafka_error_string(e));
+        for (long long i = 0; i < count;) {
+                rd_kafka_resp_err_t err =
+                    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                      RD_KAFKA_V_VALUE("txn", 3),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        rd_kafka_poll(rk, 50);
+                        continue;
+                }
+                if (err)
+                        fail("txn-open produce: %s", rd_kafka_err2str(err));
+                i++;
+        }
+        if (rd_kafka_flush(rk, 60000) || st.failed || st.delivered != count)
+                fail("txn-open: %lld of %lld records delivered", st.delivered, count);
+        printf("open %" PRId64 "\n", st.last_offset);
+        fflush(stdout);
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        while (!stop_requested)
+                rd_kafka_poll(rk, 100);
+        e = rd_kafka_abort_transaction(rk, ADMIN_TIMEOUT_MS);
+        if (e)
+                fail("txn-open abort: %s", rd_kafka_error_string(e));
+        rd_kafka_destroy(rk);
+        return 0;
+}
+
 struct commit_state {
         int done;
         rd_kafka_resp_err_t err;
@@ -598,6 +655,8 @@ int main(int argc, char **argv)
                 rc = cmd_produce(&o);
         else if (!strcmp(cmd, "commit"))
                 rc = cmd_commit(&o);
+        else if (!strcmp(cmd, "txn-open"))
+                rc = cmd_txn_open(&o);
         else if (!strcmp(cmd, "member"))
                 rc = cmd_member(&o);
         else
