@@ -447,9 +447,11 @@ def bench_serving(cp, api, servers, idents, rounds, duration, tmp):
                 for name in order:
                     port, _ = servers[name]
                     s0 = sar_count(api)
+                    load = os.getloadavg()[0]
                     v = vegeta(tmp, port, PATHS[name][shape], cafile, cert, key, duration)
                     s1 = sar_count(api)
                     v["subjectaccessreviews"] = (s1 - s0) if None not in (s0, s1) else None
+                    v["loadavg_1m_before"] = round(load, 2)
                     if v["success"] < 1.0:
                         raise AssertionError(f"{ident}/{shape}/{name}: not all 200: {v}")
                     res[shape][name].append(v)
@@ -684,7 +686,11 @@ def table(results):
                              f"{d['ratio_p50_kos_over_ta']:9.3f} {d['ratio_p99_kos_over_ta']:9.3f}")
         r = sv["rss"]
         lines.append(f"RSS peak (VmHWM): kos {r['kos']['vmhwm_mib']} MiB, test-adapter "
-                     f"{r['test-adapter']['vmhwm_mib']} MiB -> kos/ta {r['ratio_hwm_kos_over_ta']}")
+                     f"{r['test-adapter']['vmhwm_mib']} MiB -> kos/ta {r['ratio_hwm_kos_over_ta']}"
+                     f" (VmRSS before load: kos {r['kos']['vmrss_before_load_mib']} MiB, "
+                     f"test-adapter {r['test-adapter']['vmrss_before_load_mib']} MiB)")
+        lines.append("SARs/run: SubjectAccessReviews kube-apiserver answered during the run "
+                     "(cluster-wide; kos's include ~1/12 s for the aggregator's OpenAPI fetches)")
         for k, v in sv.get("informational", {}).items():
             lines.append(f"info {k}: {v['requests_per_s']} req/s p50 {v['p50_ms']} ms "
                          f"p99 {v['p99_ms']} ms")
@@ -768,13 +774,15 @@ def main():
                         idents["rbac-user"] = make_user_cert(cp, certs, "bench-reader")
                     servers = {"kos": (ad.port, ad.proc.pid),
                                "test-adapter": (ta.port, ta.proc.pid)}
+                    idle = {name: proc_kib(pid) for name, (_, pid) in servers.items()}
                     sv = bench_serving(cp, api, servers, idents, args.rounds, args.duration,
                                        tmp)
                     rss = {}
                     for name, (_, pid) in servers.items():
                         cur, hwm = proc_kib(pid)
-                        rss[name] = {"vmrss_mib": round(cur / 1024, 1),
-                                     "vmhwm_mib": round(hwm / 1024, 1)}
+                        rss[name] = {"vmhwm_mib": round(hwm / 1024, 1),
+                                     "vmrss_after_mib": round(cur / 1024, 1),
+                                     "vmrss_before_load_mib": round(idle[name][0] / 1024, 1)}
                     results["serving"] = {
                         "duration": args.duration, "rounds": args.rounds,
                         "load": "vegeta attack -rate=0 -workers=16 -max-workers=16 "
@@ -786,6 +794,19 @@ def main():
                                               "(client-go's default 5 QPS / burst 10 would cap "
                                               "its pod LISTs), authorization cache 10s default",
                         "identities": sv,
+                        "notes": [
+                            "subjectaccessreviews = SARs kube-apiserver answered during the run, "
+                            "cluster-wide. kos is the registered APIService, so it also gets the "
+                            "aggregator's discovery and OpenAPI requests; the OpenAPI ones come "
+                            "as user system:aggregator without groups, for which kos asks a SAR "
+                            "(cached 10 s): ~1 every 12 s in the background, also in the admin "
+                            "runs. test-adapter is not registered and gets no such traffic.",
+                            "test-adapter answers a wildcard request with a live LIST of the pods "
+                            "from kube-apiserver (dynamic client, no cache) and the values written "
+                            "through :8080; kos answers from its pod cache (kube-cache-ttl 2s) and "
+                            "its lag snapshot. kube-apiserver, etcd, Kafka and vegeta share the "
+                            "same 2 cores with both servers.",
+                        ],
                         "rss": {**rss, "ratio_hwm_kos_over_ta": round(
                             rss["kos"]["vmhwm_mib"] / rss["test-adapter"]["vmhwm_mib"], 3)},
                     }
@@ -842,9 +863,11 @@ def main():
     goals = {}
     if "serving" in results:
         sv = results["serving"]
-        a = sv["identities"]["admin"]
-        goals["rps_ge_3x"] = {s: a[s]["ratio_rps_kos_over_ta"] >= 3 for s in a}
-        goals["p99_no_worse"] = {s: a[s]["ratio_p99_kos_over_ta"] <= 1 for s in a}
+        ids = sv["identities"]
+        goals["rps_ge_3x"] = {f"{i}/{s}": ids[i][s]["ratio_rps_kos_over_ta"] >= 3
+                              for i in ids for s in ids[i]}
+        goals["p99_no_worse"] = {f"{i}/{s}": ids[i][s]["ratio_p99_kos_over_ta"] <= 1
+                                 for i in ids for s in ids[i]}
         goals["rss_le_one_fifth"] = sv["rss"]["ratio_hwm_kos_over_ta"] <= 0.2
     if "reaction" in results:
         goals["reaction_le_sync_plus_1s"] = results["reaction"]["max_s"] <= 16.0
