@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# The local demo, on a Kafka broker this script starts itself (127.0.0.1 only):
+# The local demo: the original "king of scaling" scenario end to end on a Kafka broker this
+# script starts itself (127.0.0.1 only), with kos-adapter in place of the JMX -> Prometheus ->
+# adapter chain:
 #   1. installs what is missing and builds kos;
-#   2. starts a KRaft broker, creates the original's topics GAME-FRAME-RQ/-RS;
-#   3. produces frames and gives consumer group KINGOFSCALING-APP real lag (a member holds the
-#      partitions as pod "kos-processor-0", like the processor would);
-#   4. starts kos-adapter on it and shows the lag the HPA would see, with curl and
-#      kubectl get --raw, next to what Kafka's own kafka-consumer-groups says.
-# Everything is stopped on exit. --keep leaves it running until Ctrl-C.
+#   2. starts a KRaft broker and kos-adapter (TLS, client certificates);
+#   3. kos-datagen produces the original frames on a rate profile (calm, a surge, calm);
+#   4. kos-processor joins, decodes and aggregates them into SESSIONS; a stand-in for the HPA
+#      (scripts/demo_autoscale.py, the HPA's own rule on the adapter's External metric) starts
+#      and stops processor replicas as the lag grows and drains;
+#   5. shows what the HPA would read, with curl and kubectl get --raw, next to
+#      kafka-consumer-groups, and draws lag + replicas + load over time to demo.png.
+# Everything is stopped on exit. Options: --keep (leave Kafka, adapter and the last processor
+# running until Ctrl-C), --short (a 45 s run instead of 100 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-keep=0; [[ ${1:-} == --keep ]] && keep=1
+keep=0; duration=100; profile="3k@15s,ramp:60k@15s,hold@25s,3k@45s"
+for a in "$@"; do
+  case $a in
+    --keep) keep=1 ;;
+    --short) duration=45; profile="3k@8s,ramp:60k@8s,hold@10s,3k@19s" ;;
+    *) echo "demo.sh: unknown option $a (--keep, --short)" >&2; exit 2 ;;
+  esac
+done
 work=${KOS_DEMO_DIR:-$(mktemp -d /tmp/kos-demo.XXXXXX)}
+mkdir -p "$work" out
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 pids=()
 cleanup() {
@@ -20,27 +33,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "installing and building (first run downloads Debian packages and Kafka jars)"
+say "installing and building (the first run downloads Debian packages and Kafka jars)"
 scripts/install-deps.sh
 tests/harness/kafka.sh install
 scripts/build.sh normal
-tk=build/tests/tools/kos-testkit
 
 say "starting Kafka"
 tests/harness/kafka.sh start "$work/kafka"
 B=$(cat "$work/kafka/bootstrap")
-
-say "topics and a consumer group with lag"
-now=$(($(date +%s%3N)))
-for t in GAME-FRAME-RQ GAME-FRAME-RS; do
-  $tk -b "$B" create-topic $t 4 >/dev/null
-  for p in 0 1 2 3; do $tk -b "$B" produce $t $p $((2000 + p * 500)) --ts-ms $((now - 90000)) >/dev/null; done
-done
-$tk -b "$B" commit KINGOFSCALING-APP GAME-FRAME-RQ:0=1500 GAME-FRAME-RQ:1=2500 GAME-FRAME-RQ:2=0 \
-  GAME-FRAME-RQ:3=3500 GAME-FRAME-RS:0=1000 GAME-FRAME-RS:1=2000 GAME-FRAME-RS:2=2900 GAME-FRAME-RS:3=3000
-$tk -b "$B" member KINGOFSCALING-APP kos-processor-0 GAME-FRAME-RQ,GAME-FRAME-RS > "$work/member.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q assigned "$work/member.out" && break; sleep 0.2; done
 
 say "starting kos-adapter"
 certs/gen-certs.sh "$work/certs" 2>/dev/null
@@ -48,16 +48,15 @@ cat > "$work/mapping.txt" <<MAP
 default deployments.apps kos-processor KINGOFSCALING-APP
 default pods * KINGOFSCALING-APP
 MAP
-build/adapter/kos-adapter -b "$B" --secure-port 0 --bind-address 127.0.0.1 \
+build/adapter/kos-adapter -b "$B" --secure-port 0 --bind-address 127.0.0.1 --no-kube \
   --tls-cert-file "$work/certs/serving.crt" --tls-private-key-file "$work/certs/serving.key" \
   --client-ca-file "$work/certs/client-ca.crt" --mapping-file "$work/mapping.txt" \
-  > "$work/adapter.out" 2> "$work/adapter.log" &
+  --refresh-interval 500ms > "$work/adapter.out" 2> "$work/adapter.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q 'listening on port' "$work/adapter.out" && break; sleep 0.1; done
 port=$(awk '/listening on port/ {print $4}' "$work/adapter.out")
-for _ in $(seq 100); do curl -sf --cacert "$work/certs/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-C=(curl -s --cacert "$work/certs/ca.crt" --cert "$work/certs/admin.crt" --key "$work/certs/admin.key")
 U=https://127.0.0.1:$port
+C=(curl -s --cacert "$work/certs/ca.crt" --cert "$work/certs/admin.crt" --key "$work/certs/admin.key")
 cat > "$work/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -66,25 +65,41 @@ users: [{name: admin, user: {client-certificate: "$work/certs/admin.crt", client
 contexts: [{name: kos, context: {cluster: kos, user: admin}}]
 current-context: kos
 KC
+
+say "kos-datagen: profile $profile"
+build/datagen/kos-datagen -b "$B" --profile "$profile" --http-port 0 --partitions 4 \
+  --stats-interval 5s > "$work/datagen.out" 2> "$work/datagen.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q 'listening on port' "$work/datagen.out" 2>/dev/null && break; sleep 0.1; done
+dport=$(awk '/listening on port/ {print $4}' "$work/datagen.out")
+
+say "kos-processor replicas driven by the adapter's lag (HPA rule, target 20000 per replica, 1..4)"
+/usr/bin/python3 scripts/demo_autoscale.py --adapter "$U" --certs "$work/certs" --bootstrap "$B" \
+  --processor build/processor/kos-processor --processor-args "--http-port 0 --stats-interval 0" \
+  --target 20000 --min 1 --max 4 --sync 2 --downscale-window 8 --duration "$duration" \
+  --datagen-url "http://127.0.0.1:$dport" --workdir "$work" \
+  --png out/demo.png --json "$work/series.json" &
+scaler=$!
+sleep $((duration / 2))
+
 pretty() { python3 -m json.tool --indent 1; }
-
-say "what Kafka says (kafka-consumer-groups --describe)"
-tests/harness/kafka.sh cgc --bootstrap-server "$B" --describe --group KINGOFSCALING-APP 2>/dev/null
-
-say "curl: external metric kafka_consumergroup_lag{group=KINGOFSCALING-APP}"
+say "mid-run, what the HPA reads: External kafka_consumergroup_lag{group=KINGOFSCALING-APP} (curl)"
 "${C[@]}" "$U/apis/external.metrics.k8s.io/v1beta1/namespaces/default/kafka_consumergroup_lag?labelSelector=group%3DKINGOFSCALING-APP" | pretty
-say "curl: the same, per topic"
-"${C[@]}" "$U/apis/external.metrics.k8s.io/v1beta1/namespaces/default/kafka_consumergroup_lag?labelSelector=group%3DKINGOFSCALING-APP%2Ctopic%20in%20(GAME-FRAME-RQ)" | pretty
-say "kubectl get --raw: object metric of deployments.apps/kos-processor"
-kubectl --kubeconfig "$work/kubeconfig" get --raw "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/deployments.apps/kos-processor/kafka_consumergroup_lag" | pretty
-say "kubectl get --raw: the original's Pods metric consumer_lag_game_frame_rq, per pod"
+say "kubectl get --raw: the original's Pods metric consumer_lag_game_frame_rq, one item per processor"
 kubectl --kubeconfig "$work/kubeconfig" get --raw "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/consumer_lag_game_frame_rq" | pretty
-say "kubectl get --raw: age of the oldest unconsumed record"
+say "kubectl get --raw: age of the oldest unconsumed frame"
 kubectl --kubeconfig "$work/kubeconfig" get --raw "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/kafka_consumergroup_lag_seconds?labelSelector=group%3DKINGOFSCALING-APP" | pretty
-say "/metrics (excerpt)"
-"${C[@]}" "$U/metrics" | grep -E '^(kafka_|kos_adapter_refresh|kos_adapter_snapshot)'
+say "kafka-consumer-groups --describe (Kafka's own view, same moment)"
+tests/harness/kafka.sh cgc --bootstrap-server "$B" --describe --group KINGOFSCALING-APP 2>/dev/null || true
+
+wait "$scaler" || true
+say "after the run"
+"${C[@]}" "$U/metrics" | grep -E '^(kafka_consumergroup_lag|kos_adapter_refresh_duration|kos_adapter_snapshot_age)'
+sessions=$(kcat -b "$B" -C -t SESSIONS -o beginning -e -q -f 'x\n' 2>/dev/null | wc -l)
+echo "SESSIONS holds $sessions session updates"
+echo "plot: $PWD/out/demo.png (lag, processor replicas and generator rate over time)"
 if ((keep)); then
-  say "running: adapter at $U, Kafka at $B, kubeconfig $work/kubeconfig (Ctrl-C stops)"
+  say "running: adapter $U, Kafka $B, kubeconfig $work/kubeconfig (Ctrl-C stops)"
   wait
 fi
-say "done (workdir $work)"
+say "done (logs in $work)"
