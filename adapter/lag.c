@@ -369,6 +369,41 @@ static kos_part_lag_t *part_add(part_vec_t *pv, const char *topic, int32_t parti
         return p;
 }
 
+/* Co-partitioned consumers (a join: kos-processor, Kafka Streams tasks) may own partition p
+ * of a second input without it being in the group's assignment: kos-processor subscribes to
+ * its requests topic and assigns the responses partition of the same number by hand. So a
+ * partition no member holds is attributed to the one member that holds the same partition
+ * number of the group's other topics, when exactly one does; otherwise it stays unassigned.
+ * This only changes per-pod attribution, never a group's lag. */
+static void attribute_tasks(kos_group_lag_t *g)
+{
+        int32_t maxp = -1;
+        int unassigned = 0;
+        for (size_t i = 0; i < g->n_parts; i++) {
+                if (g->parts[i].partition > maxp)
+                        maxp = g->parts[i].partition;
+                unassigned |= g->parts[i].member < 0;
+        }
+        if (!unassigned || g->n_members == 0 || maxp < 0 || maxp > 100000)
+                return;
+        int *owner = malloc(((size_t)maxp + 1) * sizeof(*owner));
+        for (int32_t p = 0; p <= maxp; p++)
+                owner[p] = -1;
+        for (size_t i = 0; i < g->n_parts; i++) {
+                const kos_part_lag_t *p = &g->parts[i];
+                if (p->member < 0)
+                        continue;
+                if (owner[p->partition] == -1)
+                        owner[p->partition] = p->member;
+                else if (owner[p->partition] != p->member)
+                        owner[p->partition] = -2; /* ambiguous: leave it alone */
+        }
+        for (size_t i = 0; i < g->n_parts; i++)
+                if (g->parts[i].member < 0 && owner[g->parts[i].partition] >= 0)
+                        g->parts[i].member = owner[g->parts[i].partition];
+        free(owner);
+}
+
 /* The group's partitions: every committed offset plus every assigned partition (an assigned
  * partition without a commit is lag by the no-commit policy), as kafka-consumer-groups lists. */
 static void build_group(kos_group_lag_t *g, group_work_t *w)
@@ -400,6 +435,7 @@ static void build_group(kos_group_lag_t *g, group_work_t *w)
         w->n_members = 0;
         g->parts = pv.v;
         g->n_parts = pv.n;
+        attribute_tasks(g);
 }
 
 /* Unique (topic, partition) list over all groups, for the batched ListOffsets. */

@@ -382,3 +382,24 @@ def test_read_committed_uses_the_last_stable_offset(kafka, certs, tmp_path):
         txn.terminate()
         txn.wait(timeout=30)
     assert txn.returncode == 0, txn.stderr.read()
+
+
+def test_co_partitioned_task_attribution(kafka, certs, tmp_path):
+    """A member that holds partition p of one input (kos-processor subscribes to its requests
+    topic and assigns the responses partition p by hand) carries the lag of partition p of the
+    group's other topic in its pod metric, as long as exactly one member holds p."""
+    tk(kafka, "create-topic", "co-rq", 2)
+    tk(kafka, "create-topic", "co-rs", 2)
+    for t in ("co-rq", "co-rs"):
+        for p in (0, 1):
+            produce(kafka, t, p, 10)
+    tk(kafka, "commit", "gCo", "co-rq:0=10", "co-rq:1=10", "co-rs:0=3", "co-rs:1=6")
+    with kh.GroupMember(kafka.bootstrap, "gCo", "pod-co", ["co-rq"]) as m:
+        m.wait_assigned(min_partitions=2)
+        with ka.Adapter(certs, kafka.bootstrap, workdir=tmp_path,
+                        args=["--refresh-interval", "300ms"]) as ad:
+            path = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/%2A/"
+                    "consumer_lag_co_rs?metricLabelSelector=group%3DgCo")
+            kh.wait_until(lambda: [(i["describedObject"]["name"], i["value"])
+                                   for i in ad.get(path)[1]["items"]] == [("pod-co", "11")],
+                          timeout=15, what="co-rs lag (7 + 4) attributed to the co-rq owner")
