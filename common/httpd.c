@@ -194,7 +194,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd hands us its own format strings. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
         (void)cls;
         char msg[512];

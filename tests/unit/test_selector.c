@@ -194,8 +194,7 @@ static void test_errors(void)
             "a=b,,c=d",
             "a b=c",
             "a=b c",
-            "a="
-            "\x01",
+            "a=\x01",
             "a\x01=b",
             "a=b d",
             "a=has space",
