@@ -1,5 +1,6 @@
 /* Request authentication from the TLS peer certificate and front-proxy headers (auth.h). */
 #include "auth.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,38 +51,6 @@ static int split_csv(const char *s, char **out, int max)
         return n;
 }
 
-static char *read_file(const char *path, size_t *len, char *errstr, size_t errstr_size)
-{
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-                snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
-                return NULL;
-        }
-        char *buf = NULL;
-        size_t n = 0, cap = 0, r;
-        char chunk[8192];
-        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                if (n + r + 1 > cap) {
-                        cap = (n + r + 1) * 2;
-                        buf = realloc(buf, cap);
-                }
-                memcpy(buf + n, chunk, r);
-                n += r;
-                if (n > (4u << 20)) {
-                        snprintf(errstr, errstr_size, "%s: larger than 4 MiB", path);
-                        fclose(f);
-                        free(buf);
-                        return NULL;
-                }
-        }
-        fclose(f);
-        if (!buf)
-                buf = calloc(1, 1);
-        buf[n] = '\0';
-        *len = n;
-        return buf;
-}
-
 /* Loads a PEM CA bundle (from a file, or given as text) into a trust list and appends the PEM
  * to the combined bundle. */
 static int load_ca(trust_t *a, const char *path, const char *pem_text, const char *what,
@@ -90,7 +59,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
         size_t len;
         char *pem;
         if (path) {
-                if (!(pem = read_file(path, &len, errstr, errstr_size)))
+                if (!(pem = kos_read_file(path, 4u << 20, &len, errstr, errstr_size)))
                         return -1;
         } else {
                 pem = strdup(pem_text);

@@ -3,6 +3,7 @@
  * token, token file, insecure-skip-tls-verify. Exec and auth-provider plugins are refused
  * with a message rather than ignored. */
 #include "kubeconfig.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -120,33 +121,7 @@ static node_t *named(const node_t *root, const char *list, const char *inner, co
 
 static char *read_all(const char *path, char *errstr, size_t errstr_size)
 {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-                snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
-                return NULL;
-        }
-        char *buf = NULL;
-        size_t n = 0, cap = 0, r;
-        char chunk[8192];
-        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                if (n + r + 1 > cap) {
-                        cap = (n + r + 1) * 2;
-                        buf = realloc(buf, cap);
-                }
-                memcpy(buf + n, chunk, r);
-                n += r;
-                if (n > (4u << 20)) {
-                        snprintf(errstr, errstr_size, "%s: larger than 4 MiB", path);
-                        fclose(f);
-                        free(buf);
-                        return NULL;
-                }
-        }
-        fclose(f);
-        if (!buf)
-                buf = calloc(1, 1);
-        buf[n] = '\0';
-        return buf;
+        return kos_read_file(path, 4u << 20, NULL, errstr, errstr_size);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,5 +1,6 @@
 /* Kubernetes object → consumer group rules (format in mapping.h). */
 #include "mapping.h"
+#include "fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -133,33 +134,13 @@ fail:
 
 kos_mapping_t *kos_mapping_load(const char *path, char *errstr, size_t errstr_size)
 {
-        FILE *f = fopen(path, "r");
-        if (!f) {
-                snprintf(errstr, errstr_size, "mapping file %s: %s", path, strerror(errno));
+        char err[512];
+        size_t len;
+        char *buf = kos_read_file(path, 1u << 20, &len, err, sizeof(err));
+        if (!buf) {
+                snprintf(errstr, errstr_size, "mapping file %s", err);
                 return NULL;
         }
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-        char chunk[4096];
-        size_t r;
-        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                if (len + r + 1 > cap) {
-                        cap = (len + r + 1) * 2;
-                        buf = realloc(buf, cap);
-                }
-                memcpy(buf + len, chunk, r);
-                len += r;
-                if (len > 1 << 20) {
-                        snprintf(errstr, errstr_size, "mapping file %s: larger than 1 MiB", path);
-                        fclose(f);
-                        free(buf);
-                        return NULL;
-                }
-        }
-        fclose(f);
-        if (!buf)
-                buf = calloc(1, 1);
-        buf[len] = '\0';
         if (memchr(buf, '\0', len)) {
                 snprintf(errstr, errstr_size, "mapping file %s: contains NUL bytes", path);
                 free(buf);

@@ -2,6 +2,7 @@
  * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
  * `%2F` must stay distinguishable from `*` and `/` until then. */
 #include "server.h"
+#include "fileio.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -231,29 +232,17 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 static char *slurp(const char *path, const char *what, char *errstr, size_t errstr_size)
 {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-                snprintf(errstr, errstr_size, "%s %s: %s", what, path, strerror(errno));
+        char err[512];
+        char *buf = kos_read_file(path, 1u << 20, NULL, err, sizeof(err));
+        if (!buf) {
+                snprintf(errstr, errstr_size, "%s %s", what, err);
                 return NULL;
         }
-        char *buf = NULL;
-        size_t n = 0, cap = 0, r;
-        char chunk[8192];
-        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0 && n < (1u << 20)) {
-                if (n + r + 1 > cap) {
-                        cap = (n + r + 1) * 2;
-                        buf = realloc(buf, cap);
-                }
-                memcpy(buf + n, chunk, r);
-                n += r;
-        }
-        fclose(f);
-        if (!buf || !strstr(buf, "-----BEGIN ")) {
+        if (!strstr(buf, "-----BEGIN ")) {
                 snprintf(errstr, errstr_size, "%s %s: not a PEM file", what, path);
                 free(buf);
                 return NULL;
         }
-        buf[n] = '\0';
         return buf;
 }
 
