@@ -14,8 +14,8 @@
 
 typedef struct {
         uint64_t seq;
-        int64_t outstanding; /* outputs produced, not yet reported */
-        int failed;          /* some output was not delivered */
+        int64_t outstanding;                  /* outputs produced, not yet reported */
+        int failed;                           /* some output was not delivered */
         rd_kafka_topic_partition_list_t *pos; /* positions at seal time; owned */
 } epoch_t;
 
@@ -29,6 +29,7 @@ struct kos_delivery_s {
         /* exactly-once */
         int txn_open;
         /* commit latency of async commits: start times by sequence */
+        rd_kafka_topic_partition_list_t *ready; /* settled positions not yet committed */
         int64_t commit_start_us[COMMITS];
         uint64_t commit_seq;
         /* rendering */
@@ -68,6 +69,9 @@ static void clear_epochs(kos_delivery_t *d)
                         rd_kafka_topic_partition_list_destroy(d->ring[i].pos);
                 d->ring[i] = (epoch_t){.seq = UINT64_MAX};
         }
+        if (d->ready)
+                rd_kafka_topic_partition_list_destroy(d->ready);
+        d->ready = NULL;
         /* A fresh sequence: reports of what was in flight no longer match any epoch. */
         d->cur = d->oldest = d->cur + EPOCHS;
         d->ring[d->cur % EPOCHS].seq = d->cur;
@@ -80,6 +84,8 @@ void kos_delivery_destroy(kos_delivery_t *d)
         for (int i = 0; i < EPOCHS; i++)
                 if (d->ring[i].pos)
                         rd_kafka_topic_partition_list_destroy(d->ring[i].pos);
+        if (d->ready)
+                rd_kafka_topic_partition_list_destroy(d->ready);
         free(d->buf);
         free(d);
 }
@@ -178,7 +184,8 @@ static rd_kafka_topic_partition_list_t *only_owned(kos_proc_t *p,
                 rd_kafka_topic_partition_t *tp =
                     rd_kafka_topic_partition_list_add(o, l->elems[i].topic, l->elems[i].partition);
                 tp->offset = l->elems[i].offset;
-                if (l->elems[i].metadata_size && (tp->metadata = malloc(l->elems[i].metadata_size))) {
+                if (l->elems[i].metadata_size &&
+                    (tp->metadata = malloc(l->elems[i].metadata_size))) {
                         memcpy(tp->metadata, l->elems[i].metadata, l->elems[i].metadata_size);
                         tp->metadata_size = l->elems[i].metadata_size;
                 }
@@ -234,22 +241,23 @@ static void commit_offsets(kos_delivery_t *d, rd_kafka_topic_partition_list_t *l
         uint64_t seq = d->commit_seq++;
         d->commit_start_us[seq % COMMITS] = now_us();
         rd_kafka_queue_t *q = sync ? NULL : rd_kafka_queue_get_consumer(d->p->consumer);
-        rd_kafka_resp_err_t err = rd_kafka_commit_queue(d->p->consumer, l, q,
-                                                        kos_delivery_commit_cb,
-                                                        (void *)(uintptr_t)seq);
+        rd_kafka_resp_err_t err = rd_kafka_commit_queue(
+            d->p->consumer, l, q, kos_delivery_commit_cb, (void *)(uintptr_t)seq);
         if (q)
                 rd_kafka_queue_destroy(q);
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-                KOS_ADD(d->p->stats.commit_failures, 1);
-                KOS_WARN("delivery", "offset commit: %s", rd_kafka_err2str(err));
-        }
+        /* The callback has counted and logged failures already. */
+        if (err)
+                KOS_DBG("delivery", "offset commit: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Pops settled epochs; commits the newest positions among them. 1 when one had a failure. */
+/* Pops settled epochs, keeping the newest positions among them, and commits those unless a
+ * rebalance is in progress (sync commits, from the rebalance callback or at shutdown, always
+ * go). librdkafka 2.0.2 treats ILLEGAL_GENERATION on a commit as a lost assignment
+ * (librdkafka#4059, fixed in 2.8), and a commit queued behind our own JoinGroup gets exactly
+ * that. @returns 1 when an epoch had a failed output. */
 static int settle(kos_delivery_t *d, int sync)
 {
-        rd_kafka_topic_partition_list_t *latest = NULL;
         int failed = 0;
         while (d->oldest < d->cur) {
                 epoch_t *e = &d->ring[d->oldest % EPOCHS];
@@ -260,41 +268,41 @@ static int settle(kos_delivery_t *d, int sync)
                         break;
                 }
                 if (e->pos) {
-                        if (latest)
-                                rd_kafka_topic_partition_list_destroy(latest);
-                        latest = e->pos;
+                        if (d->ready)
+                                rd_kafka_topic_partition_list_destroy(d->ready);
+                        d->ready = e->pos;
                         e->pos = NULL;
                 }
                 d->oldest++;
         }
-        if (latest)
-                commit_offsets(d, latest, sync);
         if (failed) {
                 KOS_WARN("delivery", "outputs were not delivered: rebuilding state from the "
                                      "last commit");
                 clear_epochs(d);
+                return 1;
         }
-        return failed;
+        if (d->ready && (sync || !atomic_load(&d->p->rebalancing))) {
+                commit_offsets(d, d->ready, sync);
+                d->ready = NULL;
+        }
+        return 0;
 }
 
-/* Closes the open epoch with the current positions. Waits while all epochs are in flight. */
-static int seal(kos_delivery_t *d)
+/* Closes the open epoch with the current positions. With every epoch in flight the open one
+ * simply grows (positions are cumulative, so a later seal covers it). */
+static void seal(kos_delivery_t *d)
 {
         epoch_t *e = &d->ring[d->cur % EPOCHS];
+        if (d->cur + 1 - d->oldest >= EPOCHS)
+                return;
         rd_kafka_topic_partition_list_t *pos = positions(d->p);
         if (!pos && e->outstanding == 0 && !e->failed)
-                return 0;
+                return;
         if (e->pos)
                 rd_kafka_topic_partition_list_destroy(e->pos);
         e->pos = pos;
-        while (d->cur + 1 - d->oldest >= EPOCHS) {
-                rd_kafka_poll(d->p->producer, 100);
-                if (settle(d, 0))
-                        return 1;
-        }
         d->cur++;
         d->ring[d->cur % EPOCHS] = (epoch_t){.seq = d->cur};
-        return 0;
 }
 
 /* ---- exactly-once ------------------------------------------------------------------------- */
@@ -313,8 +321,8 @@ static int txn_error(kos_delivery_t *d, rd_kafka_error_t *e, const char *what)
                 KOS_WARN("delivery", "%s: %s (retrying)", what, rd_kafka_error_string(e));
                 r = 0;
         } else {
-                KOS_WARN("delivery", "%s: %s: aborting the transaction and rebuilding state",
-                         what, rd_kafka_error_string(e));
+                KOS_WARN("delivery", "%s: %s: aborting the transaction and rebuilding state", what,
+                         rd_kafka_error_string(e));
                 kos_delivery_abandon(d);
                 r = 1;
         }
@@ -338,9 +346,12 @@ static int ensure_txn(kos_delivery_t *d)
         return 0;
 }
 
-static int txn_commit(kos_delivery_t *d, int timeout_ms)
+static int txn_commit(kos_delivery_t *d, int timeout_ms, int sync)
 {
         kos_proc_t *p = d->p;
+        /* TxnOffsetCommit carries the generation too: wait for the rebalance to settle. */
+        if (!sync && atomic_load(&p->rebalancing))
+                return 0;
         rd_kafka_topic_partition_list_t *pos = positions(p);
         if (!d->txn_open && !pos)
                 return 0;
@@ -432,12 +443,12 @@ void kos_delivery_emit(kos_delivery_t *d, kos_task_t *t, const kos_session_view_
                 return;
         uint64_t seq = d->cur;
         for (;;) {
-                rd_kafka_resp_err_t err = rd_kafka_producev(
-                    p->producer, RD_KAFKA_V_RKT(p->out_rkt),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY((void *)s->key, s->key_len), RD_KAFKA_V_VALUE(d->buf, n),
-                    RD_KAFKA_V_TIMESTAMP(s->ts), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq),
-                    RD_KAFKA_V_END);
+                rd_kafka_resp_err_t err =
+                    rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(p->out_rkt),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_KEY((void *)s->key, s->key_len),
+                                      RD_KAFKA_V_VALUE(d->buf, n), RD_KAFKA_V_TIMESTAMP(s->ts),
+                                      RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* Back-pressure: serve acknowledgements until there is room. */
                         rd_kafka_poll(p->producer, 10);
@@ -446,8 +457,8 @@ void kos_delivery_emit(kos_delivery_t *d, kos_task_t *t, const kos_session_view_
                 if (err) {
                         /* Permanent for this record (e.g. too large): count it, move on. */
                         KOS_ADD(p->stats.out_failed, 1);
-                        kos_proc_record_warn(KOS_WARN_DELIVERY, p->conf->topics[KOS_T_SESSIONS],
-                                             -1, -1, rd_kafka_err2str(err));
+                        kos_proc_record_warn(KOS_WARN_DELIVERY, p->conf->topics[KOS_T_SESSIONS], -1,
+                                             -1, rd_kafka_err2str(err));
                         return;
                 }
                 break;
@@ -478,9 +489,8 @@ int kos_delivery_tick(kos_delivery_t *d)
 {
         flush_coalesced(d->p);
         if (d->eos)
-                return txn_commit(d, 30000);
-        if (seal(d))
-                return 1;
+                return txn_commit(d, 30000, 0);
+        seal(d);
         return kos_delivery_service(d);
 }
 
@@ -488,20 +498,22 @@ int kos_delivery_commit_now(kos_delivery_t *d, int timeout_ms)
 {
         flush_coalesced(d->p);
         if (d->eos)
-                return txn_commit(d, timeout_ms);
-        if (seal(d))
-                return 1;
+                return txn_commit(d, timeout_ms, 1);
+        seal(d);
         rd_kafka_flush(d->p->producer, timeout_ms);
         if (settle(d, 1))
                 return 1;
         if (d->oldest < d->cur) {
-                KOS_WARN("delivery", "outputs not acknowledged within %d ms: their inputs stay "
-                                     "uncommitted",
+                KOS_WARN("delivery",
+                         "outputs not acknowledged within %d ms: their inputs stay "
+                         "uncommitted",
                          timeout_ms);
                 clear_epochs(d);
                 return 1;
         }
-        return 0;
+        /* Everything settled: positions of an epoch left open (ring was full) go too. */
+        seal(d);
+        return settle(d, 1);
 }
 
 void kos_delivery_abandon(kos_delivery_t *d)

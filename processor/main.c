@@ -12,6 +12,9 @@
 #include "stats.h"
 #include "topics.h"
 
+#include <fcntl.h>
+#include <malloc.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,11 +94,11 @@ static kos_httpd_t *start_http(char *err, size_t errsz)
         return h;
 }
 
-static rd_kafka_t *new_client(const kos_kconf_t *kc, rd_kafka_type_t type, char *err,
-                              size_t errsz)
+static rd_kafka_t *new_client(const kos_kconf_t *kc, rd_kafka_type_t type, char *err, size_t errsz)
 {
         rd_kafka_conf_t *rc = kos_kconf_dup(kc);
         rd_kafka_conf_set_opaque(rc, &proc);
+        rd_kafka_conf_set_log_cb(rc, kos_rebalance_log_cb);
         if (type == RD_KAFKA_PRODUCER)
                 rd_kafka_conf_set_dr_msg_cb(rc, kos_delivery_dr_cb);
         else
@@ -104,6 +107,26 @@ static rd_kafka_t *new_client(const kos_kconf_t *kc, rd_kafka_type_t type, char 
         if (!rk)
                 rd_kafka_conf_destroy(rc);
         return rk;
+}
+
+/* librdkafka writes a byte to wake_fd when a queue the loop serves turns non-empty. */
+static int setup_wakeups(char *err, size_t errsz)
+{
+        if (pipe(proc.wake_fd) == -1) {
+                snprintf(err, errsz, "pipe: %s", strerror(errno));
+                return -1;
+        }
+        for (int i = 0; i < 2; i++) {
+                fcntl(proc.wake_fd[i], F_SETFL, fcntl(proc.wake_fd[i], F_GETFL) | O_NONBLOCK);
+                fcntl(proc.wake_fd[i], F_SETFD, FD_CLOEXEC);
+        }
+        return 0;
+}
+
+static void enable_wakeup(rd_kafka_queue_t *q)
+{
+        rd_kafka_queue_io_event_enable(q, proc.wake_fd[1], "q", 1);
+        rd_kafka_queue_destroy(q); /* the setting stays with the queue */
 }
 
 static int subscribe(char *err, size_t errsz)
@@ -142,6 +165,8 @@ int main(int argc, char **argv)
         kos_kconf_t *kc_cons = kos_kconf_new(), *kc_prod = kos_kconf_new();
         kos_httpd_t *httpd = NULL;
 
+        /* Each librdkafka thread would get its own malloc arena, each keeping its peak. */
+        mallopt(M_ARENA_MAX, 2);
         kos_proc_conf_defaults(&conf);
         r = kos_proc_options_parse(argc, argv, &conf, kc_cons, kc_prod, err, sizeof(err));
         if (r != KOS_PROC_OPT_OK) {
@@ -150,6 +175,7 @@ int main(int argc, char **argv)
         }
         proc.conf = &conf;
         proc.stop = &stop;
+        proc.wake_fd[0] = proc.wake_fd[1] = -1;
         kos_rebalance_set_kconf(kc_cons);
         install_signals();
 
@@ -157,10 +183,15 @@ int main(int argc, char **argv)
                 rc = fail_start(2, err);
                 goto out;
         }
+        if (setup_wakeups(err, sizeof(err)) == -1) {
+                rc = fail_start(1, err);
+                goto out;
+        }
         if (!(proc.producer = new_client(kc_prod, RD_KAFKA_PRODUCER, err, sizeof(err)))) {
                 rc = fail_start(2, err);
                 goto out;
         }
+        enable_wakeup(rd_kafka_queue_get_main(proc.producer)); /* delivery reports */
         rc = 1;
         int partitions = kos_proc_topics_setup(proc.producer, &conf, &stop, err, sizeof(err));
         if (partitions <= 0) {
@@ -183,6 +214,9 @@ int main(int argc, char **argv)
                 goto out;
         }
         rd_kafka_poll_set_consumer(proc.consumer);
+        enable_wakeup(rd_kafka_queue_get_consumer(proc.consumer));
+        /* Known to the consumer before assignment, so its partition queues can be split off. */
+        proc.rs_rkt = rd_kafka_topic_new(proc.consumer, conf.topics[KOS_T_RESPONSES], NULL);
         if (subscribe(err, sizeof(err)) == -1) {
                 rc = fail_start(1, err);
                 goto out;
@@ -191,6 +225,8 @@ int main(int argc, char **argv)
         rc = kos_proc_run(&proc);
 out:
         kos_httpd_destroy(httpd);
+        if (proc.rs_rkt)
+                rd_kafka_topic_destroy(proc.rs_rkt);
         if (proc.consumer)
                 rd_kafka_destroy(proc.consumer);
         kos_rebalance_drop_all(&proc);
@@ -201,6 +237,9 @@ out:
         if (proc.producer)
                 rd_kafka_destroy(proc.producer);
         free(proc.tasks);
+        for (int i = 0; i < 2; i++)
+                if (proc.wake_fd[i] >= 0)
+                        close(proc.wake_fd[i]);
         kos_kconf_destroy(kc_cons);
         kos_kconf_destroy(kc_prod);
         return rc;

@@ -54,8 +54,8 @@ static void usage(FILE *out)
                 "      --max-task-idle DUR     wait this long for a lagging input before\n"
                 "                              processing the other out of timestamp order\n"
                 "                              (default 500ms)\n"
-                "      --max-buffered N        fetched records per partition before pausing it\n"
-                "                              (default 10000)\n"
+                "      --max-buffered N        records pulled per input partition ahead of the\n"
+                "                              merge (default 1000; librdkafka prefetches more)\n"
                 "\n"
                 "Delivery:\n"
                 "      --commit-interval DUR   (default 100ms; env KOS_COMMIT_INTERVAL)\n"
@@ -156,7 +156,7 @@ void kos_proc_conf_defaults(kos_proc_conf_t *c)
         c->shutdown_timeout_ms = 10000;
         c->max_task_idle_ms = 500;
         c->max_future_ms = 3600000;
-        c->max_buffered = 10000;
+        c->max_buffered = 1000;
         c->http = 1;
         c->http_port = 8081;
         c->bind = "0.0.0.0";
@@ -333,8 +333,7 @@ static int parse_opt(int opt, const char *arg, kos_proc_conf_t *c, char *err, si
         return -1;
 }
 
-static int set_all(kos_kconf_t *kc, const char *const (*defs)[2], size_t n, char *err,
-                   size_t errsz)
+static int set_all(kos_kconf_t *kc, const char *const (*defs)[2], size_t n, char *err, size_t errsz)
 {
         for (size_t i = 0; i < n; i++)
                 if (kos_kconf_set(kc, defs[i][0], defs[i][1], err, errsz) == -1)
@@ -366,14 +365,26 @@ static int build_kafka(const kos_proc_conf_t *c, kos_kconf_t *kc_cons, kos_kconf
             {"auto.offset.reset", "earliest"}, /* as Kafka Streams */
             {"isolation.level", "read_committed"},
             {"allow.auto.create.topics", "false"},
-            /* librdkafka's 64 MB prefetch buys nothing once we buffer per task ourselves. */
-            {"queued.max.messages.kbytes", "16384"},
+            /* Prefetch per input partition (each has its own queue). librdkafka keeps about
+             * 600 bytes per fetched record, so its defaults (100000 records, 64 MB per
+             * partition) would be most of the RSS. 512 KB still keeps one core busy
+             * (~100k+ records/s); 1-2 MB buys ~30 % more for ~20 MB of RSS. */
+            {"queued.min.messages", "10000"},
+            {"queued.max.messages.kbytes", "512"},
+            {"max.partition.fetch.bytes", "65536"},
+            /* Members notice a rebalance at their next heartbeat: 3 s by default is most of
+             * the pause a scale event causes. */
+            {"heartbeat.interval.ms", "500"},
+            /* Lets rebalance.c see the join state (commit guard for librdkafka#4059). */
+            {"debug", "cgrp"},
         };
         const char *const prod[][2] = {
             {"client.id", client_id},
             {"partitioner", "murmur2_random"}, /* Java's DefaultPartitioner for keyed records */
             {"enable.idempotence", "true"},
-            {"queue.buffering.max.messages", "50000"},
+            /* Outputs waiting for the broker: enough for a few ms of acknowledgements. */
+            {"queue.buffering.max.messages", "5000"},
+            {"queue.buffering.max.kbytes", "16384"},
         };
         const char *const eos[][2] = {
             {"transactional.id", txn_id},
@@ -396,8 +407,8 @@ static int build_kafka(const kos_proc_conf_t *c, kos_kconf_t *kc_cons, kos_kconf
                 for (int i = 0; i < c->n_kset; i++) {
                         int r = 0;
                         if (c->kset[i].kind == 'b')
-                                r = kos_kconf_set(both[k], "bootstrap.servers", c->kset[i].arg,
-                                                  err, errsz);
+                                r = kos_kconf_set(both[k], "bootstrap.servers", c->kset[i].arg, err,
+                                                  errsz);
                         else if (c->kset[i].kind == 'X')
                                 r = kos_kconf_set_kv(both[k], c->kset[i].arg, err, errsz);
                         if (r == -1)

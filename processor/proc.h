@@ -16,13 +16,14 @@
 
 /* One input partition of a task. Offsets are -1 when unknown. */
 typedef struct {
+        rd_kafka_queue_t *pq;   /* the partition's own librdkafka queue; owned reference */
         rd_kafka_message_t **q; /* fetched, not yet processed (a ring); owned */
         size_t head, len, cap;
         int64_t replay_end;   /* records below this offset rebuild state only */
         int64_t fetched_next; /* after the last record fetched */
+        int64_t end_at_start; /* the partition's end offset when the task started */
         int64_t next;         /* after the last record processed live: the commit position */
         int64_t committed;    /* the last position the broker acknowledged */
-        int paused;
 } kos_side_t;
 
 typedef struct kos_task_s {
@@ -46,10 +47,11 @@ typedef struct {
         atomic_ullong assigned, revoked, lost; /* rebalance events */
         atomic_ullong rewinds;                 /* state rebuilt after a failed delivery/txn */
         atomic_ullong txn_aborts;
-        atomic_ullong pauses;
-        atomic_ullong partitions; /* gauge: tasks owned */
-        atomic_ullong replaying;  /* gauge: tasks still replaying */
+        atomic_ullong merge_forced; /* records processed out of order after --max-task-idle */
+        atomic_ullong partitions;   /* gauge: tasks owned */
+        atomic_ullong replaying;    /* gauge: tasks still replaying */
         atomic_ullong state_records, state_sessions, state_bytes; /* gauges */
+        atomic_ullong lag[KOS_SIDES]; /* gauge: end offset - processed position, owned tasks */
         kos_hist_t commit_latency_us;
         kos_topo_stats_t topo;
 } kos_proc_stats_t;
@@ -61,20 +63,25 @@ typedef struct kos_proc_s {
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         rd_kafka_topic_t *out_rkt;
-        int n_partitions;   /* of each input topic */
-        kos_task_t **tasks; /* [n_partitions]; NULL where not owned */
+        rd_kafka_topic_t *rs_rkt; /* the consumer's handle on the responses topic, so that its
+                                   * partitions exist before they are assigned */
+        int wake_fd[2];           /* a pipe librdkafka writes to when a queue turns non-empty */
+        int n_partitions;         /* of each input topic */
+        kos_task_t **tasks;       /* [n_partitions]; NULL where not owned */
         uint64_t next_incarnation;
         kos_delivery_t *delivery;
         kos_proc_stats_t stats;
-        atomic_int ready;   /* joined the group and got a first assignment */
-        atomic_int fatal;   /* a fatal Kafka error: stop */
-        atomic_llong alive; /* monotonic ms of the last loop turn, for /healthz */
+        atomic_int ready;       /* joined the group and got a first assignment */
+        atomic_int fatal;       /* a fatal Kafka error: stop */
+        atomic_int rebalancing; /* the consumer's join state is not "steady" (rebalance.c) */
+        atomic_llong alive;     /* monotonic ms of the last loop turn, for /healthz */
         volatile sig_atomic_t *stop;
-        int closing; /* in shutdown: the revoke on close commits and drops */
+        int closing;       /* in shutdown: the revoke on close commits and drops */
+        int kick_fetchers; /* a rebalance callback ran: wake the broker threads */
 } kos_proc_t;
 
-int64_t kos_now_ms(void);      /* monotonic */
-int64_t kos_wall_ms(void);     /* epoch millis */
+int64_t kos_now_ms(void);  /* monotonic */
+int64_t kos_wall_ms(void); /* epoch millis */
 #define KOS_ADD(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 
 /* Rate-limited warning about one record: at most one line a second per kind, with a count of

@@ -81,6 +81,33 @@ static int64_t max64(int64_t a, int64_t b)
         return a > b ? a : b;
 }
 
+/* The end offset of every input partition of the new tasks, fresh from the broker: the
+ * consumer's cached high watermark of a partition this process owned before is stale until
+ * the first fetch, and the merge would take "fetched up to it" for "caught up". */
+static void fetch_end_offsets(kos_proc_t *p, const int32_t *parts, int n)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
+        for (int i = 0; i < n; i++)
+                for (int s = 0; s < KOS_SIDES; s++)
+                        if (p->tasks[parts[i]])
+                                rd_kafka_topic_partition_list_add(l, tname(p, s), parts[i])
+                                    ->offset = RD_KAFKA_OFFSET_END;
+        rd_kafka_resp_err_t err =
+            l->cnt ? rd_kafka_offsets_for_times(p->consumer, l, KAFKA_TIMEOUT_MS) : 0;
+        for (int i = 0; !err && i < l->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &l->elems[i];
+                kos_task_t *t = p->tasks[tp->partition];
+                if (t && !tp->err)
+                        t->side[strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) ? KOS_SIDE_RS
+                                                                         : KOS_SIDE_RQ]
+                            .end_at_start = tp->offset;
+        }
+        if (err)
+                KOS_WARN("rebalance", "end offsets: %s (the merge relies on fetches)",
+                         rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
  * their start offsets. NULL when the committed offsets cannot be read (p->fatal is set). */
 static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *parts, int n)
@@ -99,8 +126,9 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                          rd_kafka_err2str(err));
         }
         if (err) {
-                KOS_ERR("rebalance", "cannot read committed offsets: %s; stopping so that a "
-                                     "restart resumes from them",
+                KOS_ERR("rebalance",
+                        "cannot read committed offsets: %s; stopping so that a "
+                        "restart resumes from them",
                         rd_kafka_err2str(err));
                 atomic_store(&p->fatal, 1);
                 rd_kafka_topic_partition_list_destroy(c);
@@ -132,8 +160,8 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                         /* Committed by someone else: the record before the offset tells. */
                         for (int s = 0; s < KOS_SIDES; s++)
                                 if (e[s].offset > 0)
-                                        st = max64(st, probe_ts(e[s].topic, parts[i],
-                                                                e[s].offset - 1));
+                                        st = max64(st,
+                                                   probe_ts(e[s].topic, parts[i], e[s].offset - 1));
                         if (st < 0)
                                 st = INT64_MIN;
                 }
@@ -154,8 +182,9 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 if (st != INT64_MIN)
                         t->replay_floor_ts = st - 2 * w - g;
                 else if (committed)
-                        KOS_WARN("rebalance", "task %" PRId32 ": no stream time for the committed "
-                                              "offsets; state starts empty",
+                        KOS_WARN("rebalance",
+                                 "task %" PRId32 ": no stream time for the committed "
+                                 "offsets; state starts empty",
                                  parts[i]);
                 p->tasks[parts[i]] = t;
         }
@@ -178,6 +207,7 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 }
         }
         rd_kafka_topic_partition_list_destroy(times);
+        fetch_end_offsets(p, parts, n);
 
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
         for (int i = 0; start && i < n; i++) {
@@ -224,6 +254,13 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
         if (!l)
                 l = rd_kafka_topic_partition_list_new(0);
+        /* Split the queues off before fetching starts, so no record goes the other way. */
+        for (int i = 0; i < n; i++)
+                if (p->tasks[ps[i]] && kos_task_attach_queues(p->tasks[ps[i]]) == -1)
+                        KOS_WARN("rebalance",
+                                 "task %" PRId32 ": no partition queue; its records "
+                                 "come through the consumer queue",
+                                 ps[i]);
         rd_kafka_error_t *e = rd_kafka_incremental_assign(p->consumer, l);
         if (e) {
                 KOS_ERR("rebalance", "incremental_assign: %s", rd_kafka_error_string(e));
@@ -252,8 +289,9 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         int64_t t0 = kos_now_ms();
         if (lost) {
                 KOS_ADD(p->stats.lost, 1);
-                KOS_WARN("rebalance", "%d partition(s) lost (session timed out?): dropping their "
-                                      "state without committing",
+                KOS_WARN("rebalance",
+                         "%d partition(s) lost (session timed out?): dropping their "
+                         "state without committing",
                          parts->cnt);
                 /* The open transaction may hold outputs of lost tasks: none of it may commit. */
                 if (p->conf->exactly_once) {
@@ -288,6 +326,7 @@ void kos_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
         (void)rk;
         kos_proc_t *p = opaque;
+        p->kick_fetchers = 1;
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 assign(p, partitions);
@@ -299,6 +338,27 @@ void kos_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 KOS_ERR("rebalance", "rebalance error: %s", rd_kafka_err2str(err));
                 break;
         }
+}
+
+void kos_rebalance_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+        kos_proc_t *p = rd_kafka_opaque(rk);
+        if (p && !strcmp(fac, "CGRPJOINSTATE")) {
+                /* "Group "g" changed join state wait-sync -> steady (state up)" */
+                const char *to = strstr(buf, " -> ");
+                if (to)
+                        atomic_store(&p->rebalancing, strncmp(to + 4, "steady", 6) != 0);
+        }
+        int lvl = level <= 3   ? KOS_LOG_ERR
+                  : level <= 5 ? KOS_LOG_WARN
+                  : level == 6 ? KOS_LOG_INFO
+                               : KOS_LOG_DEBUG;
+        /* -X applies to both clients: a consumer property on the producer is expected. */
+        if (!strcmp(fac, "CONFWARN") && strstr(buf, "will be ignored by this"))
+                lvl = KOS_LOG_DEBUG;
+        /* The cgrp debug lines we asked for ourselves are noise unless -d was given. */
+        if (lvl <= kos_log_get_level())
+                kos_log(lvl, "rdkafka", "%s: %s", fac, buf);
 }
 
 void kos_rebalance_rewind(kos_proc_t *p)
@@ -319,6 +379,9 @@ void kos_rebalance_rewind(kos_proc_t *p)
         }
         KOS_WARN("rebalance", "rebuilding %d task(s) from the committed offsets", n);
         rd_kafka_topic_partition_list_t *l = prepare(p, ps, n);
+        for (int i = 0; l && i < n; i++)
+                if (p->tasks[ps[i]])
+                        kos_task_attach_queues(p->tasks[ps[i]]);
         if (l) {
                 rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, l, KAFKA_TIMEOUT_MS);
                 if (e) {
@@ -326,10 +389,27 @@ void kos_rebalance_rewind(kos_proc_t *p)
                         rd_kafka_error_destroy(e);
                         atomic_store(&p->fatal, 1);
                 }
-                rd_kafka_resume_partitions(p->consumer, l);
                 rd_kafka_topic_partition_list_destroy(l);
         }
         free(ps);
+}
+
+/* librdkafka pauses every assigned partition around a rebalance callback and resumes them when
+ * the callback (un)assigns, but a broker thread left with nothing to fetch only notices the
+ * resume at its next wake-up, up to a second later: the partitions this member keeps would
+ * stall for that long on every rebalance. Any request to the broker wakes it; ListOffsets for
+ * the owned partitions is one per leader and cheap. */
+void kos_rebalance_kick(kos_proc_t *p)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+        for (int i = 0; i < p->n_partitions; i++)
+                if (p->tasks[i])
+                        for (int s = 0; s < KOS_SIDES; s++)
+                                rd_kafka_topic_partition_list_add(l, tname(p, s), i)->offset =
+                                    RD_KAFKA_OFFSET_END;
+        if (l->cnt)
+                rd_kafka_offsets_for_times(p->consumer, l, 2000);
+        rd_kafka_topic_partition_list_destroy(l);
 }
 
 void kos_rebalance_drop_all(kos_proc_t *p)

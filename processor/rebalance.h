@@ -17,9 +17,19 @@
 void kos_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *partitions, void *opaque);
 
+/* Both clients' log_cb (opaque = kos_proc_t): routes librdkafka's lines to kos' log (a
+ * consumer property passed with -X is not worth a warning on the producer) and watches the
+ * group's join state (debug context "cgrp") to tell when a rebalance is in
+ * progress, for the commit guard in delivery.c. */
+void kos_rebalance_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* Drops the state of every owned task and rebuilds it from the committed offsets (replay),
  * seeking the consumer back. Used when outputs were lost or a transaction aborted. */
 void kos_rebalance_rewind(kos_proc_t *p);
+
+/* Wakes the fetchers of the partitions this member kept after a rebalance callback (see
+ * rebalance.c). Call from the poll loop when p->kick_fetchers is set. */
+void kos_rebalance_kick(kos_proc_t *p);
 
 /* Frees every task (after the consumer closed). */
 void kos_rebalance_drop_all(kos_proc_t *p);

@@ -7,9 +7,11 @@
 #include "task.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
-#define POLL_BATCH 5000 /* records fetched per turn before tasks run */
+#define POLL_BATCH 5000 /* consumer-queue events served per turn */
 #define RUN_BUDGET 5000 /* records one task processes per turn */
 
 static void consumer_error(kos_proc_t *p, const rd_kafka_message_t *m)
@@ -53,16 +55,37 @@ static void route(kos_proc_t *p, rd_kafka_message_t *m)
         kos_task_push(t, side, m);
 }
 
-static size_t poll_batch(kos_proc_t *p, int timeout_ms)
+/* Serves the consumer queue: rebalance callbacks, commit results, errors, and records of
+ * partitions whose own queue could not be split off. */
+static size_t serve_consumer(kos_proc_t *p)
 {
         size_t n = 0;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout_ms);
-        while (m) {
+        rd_kafka_message_t *m;
+        while (n < POLL_BATCH && (m = rd_kafka_consumer_poll(p->consumer, 0))) {
                 route(p, m);
-                if (++n >= POLL_BATCH)
-                        break;
-                m = rd_kafka_consumer_poll(p->consumer, 0);
+                n++;
         }
+        return n;
+}
+
+/* Sleeps until librdkafka enqueues something (the queues write to wake_fd) or timeout_ms. */
+static void wait_for_work(kos_proc_t *p, int timeout_ms)
+{
+        if (timeout_ms > 0) {
+                struct pollfd pfd = {.fd = p->wake_fd[0], .events = POLLIN};
+                poll(&pfd, 1, timeout_ms);
+        }
+        char buf[256];
+        while (read(p->wake_fd[0], buf, sizeof(buf)) > 0)
+                ;
+}
+
+static size_t pull_tasks(kos_proc_t *p)
+{
+        size_t n = 0;
+        for (int i = 0; i < p->n_partitions; i++)
+                if (p->tasks[i])
+                        n += kos_task_pull(p->tasks[i]);
         return n;
 }
 
@@ -79,6 +102,18 @@ static void shutdown_consumer(kos_proc_t *p, int fatal)
 {
         int64_t t0 = kos_now_ms();
         p->closing = 1;
+        /* A commit during a rebalance fails (stale generation): let it finish first, serving
+         * the callbacks it needs, without processing more records. */
+        while (!fatal && atomic_load(&p->rebalancing) &&
+               kos_now_ms() - t0 < p->conf->shutdown_timeout_ms / 2) {
+                wait_for_work(p, 50);
+                serve_consumer(p);
+                kos_delivery_service(p->delivery);
+        }
+        /* librdkafka wants the partition queue references gone before the consumer closes. */
+        for (int i = 0; i < p->n_partitions; i++)
+                if (p->tasks[i])
+                        kos_task_release_queues(p->tasks[i]);
         if (!fatal && kos_delivery_commit_now(p->delivery, (int)p->conf->shutdown_timeout_ms))
                 KOS_WARN("main", "some outputs were not acknowledged: their inputs stay "
                                  "uncommitted and will be processed again by the next owner");
@@ -107,7 +142,13 @@ int kos_proc_run(kos_proc_t *p)
                         int64_t until = next_commit - now;
                         timeout = until < 0 ? 0 : until > 100 ? 100 : (int)until;
                 }
-                size_t fetched = poll_batch(p, timeout);
+                wait_for_work(p, timeout);
+                size_t fetched = serve_consumer(p);
+                if (p->kick_fetchers) {
+                        p->kick_fetchers = 0;
+                        kos_rebalance_kick(p);
+                }
+                fetched += pull_tasks(p);
                 now = kos_now_ms();
                 worked = run_tasks(p, now) + fetched;
                 if (kos_delivery_service(p->delivery))

@@ -119,8 +119,7 @@ static void grow_buckets(kos_sessions_t *ss)
         ss->n_buckets = n;
 }
 
-kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key_len,
-                                 uint64_t hash)
+kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key_len, uint64_t hash)
 {
         for (kos_session_t *s = ss->buckets[hash & (ss->n_buckets - 1)]; s; s = s->next)
                 if (s->hash == hash && s->key_len == key_len && memcmp(s->key, key, key_len) == 0)
@@ -128,8 +127,7 @@ kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key
         return NULL;
 }
 
-kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_len,
-                                uint64_t hash)
+kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_len, uint64_t hash)
 {
         kos_session_t *s = kos_sessions_find(ss, key, key_len, hash);
         if (s)

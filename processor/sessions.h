@@ -31,8 +31,7 @@ void kos_sessions_destroy(kos_sessions_t *ss);
 
 /* The session of key, created empty if missing (NULL only on allocation failure). The pointer
  * is valid until the next kos_sessions_expire. */
-kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_len,
-                                uint64_t hash);
+kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_len, uint64_t hash);
 /* Looks a session up without creating it. */
 kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key_len,
                                  uint64_t hash);

@@ -29,8 +29,8 @@ void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_
 {
         static int64_t last[KOS_WARN_KINDS];
         static uint64_t suppressed[KOS_WARN_KINDS];
-        static const char *const what[KOS_WARN_KINDS] = {"skipping bad record", "dropping late record",
-                                                          "dropping hits", "output not delivered"};
+        static const char *const what[KOS_WARN_KINDS] = {
+            "skipping bad record", "dropping late record", "dropping hits", "output not delivered"};
         int64_t now = kos_now_ms();
         if (last[kind] && now - last[kind] < 1000) {
                 suppressed[kind]++;
@@ -48,7 +48,7 @@ void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_
 
 void kos_proc_stats_refresh(kos_proc_t *p)
 {
-        uint64_t recs = 0, sess = 0, bytes = 0, tasks = 0, replaying = 0;
+        uint64_t recs = 0, sess = 0, bytes = 0, tasks = 0, replaying = 0, lag[KOS_SIDES] = {0};
         for (int i = 0; p->tasks && i < p->n_partitions; i++) {
                 kos_task_t *t = p->tasks[i];
                 if (!t)
@@ -58,7 +58,21 @@ void kos_proc_stats_refresh(kos_proc_t *p)
                 recs += kos_topo_records(t->topo);
                 sess += kos_topo_sessions(t->topo);
                 bytes += kos_topo_bytes(t->topo);
+                for (int s = 0; s < KOS_SIDES; s++) {
+                        const kos_side_t *sd = &t->side[s];
+                        int64_t lo, hi, pos = sd->next > sd->committed ? sd->next : sd->committed;
+                        if (pos >= 0 &&
+                            !rd_kafka_get_watermark_offsets(
+                                p->consumer,
+                                p->conf
+                                    ->topics[s == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES],
+                                t->partition, &lo, &hi) &&
+                            hi > pos)
+                                lag[s] += (uint64_t)(hi - pos);
+                }
         }
+        for (int s = 0; s < KOS_SIDES; s++)
+                atomic_store(&p->stats.lag[s], lag[s]);
         atomic_store(&p->stats.state_records, recs);
         atomic_store(&p->stats.state_sessions, sess);
         atomic_store(&p->stats.state_bytes, bytes);
@@ -143,8 +157,20 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
                 LOAD(s->rewinds));
         counter(b, "kos_processor_transaction_aborts_total", "Transactions aborted.",
                 LOAD(s->txn_aborts));
-        counter(b, "kos_processor_partition_pauses_total",
-                "Input partitions paused because their queue was full.", LOAD(s->pauses));
+        counter(b, "kos_processor_merge_forced_total",
+                "Records processed while the other input of their task lagged for longer than "
+                "--max-task-idle (timestamp order not guaranteed).",
+                LOAD(s->merge_forced));
+        kos_prom_meta(b, "kos_processor_consumer_lag", "gauge",
+                      "Records behind the end of the owned input partitions (the group's own "
+                      "view covers only the requests topic: responses partitions follow their "
+                      "task and are not part of the group assignment).");
+        for (int i = 0; i < KOS_SIDES; i++) {
+                char labels[300];
+                snprintf(labels, sizeof(labels), "topic=\"%s\"",
+                         p->conf->topics[i == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES]);
+                kos_prom_u64(b, "kos_processor_consumer_lag", labels, LOAD(s->lag[i]));
+        }
         gauge(b, "kos_processor_tasks", "Tasks owned (partition p of both inputs).",
               LOAD(s->partitions));
         gauge(b, "kos_processor_tasks_replaying", "Tasks still rebuilding state.",
@@ -167,13 +193,13 @@ void kos_proc_stats_log(kos_proc_t *p, int64_t now_ms)
         double dt = last_ms ? (double)(now_ms - last_ms) / 1000.0 : 0;
         KOS_INFO("stats",
                  "in %.0f/s out %.0f/s (total in %" PRIu64 " out %" PRIu64 "), joins %" PRIu64
-                 ", bad %" PRIu64 ", late %" PRIu64 ", tasks %" PRIu64 " (%" PRIu64
-                 " replaying), state %" PRIu64 " records %" PRIu64 " sessions %.1f MB",
-                 dt > 0 ? (double)(in - last_in) / dt : 0, dt > 0 ? (double)(out - last_out) / dt : 0,
-                 in, out, LOAD(s->topo.joins), LOAD(s->bad[0]) + LOAD(s->bad[1]),
-                 LOAD(s->topo.late), LOAD(s->partitions), LOAD(s->replaying),
-                 LOAD(s->state_records), LOAD(s->state_sessions),
-                 (double)LOAD(s->state_bytes) / 1e6);
+                 ", bad %" PRIu64 ", late %" PRIu64 ", forced %" PRIu64 ", tasks %" PRIu64
+                 " (%" PRIu64 " replaying), state %" PRIu64 " records %" PRIu64 " sessions %.1f MB",
+                 dt > 0 ? (double)(in - last_in) / dt : 0,
+                 dt > 0 ? (double)(out - last_out) / dt : 0, in, out, LOAD(s->topo.joins),
+                 LOAD(s->bad[0]) + LOAD(s->bad[1]), LOAD(s->topo.late), LOAD(s->merge_forced),
+                 LOAD(s->partitions), LOAD(s->replaying), LOAD(s->state_records),
+                 LOAD(s->state_sessions), (double)LOAD(s->state_bytes) / 1e6);
         last_ms = now_ms;
         last_in = in;
         last_out = out;

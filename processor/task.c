@@ -34,6 +34,7 @@ kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
                 sd->cap = 256;
                 sd->q = malloc(sd->cap * sizeof(*sd->q));
                 sd->replay_end = sd->fetched_next = sd->next = sd->committed = -1;
+                sd->end_at_start = -1;
         }
         if (!t->topo || !t->side[0].q || !t->side[1].q) {
                 kos_task_destroy(t);
@@ -46,6 +47,7 @@ void kos_task_destroy(kos_task_t *t)
 {
         if (!t)
                 return;
+        kos_task_release_queues(t);
         for (int s = 0; s < KOS_SIDES; s++) {
                 kos_side_t *sd = &t->side[s];
                 for (size_t i = 0; i < sd->len; i++)
@@ -61,51 +63,101 @@ static const char *topic_of(const kos_task_t *t, int side)
         return t->proc->conf->topics[side == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES];
 }
 
-static void set_paused(kos_task_t *t, int side, int pause)
+int kos_task_attach_queues(kos_task_t *t)
 {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition);
-        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(t->proc->consumer, l)
-                                        : rd_kafka_resume_partitions(t->proc->consumer, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        if (err) {
-                KOS_WARN("task", "%s %s [%" PRId32 "]: %s", pause ? "pausing" : "resuming",
-                         topic_of(t, side), t->partition, rd_kafka_err2str(err));
-                return;
+        int rc = 0;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                if (sd->pq)
+                        continue;
+                sd->pq =
+                    rd_kafka_queue_get_partition(t->proc->consumer, topic_of(t, s), t->partition);
+                if (!sd->pq) {
+                        rc = -1;
+                        continue;
+                }
+                rd_kafka_queue_forward(sd->pq, NULL);
+                rd_kafka_queue_io_event_enable(sd->pq, t->proc->wake_fd[1], "p", 1);
         }
-        t->side[side].paused = pause;
-        if (pause)
-                KOS_ADD(t->proc->stats.pauses, 1);
+        return rc;
+}
+
+void kos_task_release_queues(kos_task_t *t)
+{
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                if (!sd->pq)
+                        continue;
+                rd_kafka_queue_io_event_enable(sd->pq, -1, NULL, 0);
+                rd_kafka_queue_destroy(sd->pq);
+                sd->pq = NULL;
+        }
+}
+
+static int grow(kos_side_t *sd)
+{
+        size_t cap = sd->cap * 2;
+        rd_kafka_message_t **q = malloc(cap * sizeof(*q));
+        if (!q)
+                return -1;
+        for (size_t i = 0; i < sd->len; i++)
+                q[i] = sd->q[(sd->head + i) & (sd->cap - 1)];
+        free(sd->q);
+        sd->q = q;
+        sd->cap = cap;
+        sd->head = 0;
+        return 0;
 }
 
 void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
 {
         kos_side_t *sd = &t->side[side];
-        if (sd->len == sd->cap) {
-                size_t cap = sd->cap * 2;
-                rd_kafka_message_t **q = malloc(cap * sizeof(*q));
-                if (!q) {
-                        /* Dropping a fetched record would lose it: refetch it later instead. */
-                        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-                        rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition)
-                            ->offset = m->offset;
-                        rd_kafka_seek_partitions(t->proc->consumer, l, 0);
-                        rd_kafka_topic_partition_list_destroy(l);
-                        rd_kafka_message_destroy(m);
-                        return;
-                }
-                for (size_t i = 0; i < sd->len; i++)
-                        q[i] = sd->q[(sd->head + i) & (sd->cap - 1)];
-                free(sd->q);
-                sd->q = q;
-                sd->cap = cap;
-                sd->head = 0;
+        if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition,
+                                             m->offset, rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        if (sd->len == sd->cap && grow(sd) == -1) {
+                /* Dropping a fetched record would lose it: fetch it again instead. */
+                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition)->offset =
+                    m->offset;
+                rd_kafka_error_t *e = rd_kafka_seek_partitions(t->proc->consumer, l, 0);
+                if (e)
+                        rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(l);
+                rd_kafka_message_destroy(m);
+                return;
         }
         sd->q[(sd->head + sd->len) & (sd->cap - 1)] = m;
         sd->len++;
         sd->fetched_next = m->offset + 1;
-        if (!sd->paused && sd->len >= (size_t)t->proc->conf->max_buffered)
-                set_paused(t, side, 1);
+}
+
+size_t kos_task_pull(kos_task_t *t)
+{
+        rd_kafka_message_t *batch[512];
+        size_t total = 0;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                size_t max = (size_t)t->proc->conf->max_buffered;
+                while (sd->pq && sd->len < max) {
+                        size_t want = max - sd->len;
+                        if (want > sizeof(batch) / sizeof(batch[0]))
+                                want = sizeof(batch) / sizeof(batch[0]);
+                        ssize_t n = rd_kafka_consume_batch_queue(sd->pq, 0, batch, want);
+                        if (n <= 0)
+                                break;
+                        for (ssize_t i = 0; i < n; i++)
+                                kos_task_push(t, s, batch[i]);
+                        total += (size_t)n;
+                        if ((size_t)n < want)
+                                break;
+                }
+        }
+        return total;
 }
 
 static int64_t ts_of(const rd_kafka_message_t *m)
@@ -114,13 +166,16 @@ static int64_t ts_of(const rd_kafka_message_t *m)
 }
 
 /* The consumer's cached high watermark comes with every fetch response, so "fetched up to it"
- * means nothing more is there right now and the other input need not wait. */
+ * means nothing more is there right now and the other input need not wait. The end offset
+ * read when the task started covers a cache that is older than the task. */
 static int caught_up(const kos_task_t *t, int side)
 {
         int64_t lo, hi;
         if (rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition, &lo,
                                            &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 return 0;
+        if (t->side[side].end_at_start > hi)
+                hi = t->side[side].end_at_start;
         return hi >= 0 && t->side[side].fetched_next >= hi;
 }
 
@@ -149,8 +204,7 @@ static void process_one(kos_task_t *t, int side, rd_kafka_message_t *m)
         }
         if (r == KOS_TOPO_BAD && !replay) {
                 KOS_ADD(p->stats.bad[side], 1);
-                kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition, m->offset,
-                                     why);
+                kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition, m->offset, why);
         } else if (r == KOS_TOPO_LATE && !replay) {
                 snprintf(why, sizeof(why),
                          "late: timestamp %" PRId64 " is more than window + grace behind stream "
@@ -191,6 +245,7 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
                                         t->waiting_since = now;
                                 if (now - t->waiting_since < t->proc->conf->max_task_idle_ms)
                                         break;
+                                KOS_ADD(t->proc->stats.merge_forced, 1);
                         }
                 } else {
                         break;
@@ -201,8 +256,6 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
                 sd->len--;
                 process_one(t, side, m);
                 rd_kafka_message_destroy(m);
-                if (sd->paused && sd->len <= (size_t)t->proc->conf->max_buffered / 2)
-                        set_paused(t, side, 0);
                 n++;
         }
         return n;

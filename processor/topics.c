@@ -40,10 +40,10 @@ static int create_output(rd_kafka_t *rk, const kos_proc_conf_t *c, int partition
                 snprintf(errstr, errstr_size, "topic %s: %s", c->topics[KOS_T_SESSIONS], err);
                 return -1;
         }
-        KOS_INFO("topics", "creating %s with %d partitions", c->topics[KOS_T_SESSIONS],
-                 partitions);
+        KOS_INFO("topics", "creating %s with %d partitions", c->topics[KOS_T_SESSIONS], partitions);
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-        rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_t *opt =
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
         int timeout = (int)c->connect_timeout_ms;
         rd_kafka_AdminOptions_set_request_timeout(opt, timeout, err, sizeof(err));
         rd_kafka_AdminOptions_set_operation_timeout(opt, timeout, err, sizeof(err));
@@ -68,7 +68,8 @@ static int create_output(rd_kafka_t *rk, const kos_proc_conf_t *c, int partition
                         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                                 const char *msg = rd_kafka_topic_result_error_string(res[i]);
                                 snprintf(errstr, errstr_size, "creating %s: %s",
-                                         c->topics[KOS_T_SESSIONS], msg ? msg : rd_kafka_err2str(e));
+                                         c->topics[KOS_T_SESSIONS],
+                                         msg ? msg : rd_kafka_err2str(e));
                                 rc = -1;
                         }
                 }

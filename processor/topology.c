@@ -1,5 +1,6 @@
 /* The join → decode → aggregate → emit pipeline of one task (see topology.h). */
 #include "topology.h"
+#include "records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,8 +122,7 @@ kos_topo_result_t kos_topo_process(kos_topo_t *t, int side, const void *key, siz
                                    char *why, size_t why_size)
 {
         char err[256];
-        kos_frame_header_t hdr;
-        kos_frame_body_t body;
+        kos_rec_body_t body;
         if (!why) {
                 why = err;
                 why_size = sizeof(err);
@@ -143,16 +143,16 @@ kos_topo_result_t kos_topo_process(kos_topo_t *t, int side, const void *key, siz
                 snprintf(why, why_size, "no record timestamp");
                 return KOS_TOPO_BAD;
         }
-        if (kos_header_parse(key, key_len, &hdr, why, why_size) == -1)
+        if (kos_rec_header_check(key, key_len, why, why_size) == -1)
                 return KOS_TOPO_BAD;
-        if (kos_body_parse(value, value_len, &body, why, why_size) == -1)
+        if (kos_rec_body_parse(value, value_len, &body, why, why_size) == -1)
                 return KOS_TOPO_BAD;
 
         if (ts > t->stream_time)
                 t->stream_time = ts;
         if (ts < t->stream_time - t->conf.window_ms - t->conf.grace_ms) {
                 ADD(late, 1);
-                kos_body_clear(&body);
+                kos_rec_body_clear(&body);
                 return KOS_TOPO_LATE;
         }
         kos_wrec_t rec = {.key = key,
@@ -167,7 +167,7 @@ kos_topo_result_t kos_topo_process(kos_topo_t *t, int side, const void *key, siz
                 ADD(oom, 1);
         join_ctx_t c = {t, side, &rec, hash};
         kos_window_match(t->window, side, key, key_len, hash, ts, on_match, &c);
-        kos_body_clear(&body);
+        kos_rec_body_clear(&body);
         expire(t);
         return KOS_TOPO_OK;
 }

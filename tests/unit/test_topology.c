@@ -63,8 +63,8 @@ static const kos_hit_t H2 = {.key = KOS_KEY_X,
                              .game = KOS_GAME_NEOBLOOD};
 
 /* Processes a frame of side with n hits (H1, H2, H1, ...) at ts for (kts, machine). */
-static kos_topo_result_t frame(kos_topo_t *t, int side, int64_t kts, int machine, int64_t ts,
-                               int n, int replayed)
+static kos_topo_result_t frame(kos_topo_t *t, int side, int64_t kts, int machine, int64_t ts, int n,
+                               int replayed)
 {
         char k[KOS_HEADER_JSON_MAX], v[1024];
         kos_hit_t hits[8];
@@ -74,7 +74,8 @@ static kos_topo_result_t frame(kos_topo_t *t, int side, int64_t kts, int machine
         size_t vl = kos_body_json(side == KOS_SIDE_RQ ? KOS_APPROVAL_FALSE : KOS_APPROVAL_TRUE,
                                   hits, (size_t)n, v, sizeof(v));
         char why[256] = "";
-        kos_topo_result_t r = kos_topo_process(t, side, k, kl, v, vl, ts, replayed, why, sizeof(why));
+        kos_topo_result_t r =
+            kos_topo_process(t, side, k, kl, v, vl, ts, replayed, why, sizeof(why));
         if (r == KOS_TOPO_BAD)
                 fprintf(stderr, "  (bad: %s)\n", why);
         return r;
@@ -93,11 +94,12 @@ static void test_join_and_aggregate(void)
         CHECK_INT(o.last_hits, 2);
         CHECK_INT(o.last_ts, 13000);
         CHECK_STR(o.last_key, "{\"ts\":10000,\"machine\":\"000042\",\"zone\":\"EU\"}");
-        CHECK_STR(o.last_json,
-                  "{\"hits\":[{\"impact\":20,\"key\":\"O\",\"doubleKey\":\"O\",\"direction\":"
-                  "\"LEFT\",\"impactType\":\"Critical\",\"level\":\"NewBie\",\"game\":\"NeoBlood\"},"
-                  "{\"impact\":0,\"key\":\"X\",\"doubleKey\":null,\"direction\":null,\"impactType\":"
-                  "\"Missed\",\"level\":\"NewBie\",\"game\":\"NeoBlood\"}]}");
+        CHECK_STR(
+            o.last_json,
+            "{\"hits\":[{\"impact\":20,\"key\":\"O\",\"doubleKey\":\"O\",\"direction\":"
+            "\"LEFT\",\"impactType\":\"Critical\",\"level\":\"NewBie\",\"game\":\"NeoBlood\"},"
+            "{\"impact\":0,\"key\":\"X\",\"doubleKey\":null,\"direction\":null,\"impactType\":"
+            "\"Missed\",\"level\":\"NewBie\",\"game\":\"NeoBlood\"}]}");
         CHECK_INT(atomic_load(&st.joins), 1);
         CHECK_INT(atomic_load(&st.hits), 2);
         /* 3 s + 1 ms: no join. */

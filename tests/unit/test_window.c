@@ -43,8 +43,8 @@ static void add(kos_window_t *w, int side, const char *key, int64_t ts, size_t n
 static seen_t match(kos_window_t *w, int side, const char *key, int64_t ts)
 {
         seen_t s = {0};
-        size_t n =
-            kos_window_match(w, side, key, strlen(key), kos_key_hash(key, strlen(key)), ts, collect, &s);
+        size_t n = kos_window_match(w, side, key, strlen(key), kos_key_hash(key, strlen(key)), ts,
+                                    collect, &s);
         CHECK_INT(n, s.n);
         return s;
 }
@@ -86,10 +86,10 @@ static void test_keys_are_bytes(void)
         kos_window_t *w = kos_window_new(W);
         add(w, KOS_SIDE_RQ, "{\"ts\":3,\"machine\":\"000003\",\"zone\":\"EU\"}", 1000, 1);
         /* Same header, other bytes (spacing): not equal keys. */
-        CHECK_INT(match(w, KOS_SIDE_RS, "{\"ts\":3, \"machine\":\"000003\",\"zone\":\"EU\"}", 1000).n,
-                  0);
-        CHECK_INT(match(w, KOS_SIDE_RS, "{\"ts\":3,\"machine\":\"000003\",\"zone\":\"US\"}", 1000).n,
-                  0);
+        CHECK_INT(
+            match(w, KOS_SIDE_RS, "{\"ts\":3, \"machine\":\"000003\",\"zone\":\"EU\"}", 1000).n, 0);
+        CHECK_INT(
+            match(w, KOS_SIDE_RS, "{\"ts\":3,\"machine\":\"000003\",\"zone\":\"US\"}", 1000).n, 0);
         /* A prefix is not equal either. */
         CHECK_INT(match(w, KOS_SIDE_RS, "{\"ts\":3,\"machine\":\"000003\",\"zone\":\"EU\"", 1000).n,
                   0);
