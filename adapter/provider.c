@@ -579,6 +579,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
         names_add(&v, n, "pods/" KOS_METRIC_CONSUMER_LAG);
         for (size_t i = 0; snap && i < snap->n_groups; i++)
                 for (size_t j = 0; j < snap->groups[i].n_parts; j++) {
+                        /* parts are sorted by topic: one name per topic run, not per part */
+                        const kos_part_lag_t *pp = snap->groups[i].parts;
+                        if (j > 0 && strcmp(pp[j - 1].topic, pp[j].topic) == 0)
+                                continue;
                         char suffix[256];
                         kos_topic_metric_suffix(snap->groups[i].parts[j].topic, suffix,
                                                 sizeof(suffix));

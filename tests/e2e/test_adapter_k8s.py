@@ -243,10 +243,14 @@ subjects: [{kind: ServiceAccount, name: reader, namespace: kos}]
     # bob through the aggregator: kube-apiserver's own RBAC refuses first
     kc = d / "bob.kubeconfig"
     kc.write_text(Path(cp.kubeconfig).read_text())
-    out = subprocess.run([kos_k8s.kubectl_path(), f"--kubeconfig={kc}", "config", "set-credentials",
-                          "bob", f"--client-certificate={d / 'bob.crt'}",
-                          f"--client-key={d / 'bob.key'}"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    kubectl = [kos_k8s.kubectl_path(), f"--kubeconfig={kc}"]
+    subprocess.run([*kubectl, "config", "set-credentials", "bob",
+                    f"--client-certificate={d / 'bob.crt'}", f"--client-key={d / 'bob.key'}"],
+                   check=True, capture_output=True)
+    subprocess.run([*kubectl, "config", "set-context", "--current", "--user=bob"], check=True,
+                   capture_output=True)
+    out = subprocess.run([*kubectl, "get", "--raw", path], capture_output=True, text=True)
+    assert out.returncode != 0 and "Forbidden" in out.stderr, (out.returncode, out.stderr)
 
 
 def wait_replicas(cp, name, want, timeout):
