@@ -176,22 +176,17 @@ int main(int argc, char **argv)
 
         int c;
         while ((c = getopt_long(argc, argv, "b:X:F:dqh", long_opts, NULL)) != -1) {
-                int bad = 0;
-                switch (c) {
-                case 'b':
-                        bad = kos_kconf_set(kc, "bootstrap.servers", optarg, err, sizeof(err));
-                        break;
-                case 'X':
-                        if (strcmp(optarg, "list") == 0) {
-                                kos_kconf_print_list();
-                                kos_kconf_destroy(kc);
-                                return 0;
-                        }
-                        bad = kos_kconf_set_kv(kc, optarg, err, sizeof(err));
-                        break;
-                case 'F':
-                        bad = kos_kconf_load_file(kc, optarg, err, sizeof(err));
-                        break;
+                int bad = kos_kconf_flag(kc, c, optarg, err, sizeof(err));
+                if (bad == 1) { /* -X list */
+                        kos_kconf_destroy(kc);
+                        return 0;
+                }
+                int kafka_flag = bad != 2;
+                if (!kafka_flag)
+                        bad = 0;
+                switch (kafka_flag ? 0 : c) {
+                case 0:
+                        break; /* -b/-X/-F, applied (or bad, reported below) */
                 case 'd':
                         kos_log_set_level(KOS_LOG_DEBUG);
                         break;

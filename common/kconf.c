@@ -146,6 +146,24 @@ int kos_kconf_has_brokers(const kos_kconf_t *kc)
                buf[0] != '\0';
 }
 
+int kos_kconf_flag(kos_kconf_t *kc, int opt, const char *arg, char *errstr, size_t errstr_size)
+{
+        switch (opt) {
+        case 'b':
+                return kos_kconf_set(kc, "bootstrap.servers", arg, errstr, errstr_size);
+        case 'X':
+                if (strcmp(arg, "list") == 0) {
+                        kos_kconf_print_list();
+                        return 1;
+                }
+                return kos_kconf_set_kv(kc, arg, errstr, errstr_size);
+        case 'F':
+                return kos_kconf_load_file(kc, arg, errstr, errstr_size);
+        default:
+                return 2;
+        }
+}
+
 void kos_kconf_print_list(void)
 {
         rd_kafka_conf_properties_show(stdout);

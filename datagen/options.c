@@ -148,17 +148,10 @@ static int parse_opt(int opt, const char *arg, kos_dg_conf_t *c, kos_kconf_t *kc
         long long n;
         int64_t ms;
         int bad = 0;
+        int k = kos_kconf_flag(kc, opt, arg, err, errsz);
+        if (k != 2)
+                return k;
         switch (opt) {
-        case 'b':
-                return kos_kconf_set(kc, "bootstrap.servers", arg, err, errsz);
-        case 'X':
-                if (strcmp(arg, "list") == 0) {
-                        kos_kconf_print_list();
-                        return 1;
-                }
-                return kos_kconf_set_kv(kc, arg, err, errsz);
-        case 'F':
-                return kos_kconf_load_file(kc, arg, err, errsz);
         case 'd':
                 kos_log_set_level(KOS_LOG_DEBUG);
                 return 0;
