@@ -56,8 +56,9 @@ def make_certs(outdir):
 class Adapter:
     """kos-adapter on 127.0.0.1 with a free port. Extra flags via `args`."""
 
-    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None):
+    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None, default_auth=True):
         self.certs = Path(certs)
+        self.default_auth = default_auth  # False: no --client-ca-file/--requestheader-* flags
         self.bootstrap = bootstrap
         self.args = list(args)
         self.workdir = Path(workdir or certs)
@@ -70,10 +71,11 @@ class Adapter:
         cmd = [adapter_path(), "-b", self.bootstrap, "--secure-port", "0",
                "--bind-address", "127.0.0.1",
                "--tls-cert-file", str(self.certs / "serving.crt"),
-               "--tls-private-key-file", str(self.certs / "serving.key"),
-               "--client-ca-file", str(self.certs / "client-ca.crt"),
-               "--requestheader-client-ca-file", str(self.certs / "front-proxy-ca.crt"),
-               "--requestheader-allowed-names", "front-proxy-client"]
+               "--tls-private-key-file", str(self.certs / "serving.key")]
+        if self.default_auth:
+            cmd += ["--client-ca-file", str(self.certs / "client-ca.crt"),
+                    "--requestheader-client-ca-file", str(self.certs / "front-proxy-ca.crt"),
+                    "--requestheader-allowed-names", "front-proxy-client"]
         if self.mapping is not None:
             mf = self.workdir / "mapping.txt"
             mf.write_text(self.mapping)
