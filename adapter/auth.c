@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_CHAIN 8 /* certificates of a presented chain that are looked at */
-#define OID_UID   "0.9.2342.19200300.100.1.1"
+#define MAX_CHAIN         8 /* certificates of a presented chain that are looked at */
+#define OID_UID           "0.9.2342.19200300.100.1.1"
 #define CREDENTIAL_ID_KEY "authentication.kubernetes.io/credential-id"
 
 /* ---- string lists ----------------------------------------------------------------------- */
@@ -41,7 +41,7 @@ void kos_strlist_clear(kos_strlist_t *l)
         l->n = 0;
 }
 
-static int strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
+int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
 {
         memset(dst, 0, sizeof(*dst));
         for (size_t i = 0; i < src->n; i++)
@@ -341,10 +341,10 @@ static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_
             load_ca(a, c->client_ca_file, c->client_ca_pem, "client-ca-file", &a->client_ca, errstr,
                     errstr_size) == -1)
                 goto fail;
-        if (strlist_copy(&a->allowed, &c->requestheader_allowed_names) ||
-            strlist_copy(&a->user_hdrs, &c->requestheader_username_headers) ||
-            strlist_copy(&a->group_hdrs, &c->requestheader_group_headers) ||
-            strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix) ||
+        if (kos_strlist_copy(&a->allowed, &c->requestheader_allowed_names) ||
+            kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers) ||
+            kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers) ||
+            kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix) ||
             (!a->trust_pem && !(a->trust_pem = calloc(1, 1)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
@@ -618,8 +618,8 @@ static void read_subject(kos_peer_cert_t *pc)
                         const char *why = NULL;
                         char *s = asn1_string(ava.value_tag, ava.value.data, ava.value.size, &why);
                         if (!s) {
-                                snprintf(pc->bad, sizeof(pc->bad),
-                                         "client certificate subject: %s", why);
+                                snprintf(pc->bad, sizeof(pc->bad), "client certificate subject: %s",
+                                         why);
                                 return;
                         }
                         const char *oid = (const char *)ava.oid.data;
@@ -810,7 +810,8 @@ static void verify_locked(const trust_t *t, kos_peer_cert_t *pc)
          * k8s tries this next when the proxy's request has no user header */
         char cwhy[256] = "";
         int user = 0;
-        if (t->client_ca && verify_chain(pc, t->client_ca, cwhy, sizeof(cwhy), &cfrom, &cuntil) == 0)
+        if (t->client_ca &&
+            verify_chain(pc, t->client_ca, cwhy, sizeof(cwhy), &cfrom, &cuntil) == 0)
                 user = client_user(pc, cwhy, sizeof(cwhy));
         else
                 user = -2; /* not trusted */
@@ -844,7 +845,9 @@ static void verify_locked(const trust_t *t, kos_peer_cert_t *pc)
                 snprintf(peer->reason, sizeof(peer->reason), "%s", rh_why);
         else
                 snprintf(peer->reason, sizeof(peer->reason), "client certificate not trusted: %s",
-                         cwhy[0] ? cwhy : why[0] ? why : "no CA configured");
+                         cwhy[0]  ? cwhy
+                         : why[0] ? why
+                                  : "no CA configured");
 }
 
 const kos_peer_t *kos_auth_check_peer(const kos_auth_t *a, kos_peer_cert_t *pc, int64_t now_s)
@@ -1022,8 +1025,7 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                 rc = front_proxy_identity(a->t, hdrs, n_hdrs, id);
                 const char *first = a->t->user_hdrs.n ? a->t->user_hdrs.v[0] : "(none)";
                 if (rc == 0)
-                        snprintf(msg, msg_size, "front-proxy request without a %s header",
-                                 first);
+                        snprintf(msg, msg_size, "front-proxy request without a %s header", first);
                 pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
                 if (rc == 1)
                         goto authenticated;

@@ -37,6 +37,8 @@ typedef struct {
 /* 0, or -1 when out of memory. */
 int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len);
 void kos_strlist_clear(kos_strlist_t *l);
+/* Deep copy into dst (overwritten). -1 when out of memory (dst empty). */
+int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src);
 /* Appends the items of one flag value as pflag's StringSlice reads it (encoding/csv, one
  * record: fields split on ',', no trimming, "quoted, fields" with "" for a quote; "" is no
  * item) and refuses whitespace-only items as DelegatingAuthenticationOptions.Validate does.
@@ -52,14 +54,14 @@ typedef enum { KOS_PEER_NONE = 0, KOS_PEER_FRONT_PROXY, KOS_PEER_CLIENT } kos_pe
  * kos_peer_cert_t it came from (or by the caller for hand-made peers in tests). */
 typedef struct {
         kos_peer_kind_t kind;
-        const char *cn;               /* the last CN of the subject, "" if none */
-        const char *const *orgs;      /* O= of a direct client certificate, in DER order */
-        size_t n_orgs;                /* ... */
-        const char *uid;              /* UID= of a direct client certificate, "" if none */
-        const char *credential_id;    /* "X509SHA256=<hex of the leaf>" for a client, or "" */
-        int also_client; /* a front proxy whose certificate also verifies against the client CA
-                          * (one CA for both): without a user header it is that client */
-        char reason[256];             /* why a presented certificate was refused (for the log) */
+        const char *cn;            /* the last CN of the subject, "" if none */
+        const char *const *orgs;   /* O= of a direct client certificate, in DER order */
+        size_t n_orgs;             /* ... */
+        const char *uid;           /* UID= of a direct client certificate, "" if none */
+        const char *credential_id; /* "X509SHA256=<hex of the leaf>" for a client, or "" */
+        int also_client;  /* a front proxy whose certificate also verifies against the client CA
+                           * (one CA for both): without a user header it is that client */
+        char reason[256]; /* why a presented certificate was refused (for the log) */
 } kos_peer_t;
 
 typedef struct {
@@ -86,8 +88,7 @@ int kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src);
 /* Appends a group (duplicates are kept, as k8s keeps them). -1 when out of memory. */
 int kos_identity_add_group(kos_identity_t *id, const char *group);
 /* Appends value to the extra key (created if new). -1 when out of memory. */
-int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len,
-                           const char *value);
+int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value);
 /* Sets user (and uid when not NULL). -1 when out of memory. */
 int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid);
 
@@ -99,8 +100,8 @@ typedef struct {
 /* ---- settings --------------------------------------------------------------------------- */
 
 typedef struct {
-        const char *requestheader_client_ca_file; /* NULL: the _pem, or no front proxy */
-        const char *requestheader_client_ca_pem;  /* from the ConfigMap */
+        const char *requestheader_client_ca_file;  /* NULL: the _pem, or no front proxy */
+        const char *requestheader_client_ca_pem;   /* from the ConfigMap */
         kos_strlist_t requestheader_allowed_names; /* empty: any CN */
         kos_strlist_t requestheader_username_headers;
         kos_strlist_t requestheader_group_headers;

@@ -71,8 +71,8 @@ static void readyz(const kos_dispatch_ctx_t *ctx, int64_t now_ms, kos_response_t
                 char e[256];
                 const char *le = last_error(ctx, e, sizeof(e));
                 kos_log_limited(&log_readyz, KOS_LOG_INFO, "readyz",
-                                "[-]lag-snapshot failed: no lag snapshot yet%s%s",
-                                le ? ": " : "", le ? le : "");
+                                "[-]lag-snapshot failed: no lag snapshot yet%s%s", le ? ": " : "",
+                                le ? le : "");
                 text(r, 503, withheld);
         } else if (now_ms - snap->taken_ms > ctx->pc->max_staleness_ms) {
                 kos_log_limited(&log_readyz, KOS_LOG_INFO, "readyz",
@@ -207,8 +207,8 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                         status_body(r, 403, "Forbidden", msg);
                         goto out;
                 default:
-                        kos_log_limited(&log_500, KOS_LOG_WARN, "authz", "500 %s for %s: %s",
-                                        path, id.user, msg);
+                        kos_log_limited(&log_500, KOS_LOG_WARN, "authz", "500 %s for %s: %s", path,
+                                        id.user, msg);
                         status_body(r, 500, "InternalError",
                                     "Internal error occurred: authorization failed unexpectedly");
                         goto out;

@@ -35,7 +35,7 @@ struct kos_authz_s {
         pthread_mutex_t lock;
         slot_t sar[CACHE_SLOTS];
         slot_t tokens[CACHE_SLOTS];
-        char *last_cm; /* the ConfigMap data last applied, to detect changes */
+        char *last_cm;                     /* the ConfigMap data last applied, to detect changes */
         char *kept_client_ca, *kept_rh_ca; /* the ConfigMap's CA bundles last loaded */
         pthread_t watcher;
         int watching;
@@ -325,8 +325,8 @@ static json_t *sar_spec_user(const kos_identity_t *id)
                 if (!extra || json_object_set_new(spec, "extra", extra))
                         goto fail;
                 for (size_t i = 0; i < id->n_extra; i++) {
-                        json_t *vals = json_array(), *key = go_string(id->extra[i].key,
-                                                                       id->extra[i].key_len);
+                        json_t *vals = json_array(),
+                               *key = go_string(id->extra[i].key, id->extra[i].key_len);
                         int bad = !vals || !key;
                         for (size_t j = 0; !bad && j < id->extra[i].n_values; j++)
                                 bad = json_array_append_new(vals, go_str(id->extra[i].values[j]));
@@ -425,11 +425,11 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                         snprintf(msg, msg_size,
                                  "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API "
                                  "group \"%s\" %s%s",
-                                 d.object, id->user, verb, d.resource, api_group(req->api),
-                                 d.scope, r);
+                                 d.object, id->user, verb, d.resource, api_group(req->api), d.scope,
+                                 r);
                 else
-                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s%s",
-                                 id->user, d.object, r);
+                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s%s", id->user,
+                                 d.object, r);
         }
         json_decref(out);
         if (cacheable)
@@ -570,6 +570,52 @@ static const char *cm_ca(json_t *data, const char *key, char **kept)
         return *kept;
 }
 
+int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char **kept_client_ca,
+                              char **kept_rh_ca, kos_auth_conf_t *c, char *errstr,
+                              size_t errstr_size)
+{
+        /* options/authentication.go DelegatingAuthenticationOptions.ApplyTo, per setting:
+         *  - --client-ca-file given: the flag; else the ConfigMap's client-ca-file;
+         *  - --requestheader-client-ca-file given: every requestheader-* setting from the
+         *    flags; else every one of them from the ConfigMap (CA, allowed names, username,
+         *    group and extra headers, lists exactly as stored: no defaults). */
+        *c = *flags;
+        memset(&c->requestheader_allowed_names, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_username_headers, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_group_headers, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_extra_headers_prefix, 0, sizeof(kos_strlist_t));
+        if (!flags->client_ca_file)
+                c->client_ca_pem = cm_ca(data, "client-ca-file", kept_client_ca);
+        if (flags->requestheader_client_ca_file) {
+                if (kos_strlist_copy(&c->requestheader_allowed_names,
+                                     &flags->requestheader_allowed_names) ||
+                    kos_strlist_copy(&c->requestheader_username_headers,
+                                     &flags->requestheader_username_headers) ||
+                    kos_strlist_copy(&c->requestheader_group_headers,
+                                     &flags->requestheader_group_headers) ||
+                    kos_strlist_copy(&c->requestheader_extra_headers_prefix,
+                                     &flags->requestheader_extra_headers_prefix)) {
+                        kos_auth_conf_clear(c);
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                return 0;
+        }
+        c->requestheader_client_ca_pem = cm_ca(data, "requestheader-client-ca-file", kept_rh_ca);
+        if (json_list(data, "requestheader-allowed-names", &c->requestheader_allowed_names, errstr,
+                      errstr_size) ||
+            json_list(data, "requestheader-username-headers", &c->requestheader_username_headers,
+                      errstr, errstr_size) ||
+            json_list(data, "requestheader-group-headers", &c->requestheader_group_headers, errstr,
+                      errstr_size) ||
+            json_list(data, "requestheader-extra-headers-prefix",
+                      &c->requestheader_extra_headers_prefix, errstr, errstr_size)) {
+                kos_auth_conf_clear(c);
+                return -1;
+        }
+        return 0;
+}
+
 int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth_conf_t *flags,
                                 int *changed, char *errstr, size_t errstr_size)
 {
@@ -600,43 +646,12 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth
                 json_decref(cm);
                 return 0;
         }
-        /* options/authentication.go DelegatingAuthenticationOptions.ApplyTo, per setting:
-         *  - --client-ca-file given: the flag; else the ConfigMap's client-ca-file;
-         *  - --requestheader-client-ca-file given: every requestheader-* setting from the
-         *    flags; else every one of them from the ConfigMap (CA, allowed names, username,
-         *    group and extra headers, lists exactly as stored: no defaults). */
-        kos_auth_conf_t c = *flags;
-        memset(&c.requestheader_allowed_names, 0, sizeof(kos_strlist_t));
-        memset(&c.requestheader_username_headers, 0, sizeof(kos_strlist_t));
-        memset(&c.requestheader_group_headers, 0, sizeof(kos_strlist_t));
-        memset(&c.requestheader_extra_headers_prefix, 0, sizeof(kos_strlist_t));
-        int rc = 0;
-        if (!flags->client_ca_file)
-                c.client_ca_pem = cm_ca(data, "client-ca-file", &z->kept_client_ca);
-        if (flags->requestheader_client_ca_file) {
-                c.requestheader_allowed_names = flags->requestheader_allowed_names;
-                c.requestheader_username_headers = flags->requestheader_username_headers;
-                c.requestheader_group_headers = flags->requestheader_group_headers;
-                c.requestheader_extra_headers_prefix = flags->requestheader_extra_headers_prefix;
-        } else {
-                c.requestheader_client_ca_pem =
-                    cm_ca(data, "requestheader-client-ca-file", &z->kept_rh_ca);
-                rc = json_list(data, "requestheader-allowed-names", &c.requestheader_allowed_names,
-                               err, sizeof(err));
-                rc = rc ? rc
-                        : json_list(data, "requestheader-username-headers",
-                                    &c.requestheader_username_headers, err, sizeof(err));
-                rc = rc ? rc
-                        : json_list(data, "requestheader-group-headers",
-                                    &c.requestheader_group_headers, err, sizeof(err));
-                rc = rc ? rc
-                        : json_list(data, "requestheader-extra-headers-prefix",
-                                    &c.requestheader_extra_headers_prefix, err, sizeof(err));
-        }
+        kos_auth_conf_t c;
+        int rc = kos_authz_merge_configmap(data, flags, &z->kept_client_ca, &z->kept_rh_ca, &c, err,
+                                           sizeof(err));
         if (rc == 0)
                 rc = kos_auth_update(auth, &c, err, sizeof(err));
-        if (!flags->requestheader_client_ca_file)
-                kos_auth_conf_clear(&c);
+        kos_auth_conf_clear(&c);
         if (rc == 0) {
                 pthread_mutex_lock(&z->lock);
                 free(z->last_cm);

@@ -41,6 +41,14 @@ int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, 
 int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, char *msg,
                            size_t msg_size);
 
+/* The pure part of kos_authz_load_cluster_auth: the ConfigMap's data (may be NULL) under the
+ * flags, into c (kos_auth_conf_clear it; its CA PEMs point into data or *kept_*, the bundles
+ * last loaded, which an empty key keeps). 0, or -1 with errstr (c cleared) when a list is not
+ * a JSON list of strings. */
+int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char **kept_client_ca,
+                              char **kept_rh_ca, kos_auth_conf_t *c, char *errstr,
+                              size_t errstr_size);
+
 /* Reads the extension-apiserver-authentication ConfigMap into auth (kos_auth_update), for
  * the settings the flags (borrowed, must outlive z) do not give, as
  * DelegatingAuthenticationOptions.ApplyTo decides: without --client-ca-file its client-ca-file;

@@ -279,26 +279,30 @@ int main(int argc, char **argv)
                 case OPT_RH_NAMES:
                         if (!rh_list_set[0]++)
                                 kos_strlist_clear(&ac.requestheader_allowed_names);
-                        bad = kos_strlist_parse_flag(&ac.requestheader_allowed_names, "--requestheader-allowed-names", optarg, err,
+                        bad = kos_strlist_parse_flag(&ac.requestheader_allowed_names,
+                                                     "--requestheader-allowed-names", optarg, err,
                                                      sizeof(err));
                         break;
                 case OPT_RH_USER:
                         if (!rh_list_set[1]++)
                                 kos_strlist_clear(&ac.requestheader_username_headers);
-                        bad = kos_strlist_parse_flag(&ac.requestheader_username_headers, "--requestheader-username-headers", optarg, err,
-                                                     sizeof(err));
+                        bad = kos_strlist_parse_flag(&ac.requestheader_username_headers,
+                                                     "--requestheader-username-headers", optarg,
+                                                     err, sizeof(err));
                         break;
                 case OPT_RH_GROUP:
                         if (!rh_list_set[2]++)
                                 kos_strlist_clear(&ac.requestheader_group_headers);
-                        bad = kos_strlist_parse_flag(&ac.requestheader_group_headers, "--requestheader-group-headers", optarg, err,
+                        bad = kos_strlist_parse_flag(&ac.requestheader_group_headers,
+                                                     "--requestheader-group-headers", optarg, err,
                                                      sizeof(err));
                         break;
                 case OPT_RH_EXTRA:
                         if (!rh_list_set[3]++)
                                 kos_strlist_clear(&ac.requestheader_extra_headers_prefix);
-                        bad = kos_strlist_parse_flag(&ac.requestheader_extra_headers_prefix, "--requestheader-extra-headers-prefix", optarg, err,
-                                                     sizeof(err));
+                        bad = kos_strlist_parse_flag(&ac.requestheader_extra_headers_prefix,
+                                                     "--requestheader-extra-headers-prefix", optarg,
+                                                     err, sizeof(err));
                         break;
                 case OPT_CLIENT_CA:
                         ac.client_ca_file = optarg;
@@ -370,8 +374,8 @@ int main(int argc, char **argv)
                 rc = fail_start("--max-staleness must be at least --refresh-interval");
                 goto out;
         }
-        if (!ac.requestheader_client_ca_file && (rh_list_set[0] || rh_list_set[1] ||
-                                                 rh_list_set[2] || rh_list_set[3]))
+        if (!ac.requestheader_client_ca_file &&
+            (rh_list_set[0] || rh_list_set[1] || rh_list_set[2] || rh_list_set[3]))
                 KOS_WARN("main", "--requestheader-* flags without --requestheader-client-ca-file "
                                  "are ignored (as in k8s.io/apiserver): those settings come "
                                  "from the cluster, if at all");

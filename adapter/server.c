@@ -67,7 +67,8 @@ static tls_gen_t *gen_build(const kos_server_t *s)
         gnutls_datum_t k = {(unsigned char *)s->key_pem, (unsigned)strlen(s->key_pem)};
         gnutls_datum_t t = {(unsigned char *)trust, (unsigned)strlen(trust)};
         if (gnutls_certificate_set_x509_key_mem(g->cred, &c, &k, GNUTLS_X509_FMT_PEM) < 0 ||
-            (t.size && gnutls_certificate_set_x509_trust_mem(g->cred, &t, GNUTLS_X509_FMT_PEM) < 0)) {
+            (t.size &&
+             gnutls_certificate_set_x509_trust_mem(g->cred, &t, GNUTLS_X509_FMT_PEM) < 0)) {
                 gnutls_certificate_free_credentials(g->cred);
                 free(g);
                 free(trust);
@@ -420,8 +421,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
         opts[k++] =
             (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                            (intptr_t)notify_connection, s};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_connection, s};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 

@@ -68,8 +68,7 @@ void kos_log(int level, const char *component, const char *fmt, ...)
         va_end(ap);
 }
 
-void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt,
-                     ...)
+void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt, ...)
 {
         if (level > log_level)
                 return;

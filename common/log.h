@@ -22,8 +22,8 @@ typedef struct {
         _Atomic unsigned count;
         _Atomic unsigned dropped;
 } kos_log_limit_t;
-void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt,
-                     ...) __attribute__((format(printf, 4, 5)));
+void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define KOS_DBG(comp, ...)  kos_log(KOS_LOG_DEBUG, comp, __VA_ARGS__)
 #define KOS_INFO(comp, ...) kos_log(KOS_LOG_INFO, comp, __VA_ARGS__)

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config clang clang-format llvm
       libclang-rt-14-dev libmicrohttpd-dev libjansson-dev librdkafka-dev
-      libcurl4-openssl-dev libyaml-dev libssl-dev libgnutls28-dev kcat curl python3-matplotlib python3-pytest
+      libcurl4-openssl-dev libyaml-dev libssl-dev libgnutls28-dev kcat curl python3-matplotlib python3-pytest python3-cryptography
       openssl maven)
 missing=()
 for p in "${PKGS[@]}"; do

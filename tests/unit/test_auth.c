@@ -4,6 +4,9 @@
  * the errors of kos_auth_new. */
 #include "auth.h"
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +50,8 @@ static void conf_with(kos_auth_conf_t *c, const char *allowed, const char *user_
         }
         if (group_hdrs) {
                 kos_strlist_clear(&c->requestheader_group_headers);
-                CHECK_INT(kos_strlist_parse_flag(&c->requestheader_group_headers, "--g",
-                                                 group_hdrs, err, sizeof(err)),
+                CHECK_INT(kos_strlist_parse_flag(&c->requestheader_group_headers, "--g", group_hdrs,
+                                                 err, sizeof(err)),
                           0);
         }
 }
@@ -568,8 +571,179 @@ static void test_no_fixed_limits(void)
         CHECK_INT(kos_auth_identify(a, &fp, h, NG + 1, &id, msg, sizeof(msg)), 0);
         CHECK_INT(strlen(id.user), 1000);
         CHECK_INT(id.n_groups, NG + 1);
-        /* (group contents: checked once the identity can hold them) */
+        int n = (int)id.n_groups;
+        if (n == NG + 1) {
+                CHECK_STR(id.groups[n - 2], names[NG - 1]);
+                CHECK_STR(id.groups[n - 1], "system:authenticated");
+        }
+        kos_identity_clear(&id);
         kos_auth_destroy(a);
+}
+
+/* CommonNameUserConversion: uid from the UID attribute (parseUIDFromCert), the credential id
+ * extra X509SHA256=<hex of the leaf's DER>; two UIDs make the certificate unusable. */
+static void test_client_uid_and_credential_id(void)
+{
+        kos_auth_t *a = auth_with("front-proxy-client", NULL, NULL);
+        if (!a)
+                return;
+        kos_peer_t p;
+        verify(a, "uid-client", &p);
+        CHECK_INT(p.kind, KOS_PEER_CLIENT);
+        kos_identity_t id;
+        char msg[256];
+        CHECK_INT(kos_auth_identify(a, &p, NULL, 0, &id, msg, sizeof(msg)), 0);
+        CHECK_STR(id.user, "carol");
+        CHECK_STR(id.uid, "uid-123");
+        CHECK_INT(id.n_groups, 2);
+        if (id.n_groups == 2) {
+                CHECK_STR(id.groups[0], "team-c");
+                CHECK_STR(id.groups[1], "system:authenticated");
+        }
+        size_t len;
+        unsigned char *der = slurp(CERTS "uid-client.der", &len);
+        unsigned char fp[32];
+        char want[80];
+        CHECK_INT(gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, fp), 0);
+        int k = snprintf(want, sizeof(want), "X509SHA256=");
+        for (int i = 0; i < 32; i++)
+                k += snprintf(want + k, sizeof(want) - (size_t)k, "%02x", fp[i]);
+        free(der);
+        CHECK_INT(id.n_extra, 1);
+        if (id.n_extra == 1) {
+                CHECK_STR(id.extra[0].key, "authentication.kubernetes.io/credential-id");
+                CHECK_STR(id.extra[0].values[0], want);
+        }
+        kos_identity_clear(&id);
+        verify(a, "two-uid-client", &p);
+        CHECK_INT(p.kind, KOS_PEER_NONE);
+        CHECK(strstr(p.reason, "UID") != NULL);
+        kos_auth_destroy(a);
+}
+
+/* requestheader.go: headerValue takes the FIRST line of a header name (an empty one moves on
+ * to the next name, not the next line); allHeaderValues keeps duplicates; newExtra lowercases
+ * the key, then percent-decodes it (url.PathUnescape; a malformed escape keeps the key), and
+ * keeps every value, empty ones too. */
+static void test_front_proxy_header_rules(void)
+{
+        kos_auth_t *a = auth_with("front-proxy-client", NULL, NULL);
+        if (!a)
+                return;
+        kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
+        kos_identity_t id;
+        char msg[256];
+        const kos_header_t first_empty[] = {{"X-Remote-User", ""}, {"X-Remote-User", "bob"}};
+        CHECK_INT(kos_auth_identify(a, &fp, first_empty, 2, &id, msg, sizeof(msg)), -1);
+
+        const kos_header_t h[] = {
+            {"X-Remote-User", "alice"},        {"X-Remote-Group", "g"},
+            {"X-Remote-Group", "g"},           {"X-Remote-Extra-Scopes", "view"},
+            {"x-remote-extra-scopes", "edit"}, {"X-Remote-Extra-Acme.com%2Fproject", "p1"},
+            {"X-Remote-Extra-Bad%zZ", "v1"},   {"X-Remote-Extra-%41b", "v2"},
+            {"X-Remote-Extra-Empty", ""},      {"X-Remote-Extra-Nul%00x", "v3"},
+        };
+        CHECK_INT(kos_auth_identify(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
+        CHECK_INT(id.n_groups, 3);
+        if (id.n_groups == 3) {
+                CHECK_STR(id.groups[0], "g");
+                CHECK_STR(id.groups[1], "g");
+                CHECK_STR(id.groups[2], "system:authenticated");
+        }
+        CHECK_INT(id.n_extra, 6);
+        if (id.n_extra == 6) {
+                CHECK_STR(id.extra[0].key, "scopes");
+                CHECK_INT(id.extra[0].n_values, 2);
+                CHECK_STR(id.extra[0].values[1], "edit");
+                CHECK_STR(id.extra[1].key, "acme.com/project");
+                CHECK_STR(id.extra[2].key, "bad%zz");
+                CHECK_STR(id.extra[3].key, "Ab"); /* lowercased before decoding */
+                CHECK_STR(id.extra[4].key, "empty");
+                CHECK_STR(id.extra[4].values[0], "");
+                CHECK_INT(id.extra[5].key_len, 5);
+                CHECK(memcmp(id.extra[5].key, "nul\0x", 5) == 0);
+        }
+        kos_identity_t copy;
+        CHECK_INT(kos_identity_copy(&copy, &id), 0);
+        CHECK_INT(copy.n_extra, id.n_extra);
+        kos_identity_clear(&copy);
+        kos_identity_clear(&id);
+        kos_auth_destroy(a);
+}
+
+static time_t fake_now;
+static time_t fake_time(time_t *t)
+{
+        if (t)
+                *t = fake_now;
+        return fake_now;
+}
+
+/* Issue 9.9: a connection's parsed chain is verified again whenever the CAs or the time may
+ * have changed the answer (x509.Authenticator verifies on every request). */
+static void test_per_request_verification(void)
+{
+        kos_auth_t *a = auth_with("front-proxy-client", NULL, NULL);
+        if (!a)
+                return;
+        size_t len;
+        void *der = slurp(CERTS "admin.der", &len);
+        const void *chain[1] = {der};
+        kos_peer_cert_t *pc = kos_peer_cert_new(chain, &len, 1);
+        free(der);
+        CHECK(pc != NULL);
+        if (!pc) {
+                kos_auth_destroy(a);
+                return;
+        }
+        int64_t now = (int64_t)time(NULL);
+        CHECK_INT(kos_auth_check_peer(a, pc, now)->kind, KOS_PEER_CLIENT);
+        CHECK_INT(kos_auth_check_peer(a, pc, now + 1)->kind, KOS_PEER_CLIENT);
+        /* the client CA is rotated away: the same connection's next request is refused */
+        kos_auth_conf_t c;
+        conf_with(&c, NULL, NULL, NULL);
+        c.client_ca_file = NULL;
+        char err[256];
+        CHECK_INT(kos_auth_update(a, &c, err, sizeof(err)), 0);
+        CHECK_INT(kos_auth_check_peer(a, pc, now + 2)->kind, KOS_PEER_NONE);
+        c.client_ca_file = CERTS "client-ca.crt";
+        CHECK_INT(kos_auth_update(a, &c, err, sizeof(err)), 0);
+        kos_auth_conf_clear(&c);
+        CHECK_INT(kos_auth_check_peer(a, pc, now + 3)->kind, KOS_PEER_CLIENT);
+        /* past the certificate's notAfter (2054): refused on the same connection */
+        fake_now = (time_t)40 * 365 * 86400 + time(NULL);
+        gnutls_global_set_time_function(fake_time);
+        CHECK_INT(kos_auth_check_peer(a, pc, (int64_t)fake_now)->kind, KOS_PEER_NONE);
+        gnutls_global_set_time_function(time);
+        CHECK_INT(kos_auth_check_peer(a, pc, now + 4)->kind, KOS_PEER_CLIENT);
+        kos_peer_cert_free(pc);
+        kos_auth_destroy(a);
+}
+
+/* pflag StringSlice values (encoding/csv) and DelegatingAuthenticationOptions.Validate. */
+static void test_flag_lists(void)
+{
+        char err[256];
+        kos_strlist_t l = {0};
+        CHECK_INT(kos_strlist_parse_flag(&l, "--x", "a,\"b,c\", d,\"e\"\"f\"", err, sizeof(err)),
+                  0);
+        CHECK_INT(l.n, 4);
+        if (l.n == 4) {
+                CHECK_STR(l.v[0], "a");
+                CHECK_STR(l.v[1], "b,c");
+                CHECK_STR(l.v[2], " d");
+                CHECK_STR(l.v[3], "e\"f");
+        }
+        kos_strlist_clear(&l);
+        CHECK_INT(kos_strlist_parse_flag(&l, "--x", "", err, sizeof(err)), 0);
+        CHECK_INT(l.n, 0);
+        static const char *const bad[] = {"a\"b", "\"open", "a,,b", " ", "\"q\"x"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err[0] = '\0';
+                CHECK_INT(kos_strlist_parse_flag(&l, "--x", bad[i], err, sizeof(err)), -1);
+                CHECK(err[0] != '\0');
+                kos_strlist_clear(&l);
+        }
 }
 
 static void test_auth_new_errors(void)
@@ -602,9 +776,9 @@ static void test_auth_new_errors(void)
         /* whitespace-only list items are refused (DelegatingAuthenticationOptions.Validate) */
         kos_strlist_t l = {0};
         err[0] = '\0';
-        CHECK_INT(kos_strlist_parse_flag(&l, "--requestheader-username-headers", " , ", err,
-                                         sizeof(err)),
-                  -1);
+        CHECK_INT(
+            kos_strlist_parse_flag(&l, "--requestheader-username-headers", " , ", err, sizeof(err)),
+            -1);
         CHECK(strstr(err, "requestheader-username-headers") != NULL);
         kos_strlist_clear(&l);
 
@@ -624,5 +798,10 @@ int main(void)
         test_auth_new_errors();
         test_go_subject_rules();
         test_no_fixed_limits();
+        test_client_uid_and_credential_id();
+        test_front_proxy_header_rules();
+        test_per_request_verification();
+        test_flag_lists();
+        kos_peer_cert_free(last_pc);
         return check_result("auth");
 }

@@ -272,7 +272,8 @@ static void test_unauthenticated(void)
         }
         /* a refused certificate's reason goes to the log, never to the client: the body is
          * kube-apiserver's (endpoints/filters/authentication.go Unauthorized) */
-        kos_peer_t refused = {.kind = KOS_PEER_NONE, .cn = "mallory", .uid = "", .credential_id = ""};
+        kos_peer_t refused = {
+            .kind = KOS_PEER_NONE, .cn = "mallory", .uid = "", .credential_id = ""};
         snprintf(refused.reason, sizeof(refused.reason),
                  "front-proxy certificate CN \"mallory\" is not an allowed name");
         CHECK_INT(get_as(CM2, &refused), 401);
