@@ -129,9 +129,11 @@ def sar_specs(env, user):
     return specs
 
 
-def test_flags_win_over_the_configmap_and_certificates_follow_a_reload(env):
-    cp, certs = env["cp"], env["certs"]
-    proxy = [("X-Remote-User", "admin"), ("X-Remote-Group", "system:masters")]
+PROXY = [("X-Remote-User", "admin"), ("X-Remote-Group", "system:masters")]
+
+
+def test_both_ca_flags_never_read_the_configmap(env):
+    certs, proxy = env["certs"], PROXY
     # Both CA flags: the ConfigMap is never read, so the adapter starts although its
     # ServiceAccount may not read it yet, and only the flags' CAs count.
     ad = start(env, "--client-ca-file", str(certs / "client-ca.crt"),
@@ -144,6 +146,10 @@ def test_flags_win_over_the_configmap_and_certificates_follow_a_reload(env):
         assert ad.get(CUSTOM2, cert="cpproxy", headers=proxy)[0] == 401
     finally:
         stop(ad)
+
+
+def test_client_certificates_follow_a_configmap_reload(env):
+    cp, proxy = env["cp"], PROXY
     # No CA flag, ConfigMap unreadable at start (tolerated): no CA yet ...
     ad = start(env, "--authentication-tolerate-lookup-failure")
     try:
@@ -156,6 +162,11 @@ def test_flags_win_over_the_configmap_and_certificates_follow_a_reload(env):
         assert ad.get(CUSTOM2, cert="admin")[0] == 401
     finally:
         stop(ad)
+
+
+def test_the_configmap_fills_only_what_the_flags_do_not_set(env):
+    cp, certs, proxy = env["cp"], env["certs"], PROXY
+    cp.apply(READER)
     # Only --client-ca-file: the client CA is the flag's, the request-header settings all come
     # from the ConfigMap, and --requestheader-allowed-names alone is ignored.
     ad = start(env, "--client-ca-file", str(certs / "client-ca.crt"),

@@ -69,6 +69,14 @@ static kos_auth_t *auth_with(const char *allowed, const char *user_hdrs, const c
         return a;
 }
 
+/* kos_auth_identify into an id that may still hold the previous answer. */
+static int ident(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
+                 size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size)
+{
+        kos_identity_clear(id);
+        return kos_auth_identify(a, peer, hdrs, n_hdrs, id, msg, msg_size);
+}
+
 /* The last chain verified; the peer's strings live in it. */
 static kos_peer_cert_t *last_pc;
 
@@ -259,16 +267,17 @@ static void test_fake_proxy(void)
         verify(a, "fake-proxy", &p);
         CHECK_INT(p.kind, KOS_PEER_CLIENT);
         CHECK_STR(p.cn, "front-proxy-client");
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
         const kos_header_t h[] = {{"X-Remote-User", "system:admin"},
                                   {"X-Remote-Group", "system:masters"}};
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "front-proxy-client");
         CHECK(strcmp(id.user, "system:admin") != 0);
         CHECK_STR(id.via, "client-cert");
         CHECK_INT(id.n_groups, 1);
         CHECK_STR(id.groups[0], "system:authenticated");
+        kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
 
@@ -351,7 +360,7 @@ static void test_identify_front_proxy(void)
         if (!a)
                 return;
         kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
 
         const kos_header_t h[] = {
@@ -363,7 +372,7 @@ static void test_identify_front_proxy(void)
             {"X-Remote-Group", ""},
             {"X-Remote-Extra-Scopes", "x"},
         };
-        CHECK_INT(kos_auth_identify(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "system:serviceaccount:kube-system:horizontal-pod-autoscaler");
         CHECK_STR(id.via, "front-proxy");
         /* every group line kept in order, a comma is not a separator, authenticated added */
@@ -377,7 +386,7 @@ static void test_identify_front_proxy(void)
 
         /* the first X-Remote-User line is the user */
         const kos_header_t two_users[] = {{"X-Remote-User", "alice"}, {"X-Remote-User", "bob"}};
-        CHECK_INT(kos_auth_identify(a, &fp, two_users, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, two_users, 2, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "alice");
         CHECK_INT(id.n_groups, 1);
         CHECK_STR(id.groups[0], "system:authenticated");
@@ -385,20 +394,20 @@ static void test_identify_front_proxy(void)
         /* system:authenticated sent by the proxy is not listed twice */
         const kos_header_t dup[] = {{"X-Remote-User", "alice"},
                                     {"X-Remote-Group", "system:authenticated"}};
-        CHECK_INT(kos_auth_identify(a, &fp, dup, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, dup, 2, &id, msg, sizeof(msg)), 0);
         CHECK_INT(id.n_groups, 1);
 
         /* no user header, or an empty one: 401 naming the header */
         const kos_header_t nouser[] = {{"X-Remote-Group", "system:masters"}};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &fp, nouser, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, nouser, 1, &id, msg, sizeof(msg)), -1);
         CHECK(strstr(msg, "x-remote-user") != NULL); /* the default, as k8s spells it */
-        CHECK_INT(kos_auth_identify(a, &fp, NULL, 0, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, NULL, 0, &id, msg, sizeof(msg)), -1);
         const kos_header_t empty_user[] = {{"X-Remote-User", ""}};
-        CHECK_INT(kos_auth_identify(a, &fp, empty_user, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, empty_user, 1, &id, msg, sizeof(msg)), -1);
         /* a header whose name only starts like the user header is something else */
         const kos_header_t prefix[] = {{"X-Remote-User-Name", "alice"}};
-        CHECK_INT(kos_auth_identify(a, &fp, prefix, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, prefix, 1, &id, msg, sizeof(msg)), -1);
 
         /* 33 groups: no fixed limit (issue 9.7), all kept, system:authenticated added */
         kos_header_t many[34];
@@ -408,12 +417,13 @@ static void test_identify_front_proxy(void)
                 snprintf(names[i], sizeof(names[i]), "g%d", i);
                 many[i + 1] = (kos_header_t){"X-Remote-Group", names[i]};
         }
-        CHECK_INT(kos_auth_identify(a, &fp, many, 34, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, many, 34, &id, msg, sizeof(msg)), 0);
         CHECK_INT(id.n_groups, 34);
         if (id.n_groups == 34) {
                 CHECK_STR(id.groups[32], "g32");
                 CHECK_STR(id.groups[33], "system:authenticated");
         }
+        kos_identity_clear(&id);
         kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
@@ -427,13 +437,13 @@ static void test_identify_custom_headers(void)
         if (!a)
                 return;
         kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
 
         /* the default names mean nothing once others are configured */
         const kos_header_t std[] = {{"X-Remote-User", "alice"}, {"X-Remote-Group", "admins"}};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &fp, std, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, std, 2, &id, msg, sizeof(msg)), -1);
         CHECK(strstr(msg, "X-Custom-User") != NULL);
 
         /* the first configured user header that is present wins, whatever the line order */
@@ -442,7 +452,7 @@ static void test_identify_custom_headers(void)
                                   {"X-Remote-Group", "ignored"},
                                   {"X-Team", "t1"},
                                   {"X-Custom-Group", "c1"}};
-        CHECK_INT(kos_auth_identify(a, &fp, h, 5, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, h, 5, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "first");
         CHECK(has_group(&id, "c1"));
         CHECK(has_group(&id, "t1"));
@@ -451,11 +461,12 @@ static void test_identify_custom_headers(void)
         CHECK_INT(id.n_groups, 3);
 
         const kos_header_t other[] = {{"X-Other-User", "second"}};
-        CHECK_INT(kos_auth_identify(a, &fp, other, 1, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, other, 1, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "second");
         kos_identity_clear(&id);
         const kos_header_t spaced[] = {{"X-Spaced", "third"}};
-        CHECK_INT(kos_auth_identify(a, &fp, spaced, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, spaced, 1, &id, msg, sizeof(msg)), -1);
+        kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
 
@@ -464,7 +475,7 @@ static void test_identify_client_and_anonymous(void)
         kos_auth_t *a = auth_with("front-proxy-client", NULL, NULL);
         if (!a)
                 return;
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
 
         /* a direct client cannot claim another identity through X-Remote-* */
@@ -476,7 +487,7 @@ static void test_identify_client_and_anonymous(void)
                          .uid = "",
                          .credential_id = ""};
         const kos_header_t h[] = {{"X-Remote-User", "mallory"}, {"X-Remote-Group", "evil-admins"}};
-        CHECK_INT(kos_auth_identify(a, &cl, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &cl, h, 2, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "kos-admin");
         CHECK_STR(id.via, "client-cert");
         CHECK_INT(id.n_groups, 2);
@@ -491,7 +502,7 @@ static void test_identify_client_and_anonymous(void)
         kos_peer_t p;
         verify_chain_now(a, chain, &len, 1, &p);
         free(der);
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "kos-admin");
         CHECK(has_group(&id, "system:masters"));
         CHECK(!has_group(&id, "evil-admins"));
@@ -499,7 +510,7 @@ static void test_identify_client_and_anonymous(void)
         /* anonymous: headers alone prove nothing */
         kos_peer_t none = {.kind = KOS_PEER_NONE};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &none, h, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &none, h, 2, &id, msg, sizeof(msg)), -1);
         CHECK(msg[0] != '\0');
         CHECK(id.user == NULL);
         /* a refused certificate: the reason (for the log) names it */
@@ -507,8 +518,9 @@ static void test_identify_client_and_anonymous(void)
         chain[0] = der;
         verify_chain_now(a, chain, &len, 1, &p);
         free(der);
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &p, h, 2, &id, msg, sizeof(msg)), -1);
         CHECK(strstr(msg, "evil-proxy") != NULL);
+        kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
 
@@ -554,7 +566,7 @@ static void test_no_fixed_limits(void)
         if (!a)
                 return;
         kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
         char user[1001];
         memset(user, 'u', 1000);
@@ -568,7 +580,7 @@ static void test_no_fixed_limits(void)
                 snprintf(names[i] + 290, 10, "%d", i);
                 h[i + 1] = (kos_header_t){"X-Remote-Group", names[i]};
         }
-        CHECK_INT(kos_auth_identify(a, &fp, h, NG + 1, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, h, NG + 1, &id, msg, sizeof(msg)), 0);
         CHECK_INT(strlen(id.user), 1000);
         CHECK_INT(id.n_groups, NG + 1);
         int n = (int)id.n_groups;
@@ -576,6 +588,7 @@ static void test_no_fixed_limits(void)
                 CHECK_STR(id.groups[n - 2], names[NG - 1]);
                 CHECK_STR(id.groups[n - 1], "system:authenticated");
         }
+        kos_identity_clear(&id);
         kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
@@ -590,9 +603,9 @@ static void test_client_uid_and_credential_id(void)
         kos_peer_t p;
         verify(a, "uid-client", &p);
         CHECK_INT(p.kind, KOS_PEER_CLIENT);
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
-        CHECK_INT(kos_auth_identify(a, &p, NULL, 0, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &p, NULL, 0, &id, msg, sizeof(msg)), 0);
         CHECK_STR(id.user, "carol");
         CHECK_STR(id.uid, "uid-123");
         CHECK_INT(id.n_groups, 2);
@@ -618,6 +631,7 @@ static void test_client_uid_and_credential_id(void)
         verify(a, "two-uid-client", &p);
         CHECK_INT(p.kind, KOS_PEER_NONE);
         CHECK(strstr(p.reason, "UID") != NULL);
+        kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
 
@@ -631,10 +645,10 @@ static void test_front_proxy_header_rules(void)
         if (!a)
                 return;
         kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
-        kos_identity_t id;
+        kos_identity_t id = {0};
         char msg[256];
         const kos_header_t first_empty[] = {{"X-Remote-User", ""}, {"X-Remote-User", "bob"}};
-        CHECK_INT(kos_auth_identify(a, &fp, first_empty, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(ident(a, &fp, first_empty, 2, &id, msg, sizeof(msg)), -1);
 
         const kos_header_t h[] = {
             {"X-Remote-User", "alice"},        {"X-Remote-Group", "g"},
@@ -643,7 +657,7 @@ static void test_front_proxy_header_rules(void)
             {"X-Remote-Extra-Bad%zZ", "v1"},   {"X-Remote-Extra-%41b", "v2"},
             {"X-Remote-Extra-Empty", ""},      {"X-Remote-Extra-Nul%00x", "v3"},
         };
-        CHECK_INT(kos_auth_identify(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
+        CHECK_INT(ident(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
         CHECK_INT(id.n_groups, 3);
         if (id.n_groups == 3) {
                 CHECK_STR(id.groups[0], "g");
@@ -667,6 +681,7 @@ static void test_front_proxy_header_rules(void)
         CHECK_INT(kos_identity_copy(&copy, &id), 0);
         CHECK_INT(copy.n_extra, id.n_extra);
         kos_identity_clear(&copy);
+        kos_identity_clear(&id);
         kos_identity_clear(&id);
         kos_auth_destroy(a);
 }
