@@ -81,33 +81,6 @@ static int64_t max64(int64_t a, int64_t b)
         return a > b ? a : b;
 }
 
-/* The end offset of every input partition of the new tasks, fresh from the broker: the
- * consumer's cached high watermark of a partition this process owned before is stale until
- * the first fetch, and the merge would take "fetched up to it" for "caught up". */
-static void fetch_end_offsets(kos_proc_t *p, const int32_t *parts, int n)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; i < n; i++)
-                for (int s = 0; s < KOS_SIDES; s++)
-                        if (p->tasks[parts[i]])
-                                rd_kafka_topic_partition_list_add(l, tname(p, s), parts[i])
-                                    ->offset = RD_KAFKA_OFFSET_END;
-        rd_kafka_resp_err_t err =
-            l->cnt ? rd_kafka_offsets_for_times(p->consumer, l, KAFKA_TIMEOUT_MS) : 0;
-        for (int i = 0; !err && i < l->cnt; i++) {
-                rd_kafka_topic_partition_t *tp = &l->elems[i];
-                kos_task_t *t = p->tasks[tp->partition];
-                if (t && !tp->err)
-                        t->side[strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) ? KOS_SIDE_RS
-                                                                         : KOS_SIDE_RQ]
-                            .end_at_start = tp->offset;
-        }
-        if (err)
-                KOS_WARN("rebalance", "end offsets: %s (the merge relies on fetches)",
-                         rd_kafka_err2str(err));
-        rd_kafka_topic_partition_list_destroy(l);
-}
-
 /* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
  * their start offsets. NULL when the committed offsets cannot be read (p->fatal is set). */
 static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *parts, int n)
@@ -207,7 +180,6 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 }
         }
         rd_kafka_topic_partition_list_destroy(times);
-        fetch_end_offsets(p, parts, n);
 
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
         for (int i = 0; start && i < n; i++) {
@@ -392,24 +364,6 @@ void kos_rebalance_rewind(kos_proc_t *p)
                 rd_kafka_topic_partition_list_destroy(l);
         }
         free(ps);
-}
-
-/* librdkafka pauses every assigned partition around a rebalance callback and resumes them when
- * the callback (un)assigns, but a broker thread left with nothing to fetch only notices the
- * resume at its next wake-up, up to a second later: the partitions this member keeps would
- * stall for that long on every rebalance. Any request to the broker wakes it; ListOffsets for
- * the owned partitions is one per leader and cheap. */
-void kos_rebalance_kick(kos_proc_t *p)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-        for (int i = 0; i < p->n_partitions; i++)
-                if (p->tasks[i])
-                        for (int s = 0; s < KOS_SIDES; s++)
-                                rd_kafka_topic_partition_list_add(l, tname(p, s), i)->offset =
-                                    RD_KAFKA_OFFSET_END;
-        if (l->cnt)
-                rd_kafka_offsets_for_times(p->consumer, l, 2000);
-        rd_kafka_topic_partition_list_destroy(l);
 }
 
 void kos_rebalance_drop_all(kos_proc_t *p)
