@@ -161,6 +161,15 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
                 "Records processed while the other input of their task lagged for longer than "
                 "--max-task-idle (timestamp order not guaranteed).",
                 LOAD(s->merge_forced));
+        kos_prom_meta(b, "kos_processor_assignment_rejected_total", "counter",
+                      "Entries of the group leader's assignments ignored: a partition number "
+                      "outside the inputs' partitions, another topic, a repeat.");
+        for (int i = 0; i < KOS_AS_REASONS; i++) {
+                char labels[64];
+                snprintf(labels, sizeof(labels), "reason=\"%s\"", kos_as_reason_name(i));
+                kos_prom_u64(b, "kos_processor_assignment_rejected_total", labels,
+                             LOAD(s->assign_rejected[i]));
+        }
         kos_prom_meta(b, "kos_processor_consumer_lag", "gauge",
                       "Records behind the end of the owned input partitions (the group's own "
                       "view covers only the requests topic: responses partitions follow their "
