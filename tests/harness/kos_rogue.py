@@ -30,15 +30,17 @@ def _plist(parts):
 class RogueMember:
     """run.sh as a child process. SELF_PARTS / OTHER_PARTS: [(topic, partition)] the member,
     as the group's leader, assigns to itself / to every other member; COMMITS: [(topic,
-    partition, offset)] it tries to commit once assigned. PROTOCOL: the assignor's name."""
+    partition, offset)] it tries to commit once assigned, with COMMIT_METADATA. PROTOCOL: the
+    assignor's name."""
 
     def __init__(self, bootstrap, group, subscribe, self_parts=(), other_parts=(), commits=(),
-                 protocol="rogue", cooperative=False, client_id="kos-rogue"):
+                 commit_metadata="", protocol="rogue", cooperative=False, client_id="kos-rogue"):
         self.cmd = [str(RUN_SH), "--bootstrap", bootstrap, "--group", group, "--subscribe",
                     ",".join(subscribe), "--protocol", protocol, "--self", _plist(self_parts),
                     "--others", _plist(other_parts), "-X", f"client.id={client_id}"]
         if commits:
-            self.cmd += ["--commit", ",".join(f"{t}:{p}={o}" for t, p, o in commits)]
+            self.cmd += ["--commit", ",".join(f"{t}:{p}={o}" for t, p, o in commits),
+                         "--commit-metadata", commit_metadata]
         if cooperative:
             self.cmd.append("--cooperative")
         self._cv = threading.Condition()

@@ -45,6 +45,7 @@ public final class RogueMember {
             "  --self LIST        partitions the leader assigns to itself",
             "  --others LIST      partitions the leader assigns to every other member",
             "  --commit LIST      T:P=O offsets to commit once assigned (results printed)",
+            "  --commit-metadata S  the metadata string of those commits",
             "  -X key=value       any other consumer property",
             "LIST: T:P[,T:P...]; P may be negative or any int32; entries may repeat.");
 
@@ -131,7 +132,8 @@ public final class RogueMember {
     public static void main(String[] args) throws Exception {
         String bootstrap = null, group = null;
         List<String> topics = new ArrayList<>();
-        Map<TopicPartition, OffsetAndMetadata> commits = new LinkedHashMap<>();
+        Map<TopicPartition, Long> commits = new LinkedHashMap<>();
+        String commitMeta = "";
         Properties props = new Properties();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -159,9 +161,10 @@ public final class RogueMember {
                     for (String item : v.split(",")) {
                         int eq = item.lastIndexOf('=');
                         TopicPartition tp = parseList(a, item.substring(0, eq)).get(0);
-                        commits.put(tp, new OffsetAndMetadata(Long.parseLong(item.substring(eq + 1))));
+                        commits.put(tp, Long.parseLong(item.substring(eq + 1)));
                     }
                 }
+                case "--commit-metadata" -> commitMeta = v;
                 case "-X" -> {
                     int eq = v.indexOf('=');
                     props.put(v.substring(0, eq), v.substring(eq + 1));
@@ -230,10 +233,11 @@ public final class RogueMember {
                     System.err.println("rogue: poll: " + e);
                 }
                 if (assigned.get() && !announced) {
-                    for (Map.Entry<TopicPartition, OffsetAndMetadata> c : commits.entrySet()) {
-                        String what = c.getKey().topic() + ":" + c.getKey().partition() + "=" + c.getValue().offset();
+                    for (Map.Entry<TopicPartition, Long> c : commits.entrySet()) {
+                        String what = c.getKey().topic() + ":" + c.getKey().partition() + "=" + c.getValue();
                         try {
-                            consumer.commitSync(Map.of(c.getKey(), c.getValue()), Duration.ofSeconds(10));
+                            consumer.commitSync(Map.of(c.getKey(), new OffsetAndMetadata(c.getValue(), commitMeta)),
+                                    Duration.ofSeconds(10));
                             System.out.println("committed " + what + " ok");
                         } catch (RuntimeException e) {
                             System.out.println("committed " + what + " error " + e.getClass().getSimpleName());
