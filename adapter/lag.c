@@ -821,6 +821,7 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         int64_t t_groups = mono_us();
         if (fetch_topic_counts(lag, &md, &topics, errstr, errstr_size) == -1)
                 goto done;
+        int64_t t_meta = mono_us();
         s = kos_snapshot_new();
         rej = calloc(n ? n : 1, sizeof(*rej));
         if (!s || !rej || !(s->groups = calloc(n ? n : 1, sizeof(*s->groups)))) {
@@ -885,11 +886,11 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                 for (size_t i = 0; i < s->n_groups; i++)
                         parts += s->groups[i].n_parts;
                 KOS_DBG("lag",
-                        "refresh: %zu groups, %zu partitions (list %.1f, groups %.1f, offsets "
-                        "%.1f, heads %.1f ms) %.1f ms",
+                        "refresh: %zu groups, %zu partitions (list %.1f, groups %.1f, metadata "
+                        "%.1f, offsets %.1f, heads %.1f ms) %.1f ms",
                         s->n_groups, parts, (double)(t_list - t0) / 1000.0,
-                        (double)(t_groups - t_list) / 1000.0,
-                        (double)(t_offsets - t_groups) / 1000.0,
+                        (double)(t_groups - t_list) / 1000.0, (double)(t_meta - t_groups) / 1000.0,
+                        (double)(t_offsets - t_meta) / 1000.0,
                         (double)(s->refresh_us - (t_offsets - t0)) / 1000.0,
                         (double)s->refresh_us / 1000.0);
         }
