@@ -348,6 +348,22 @@ char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap
                           (double)st.last_refresh_us / 1e6, (unsigned long long)st.refreshes_ok,
                           (unsigned long long)st.refreshes_failed,
                           (unsigned long long)st.head_fetched);
+                /* Group metadata is written by group members: what a rogue one puts there is
+                 * ignored (lag.c), and counted here. */
+                sb_printf(&b, "# HELP kos_adapter_group_metadata_rejected_total Entries of "
+                              "consumer-group metadata ignored: a partition its topic does not "
+                              "have, an assigned topic that does not exist, a repeat.\n"
+                              "# TYPE kos_adapter_group_metadata_rejected_total counter\n");
+                for (int r = 0; r < KOS_GP_REASONS; r++)
+                        sb_printf(&b,
+                                  "kos_adapter_group_metadata_rejected_total{reason=\"%s\"} %llu\n",
+                                  kos_gp_reason_name(r), (unsigned long long)st.rejected_total[r]);
+                sb_printf(&b, "# HELP kos_adapter_group_metadata_rejected Entries ignored by the "
+                              "last refresh.\n"
+                              "# TYPE kos_adapter_group_metadata_rejected gauge\n");
+                for (int r = 0; r < KOS_GP_REASONS; r++)
+                        sb_printf(&b, "kos_adapter_group_metadata_rejected{reason=\"%s\"} %llu\n",
+                                  kos_gp_reason_name(r), (unsigned long long)st.rejected_last[r]);
         }
         sb_printf(&b,
                   "# HELP kos_adapter_snapshot_age_seconds Age of the served lag snapshot "

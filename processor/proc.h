@@ -5,7 +5,11 @@
 #ifndef KOS_PROC_PROC_H
 #define KOS_PROC_PROC_H
 
+<<<<<<< HEAD
 #include "merge.h"
+=======
+#include "assignment.h"
+>>>>>>> rogue
 #include "metrics.h"
 #include "options.h"
 #include "topology.h"
@@ -59,6 +63,8 @@ typedef struct {
         atomic_ullong lag[KOS_SIDES]; /* gauge: end offset - processed position, owned tasks */
         kos_hist_t commit_latency_us;
         kos_topo_stats_t topo;
+        /* Entries of the group leader's assignments refused (assignment.h), by reason. */
+        atomic_ullong assign_rejected[KOS_AS_REASONS];
 } kos_proc_stats_t;
 
 typedef struct kos_delivery_s kos_delivery_t;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a real single-node KRaft Apache Kafka broker (jars from Maven Central) for kos tests,
 # bound to 127.0.0.1 only, plus the Kafka CLI tools from the same jars. No Docker, no tarball.
-# Usage: kafka.sh install | start DIR | stop DIR | tool MAINCLASS ARGS... | cgc ARGS... | topics ARGS...
+# Usage: kafka.sh install | libs | start DIR | stop DIR | tool MAINCLASS ARGS... | cgc ARGS... | topics ARGS...
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +26,7 @@ die() {
 usage() {
 	cat >&2 <<'EOF'
 usage: kafka.sh install                      fetch Kafka jars into $KOS_CACHE (default ~/.cache/kos)
+       kafka.sh libs                         install, then print the directory of those jars
        kafka.sh start DIR                    start (or restart) a broker whose state lives in DIR;
                                              prints the bootstrap address, also in DIR/bootstrap
        kafka.sh stop DIR                     stop that broker (SIGTERM, SIGKILL after 20 s)
@@ -260,6 +261,10 @@ sub=$1
 shift
 case $sub in
 install) cmd_install ;;
+libs)
+	cmd_install
+	echo "$LIBS"
+	;;
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
 tool) cmd_tool "$@" ;;

@@ -92,8 +92,17 @@ class Adapter:
         if wait_ready:
             deadline = time.time() + timeout
             while time.time() < deadline:
-                if self.get("/readyz", cert=None, raw=True)[0] == 200:
-                    return self
+                try:
+                    if self.get("/readyz", cert=None, raw=True)[0] == 200:
+                        return self
+                except OSError:
+                    if self.proc.poll() is None:
+                        raise
+                if self.proc.poll() is not None:
+                    self.proc.wait(timeout=10)
+                    time.sleep(0.2)  # the stderr reader catches up
+                    raise RuntimeError(f"kos-adapter exited with {self.proc.returncode} while "
+                                       f"starting:\n{self.stderr()}")
                 time.sleep(0.1)
             raise RuntimeError(f"kos-adapter not ready in {timeout}s: {self.stderr()}")
         return self
