@@ -5,11 +5,8 @@
 #ifndef KOS_PROC_PROC_H
 #define KOS_PROC_PROC_H
 
-<<<<<<< HEAD
 #include "merge.h"
-=======
 #include "assignment.h"
->>>>>>> rogue
 #include "metrics.h"
 #include "options.h"
 #include "topology.h"

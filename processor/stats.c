@@ -207,7 +207,6 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
                 "queued and was caught up with the broker (for --max-task-idle): its next "
                 "records may come behind stream time (late beyond window + grace).",
                 LOAD(s->merge_forced));
-<<<<<<< HEAD
         counter(b, "kos_processor_fetch_wakeups_total",
                 "Rounds of requests sent to wake librdkafka's fetcher for partitions whose "
                 "queue ran low before they caught up.",
@@ -221,7 +220,6 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
                       "cannot be fetched.");
         kos_prom_double(b, "kos_processor_input_wait_seconds", "",
                         (double)LOAD(s->longest_wait_ms) / 1000.0);
-=======
         kos_prom_meta(b, "kos_processor_assignment_rejected_total", "counter",
                       "Entries of the group leader's assignments ignored: a partition number "
                       "outside the inputs' partitions, another topic, a repeat.");
@@ -231,7 +229,6 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
                 kos_prom_u64(b, "kos_processor_assignment_rejected_total", labels,
                              LOAD(s->assign_rejected[i]));
         }
->>>>>>> rogue
         kos_prom_meta(b, "kos_processor_consumer_lag", "gauge",
                       "Records behind the end of the owned input partitions (the group's own "
                       "view covers only the requests topic: responses partitions follow their "
