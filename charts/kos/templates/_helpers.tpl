@@ -121,8 +121,8 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 {{- toJson .Values.tls.generatedByChart -}}
 {{- end -}}
 
-{{/* spec.caBundle of the APIServices (base64), or "" when it must stay unset (cert-manager
-     injects it; insecureSkipTLSVerify forbids it). */}}
+{{/* spec.caBundle of the APIServices (base64), or "" when it must stay unset (cert-manager's
+     cainjector fills it; insecureSkipTLSVerify forbids it). */}}
 {{- define "kos.apiService.caBundle" -}}
 {{- if .Values.apiService.insecureSkipTLSVerify -}}
 {{- else if eq .Values.tls.type "helm" -}}
@@ -142,6 +142,8 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 {{- fail (printf "tls.type=existingSecret: set apiService.caBundle to the PEM of the CA that signed the certificate in Secret %s (no ca.crt found in it%s)" (include "kos.tls.secretName" .) (ternary "" "; tls.existingSecret.lookup is off" .Values.tls.existingSecret.lookup)) -}}
 {{- end -}}
 {{- end -}}
+{{- else if and (eq .Values.tls.type "cert-manager") (not .Values.tls.certManager.addInjectorAnnotations) -}}
+{{- required "tls.type=cert-manager with tls.certManager.addInjectorAnnotations=false: set apiService.caBundle to the PEM of the issuing CA" .Values.apiService.caBundle | b64enc -}}
 {{- end -}}
 {{- end -}}
 
