@@ -32,7 +32,7 @@ and 12; no cluster.
 """
 
 import base64
-import copy
+import difflib
 import itertools
 import json
 import re
@@ -186,7 +186,7 @@ def assert_same_objects(kust, chart):
         problems.append(f"only in kustomize: {sorted(set(k) - set(h))}")
     if set(h) - set(k):
         problems.append(f"only in the chart: {sorted(set(h) - set(k))}")
-    import difflib
+
     for key in sorted(set(k) & set(h)):
         if k[key] != h[key]:
             a = yaml.safe_dump(k[key], sort_keys=True).splitlines()
