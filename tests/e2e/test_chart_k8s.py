@@ -21,8 +21,9 @@ apiserver) or like prometheus-adapter (v1beta1.custom.metrics.k8s.io). It record
    every external request goes to the other owner and none to kos;
 2. KEDA gone: helm upgrade with external on -> all three Available, the chart's certificate kept
    (tls.helm.lookup), external values from kos;
-3. beside prometheus-adapter, with kustomize (overlays/local + components/without-custom-metrics):
-   kos serves the external group only, the other owner keeps custom.metrics.k8s.io
+3. beside prometheus-adapter, with kustomize: overlays/local alone takes the other owner's
+   APIService over (kubectl apply does not ask); with components/without-custom-metrics kos
+   serves the external group only, the other owner keeps custom.metrics.k8s.io
    (preferredVersion v1beta1, its requests), and a v1beta2 APIService of kos would take them.
 """
 
@@ -474,6 +475,15 @@ def test_3_beside_prometheus_adapter_with_kustomize(env):
         local = Path(subprocess.run([str(configure), str(env["root"] / "kustomize"),
                                      str(env["port"]), str(env["adapter"].ca)],
                                     check=True, capture_output=True, text=True).stdout.strip())
+        # Without the component, `kubectl apply -k` silently takes the other owner's APIService
+        # over (what the component is for; helm would have refused):
+        cp.kubectl("apply", "-k", local)
+        taken = cp.kubectl_json("get", "apiservice", "v1beta1.custom.metrics.k8s.io")["spec"]
+        assert taken["service"]["name"] == "kos-adapter" and taken["service"]["namespace"] == NS
+        cp.kubectl("delete", "apiservice", *KOS_CUSTOM)
+        owner = register_other(cp, other_certs, pa.port, "v1beta1.custom.metrics.k8s.io",
+                               "monitoring", "prometheus-adapter")
+        # ... with it, kos leaves custom.metrics.k8s.io alone
         ov = local.parent / "beside-prometheus-adapter"
         ov.mkdir()
         (ov / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -488,8 +498,10 @@ def test_3_beside_prometheus_adapter_with_kustomize(env):
         assert not [a for a in cp.kubectl_json("get", "apiservices")["items"]
                     if a["metadata"]["name"] == KOS_CUSTOM[0]]
         # the group's preferred version is the other owner's, and its requests go there
-        group = raw(cp, "/apis/custom.metrics.k8s.io")
-        assert group["preferredVersion"]["version"] == "v1beta1"
+        kos_k8s.wait_until(
+            lambda: raw(cp, "/apis/custom.metrics.k8s.io")["preferredVersion"]["version"] == "v1beta1",
+            30, 0.5, "v1beta1 (the other owner's) preferred")
+        assert [v["version"] for v in raw(cp, "/apis/custom.metrics.k8s.io")["versions"]] == ["v1beta1"]
         n_kos = len(env["adapter"].requests_for("/apis/custom.metrics.k8s.io"))
         doc = raw(cp, f"{CUSTOM1}/namespaces/{NS}/deployments.apps/kos-processor/other_metric")
         assert [i["value"] for i in doc["items"]] == [OTHER_VALUE]
