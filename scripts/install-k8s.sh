@@ -3,7 +3,7 @@
 # $KOS_CACHE/k8s-$KUBE_VERSION/bin (KOS_CACHE defaults to ~/.cache/kos):
 #   kube-apiserver, kube-controller-manager, kubectl   generated wrapper module (k8s-src-$KUBE_VERSION)
 #   etcd, etcdctl                                      generated wrapper module (etcd-src-$ETCD_VERSION)
-#   kwok, vegeta, test-adapter                         go install pkg@version
+#   kwok, vegeta, helm, test-adapter                   go install pkg@version
 # Versions: scripts/k8s-versions.env. Idempotent: a binary is rebuilt only when its stamp file
 # ($BIN/.stamp-NAME, holding the version) is missing or names another version. Concurrent runs
 # serialise on a lock. test-adapter is optional: a failure there is reported, not fatal.
@@ -199,7 +199,7 @@ all_present() {
 	for c in "${K8S_CMDS[@]}"; do have "$c" "$KUBE_VERSION" || return 1; done
 	have etcd "$ETCD_VERSION" && have etcdctl "$ETCD_VERSION" && have kwok "$KWOK_VERSION" &&
 		[[ -f $BIN/kwok-stages.yaml && $(cat "$BIN/.stamp-kwok-stages" 2>/dev/null) == "$KWOK_VERSION" ]] &&
-		have vegeta "$VEGETA_VERSION" || return 1
+		have vegeta "$VEGETA_VERSION" && have helm "$HELM_VERSION" || return 1
 	# test-adapter is optional; a recorded failure for this version counts as "done"
 	have test-adapter "$TEST_ADAPTER_VERSION" ||
 		[[ -f $BIN/.failed-test-adapter && $(<"$BIN/.failed-test-adapter") == "$TEST_ADAPTER_VERSION" ]]
@@ -237,6 +237,12 @@ main() {
 	if ! have vegeta "$VEGETA_VERSION"; then
 		step vegeta "$VEGETA_VERSION" go_install vegeta github.com/tsenart/vegeta/v12 "$VEGETA_VERSION" \
 			"-X main.Version=$VEGETA_VERSION" || die "building vegeta failed"
+	fi
+	if ! have helm "$HELM_VERSION"; then
+		# The version variables as helm's Makefile sets them for a tagged release.
+		step helm "$HELM_VERSION" go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION" \
+			"-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ||
+			die "building helm failed"
 	fi
 	if ! have test-adapter "$TEST_ADAPTER_VERSION" &&
 		! [[ -f $BIN/.failed-test-adapter && $(<"$BIN/.failed-test-adapter") == "$TEST_ADAPTER_VERSION" ]]; then
