@@ -21,7 +21,10 @@ reading the test broker. One test, one cluster, in steps:
 Must run inside tests/harness/node.sh run (ctest e2e.node does); elsewhere it fails saying so.
 """
 
+import hashlib
 import json
+import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -40,45 +43,7 @@ PODS_METRIC = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/kos/pods/%2A/{met
                "?labelSelector=app.kubernetes.io%2Fname%3Dkos-processor")
 ROLLOUT_TAG = "ghcr.io/kos-project/kos:dev-rollout"
 
-# The user's overlay: test-sized targets on the same objects (the base's 100000 messages per pod
-# would need minutes of load), and HPA windows of seconds.
-FAST = """- op: replace
-  path: /spec/behavior
-  value:
-    scaleUp: {stabilizationWindowSeconds: 0, selectPolicy: Max,
-              policies: [{type: Pods, value: 4, periodSeconds: 1}]}
-    scaleDown: {stabilizationWindowSeconds: 0, selectPolicy: Max,
-                policies: [{type: Percent, value: 100, periodSeconds: 1}]}
-"""
-PROCESSOR_TARGET = 3000  # messages per pod and topic
-PROCESSOR_PODS_PATCH = f"""- op: replace
-  path: /spec/metrics/0/pods/target/averageValue
-  value: "{PROCESSOR_TARGET}"
-- op: replace
-  path: /spec/metrics/1/pods/target/averageValue
-  value: "{PROCESSOR_TARGET}"
-"""
-PROCESSOR_EXTERNAL_PATCH = f"""- op: replace
-  path: /spec/metrics/0/external/target/averageValue
-  value: "{2 * PROCESSOR_TARGET}"
-"""
-# Budget 4M, 1M per generator: 4 generators until the lag passes 1M (never, here).
-DATAGEN_PATCH = """- op: replace
-  path: /spec/metrics/0/external/metric/selector/matchLabels/budget
-  value: "4000000"
-- op: replace
-  path: /spec/metrics/0/external/target/averageValue
-  value: "1000000"
-"""
-DATAGEN_RATE_PATCH = """- op: replace
-  path: /spec/template/spec/containers/0/args/2
-  value: --rate=100
-"""
-
-
-def hpa_target(name):
-    return {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler",
-            "name": name, "namespace": NS}
+PROCESSOR_TARGET = 3000  # messages per pod and topic (the user overlay of kos_node.overlay_for)
 
 
 def log(msg):
@@ -170,17 +135,12 @@ def scale_1_4_1(cp, kafka, variant):
 
 def test_kos_on_a_real_node(cluster):
     cp, kafka, root = cluster["cp"], cluster["kafka"], cluster["root"]
-    for t in TOPICS:
-        kh.testkit("-b", kafka.bootstrap, "create-topic", t, 4)
+    kn.create_topics(kafka.bootstrap, TOPICS)
     # 1. deploy as a user: manifests + certificates, the Kafka Secrets, kubectl apply -k
     log("--- deploy")
     m = kn.prepare_manifests(root / "m")
     kn.create_kafka_secrets(cp, kafka.bootstrap)
-    common = [(hpa_target("kos-datagen"), DATAGEN_PATCH + FAST),
-              ({"group": "apps", "version": "v1", "kind": "Deployment", "name": "kos-datagen"},
-               DATAGEN_RATE_PATCH)]
-    pods_overlay = kn.user_overlay(root / "user-pods", [m / "overlays" / "node"], patches=[
-        *common, (hpa_target("kos-processor"), PROCESSOR_PODS_PATCH)])
+    pods_overlay = kn.overlay_for(m, root / "user-pods", "pods", PROCESSOR_TARGET)
     t0 = time.monotonic()
     cp.kubectl("apply", "-k", pods_overlay)
     for name in kn.APISERVICES:
@@ -205,9 +165,7 @@ def test_kos_on_a_real_node(cluster):
     scale_1_4_1(cp, kafka, "Pods metrics")
 
     # 4. the External variant, applied on top
-    ext_overlay = kn.user_overlay(root / "user-external", [m / "overlays" / "node"],
-                                  components=[m / "components" / "hpa-external-lag"], patches=[
-        *common, (hpa_target("kos-processor"), PROCESSOR_EXTERNAL_PATCH + FAST)])
+    ext_overlay = kn.overlay_for(m, root / "user-external", "external", PROCESSOR_TARGET)
     cp.kubectl("apply", "-k", ext_overlay)
     hpa = cp.kubectl_json("get", "hpa", "kos-processor", "-n", NS)
     assert [x["type"] for x in hpa["spec"]["metrics"]] == ["External"]
@@ -239,17 +197,17 @@ def test_kos_on_a_real_node(cluster):
     log(f"restart: {probe.checks} checks, no failure")
 
     log("--- serving-certificate rotation via the Secret")
-    before = serving_serials(cp)
+    before = serving_fingerprints(cp)
     kn.rotate_serving_cert(m)
     with kn.AvailabilityProbe(cp) as probe:
         cp.kubectl("apply", "-k", ext_overlay)
         cp.kubectl("-n", NS, "rollout", "status", "deployment/kos-adapter", "--timeout=180s",
                    timeout=200)
         time.sleep(5)
-    after = serving_serials(cp)
+    after = serving_fingerprints(cp)
     assert after and not (after & before), (before, after)
     assert probe.failures == [], probe.failures
-    log(f"rotation: serials {before} -> {after}, {probe.checks} checks, no failure")
+    log(f"rotation: certificates {before} -> {after}, {probe.checks} checks, no failure")
 
     # 6. no lost session: stop the input, let the processor finish, compare with the input
     log("--- SESSIONS against the input")
@@ -265,11 +223,9 @@ def test_kos_on_a_real_node(cluster):
     assert diffs == [], "\n".join(diffs)
 
 
-def serving_serials(cp):
-    """Serial numbers of the certificates the adapter pods serve (TLS to each pod IP)."""
-    import ssl
-    import socket
-    serials = set()
+def serving_fingerprints(cp):
+    """sha256 prefixes of the certificates the ready adapter pods serve (TLS to each pod IP)."""
+    fps = set()
     for _, phase, ready, ip, _ in kn.pods(cp, "kos-adapter"):
         if phase != "Running" or not ready:
             continue
@@ -277,11 +233,5 @@ def serving_serials(cp):
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         with socket.create_connection((ip, 6443), timeout=5) as s, \
                 ctx.wrap_socket(s, server_hostname="kos-adapter.kos.svc") as t:
-            der = t.getpeercert(binary_form=True)
-        serials.add(hashlib_sha(der))
-    return serials
-
-
-def hashlib_sha(der):
-    import hashlib
-    return hashlib.sha256(der).hexdigest()[:16]
+            fps.add(hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()[:16])
+    return fps

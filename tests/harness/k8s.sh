@@ -357,7 +357,7 @@ cmd_start() {
 	# ExternalName Service. A real node: tokens mounted into pods, the aggregator dials the
 	# adapter pods' endpoints as in a cluster without kube-proxy's help.
 	local node_args=(--disable-admission-plugins=ServiceAccount --enable-aggregator-routing=false)
-	[[ $NODE_MODE == 1 ]] && node_args=(--enable-aggregator-routing=true)
+	[[ $NODE_MODE == 1 ]] && node_args=(--enable-aggregator-routing=true --kubelet-preferred-address-types=InternalIP)
 	# shellcheck disable=SC2086
 	launch kube-apiserver "$dir" \
 		--bind-address="$BIND_ADDRESS" --secure-port="$aport" \
@@ -394,6 +394,8 @@ cmd_start() {
 	if [[ $NODE_MODE == 1 ]]; then
 		controllers+=,serviceaccount-controller,root-ca-certificate-publisher-controller
 		controllers+=,endpoints-controller,endpointslice-controller,disruption-controller
+		# the kubelet registers with the not-ready taint; this controller lifts it once Ready
+		controllers+=,node-lifecycle-controller
 		kcm_node=(--root-ca-file="$P/ca.crt")
 	fi
 	launch kube-controller-manager "$dir" \

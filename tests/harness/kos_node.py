@@ -246,6 +246,58 @@ def set_datagen_rate(cp, rate):
     return done
 
 
+# A user's overlay on manifests/overlays/node for tests and the demo: targets sized for seconds of
+# load (the base's 100000 messages per pod would need minutes), HPA windows of seconds.
+FAST_BEHAVIOR = """- op: replace
+  path: /spec/behavior
+  value:
+    scaleUp: {stabilizationWindowSeconds: 0, selectPolicy: Max,
+              policies: [{type: Pods, value: 4, periodSeconds: 1}]}
+    scaleDown: {stabilizationWindowSeconds: 0, selectPolicy: Max,
+                policies: [{type: Percent, value: 100, periodSeconds: 1}]}
+"""
+
+
+def _hpa(name):
+    return {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler",
+            "name": name, "namespace": NS}
+
+
+def overlay_for(manifests, path, variant="pods", target=3000, datagen_rate=100,
+                datagen_budget=4000000):
+    """A user overlay at PATH on MANIFESTS/overlays/node: the processor HPA on the Pods metrics
+    (variant "pods", TARGET messages per pod and topic) or on External lag (variant "external",
+    the component, 2 x TARGET per pod), fast behaviors, generators at DATAGEN_RATE frames/s each
+    and a headroom budget of DATAGEN_BUDGET (target budget / 4). Returns PATH."""
+    m = Path(manifests)
+    if variant == "pods":
+        proc = (f'- op: replace\n  path: /spec/metrics/0/pods/target/averageValue\n'
+                f'  value: "{target}"\n- op: replace\n'
+                f'  path: /spec/metrics/1/pods/target/averageValue\n  value: "{target}"\n')
+        components = ()
+    else:
+        proc = (f'- op: replace\n  path: /spec/metrics/0/external/target/averageValue\n'
+                f'  value: "{2 * target}"\n' + FAST_BEHAVIOR)
+        components = (m / "components" / "hpa-external-lag",)
+    datagen = (f'- op: replace\n  path: /spec/metrics/0/external/metric/selector/matchLabels/budget\n'
+               f'  value: "{datagen_budget}"\n- op: replace\n'
+               f'  path: /spec/metrics/0/external/target/averageValue\n'
+               f'  value: "{datagen_budget // 4}"\n' + FAST_BEHAVIOR)
+    rate = (f"- op: replace\n  path: /spec/template/spec/containers/0/args/2\n"
+            f"  value: --rate={datagen_rate}\n")
+    return user_overlay(path, [m / "overlays" / "node"], components, [
+        (_hpa("kos-processor"), proc), (_hpa("kos-datagen"), datagen),
+        ({"group": "apps", "version": "v1", "kind": "Deployment", "name": "kos-datagen"}, rate)])
+
+
+def create_topics(bootstrap, topics=("GAME-FRAME-RQ", "GAME-FRAME-RS"), partitions=4):
+    """The input topics, co-partitioned, before any pod starts (kafka-topics)."""
+    import kos_harness as kh
+    for t in topics:
+        kh.kafka_sh("topics", "--bootstrap-server", bootstrap, "--create", "--if-not-exists",
+                    "--topic", t, "--partitions", str(partitions), "--replication-factor", "1")
+
+
 class AvailabilityProbe:
     """Polls what the HPA controller depends on, every INTERVAL seconds in a thread: the
     External lag metric through the aggregator (kubectl get --raw) and the three APIServices'
