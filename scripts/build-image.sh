@@ -127,7 +127,7 @@ build_kos() {
 	log "building kos (build-image/, RelWithDebInfo, no tests, reproducible paths)"
 	cmake -S . -B build-image -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
 		"-DCMAKE_C_FLAGS=$CFLAGS_REPRO" >/dev/null
-	ninja -C build-image -j "${KOS_JOBS:-2}" | { grep -v '^\[' || true; }
+	ninja -C build-image -j "${KOS_JOBS:-2}" | { grep -v '^\[' || true; } >&2
 	rm -rf build-image/out && mkdir -p build-image/out
 	local p
 	for p in "${PROGRAMS[@]}"; do install -m 0755 "build-image/$p" build-image/out/; done
@@ -186,7 +186,7 @@ build_pause() {
 
 report() { # REF FILE: the image's size (uncompressed layers) and the archive
 	local size
-	size=$(B images --noheading --format '{{.Size}}' "$1" | head -1)
+	size=$(B images --noheading --format '{{.Size}}' "$1" | sed -n 1p)
 	log "image ${tags[*]}: $size uncompressed, archive $(stat -c %s "$2") bytes -> $2"
 	[[ $print == 1 ]] && echo "$2"
 	return 0

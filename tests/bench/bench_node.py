@@ -191,14 +191,7 @@ def max_pod_metric(cp):
 
 
 def members(kafka):
-    out = kh.kafka_sh("cgc", "--bootstrap-server", kafka.bootstrap, "--describe", "--group",
-                      kn.GROUP, "--members")
-    m = {}
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) >= 6 and f[0] == kn.GROUP:
-            m[f[3]] = int(f[5])
-    return m
+    return kn.group_members(kafka.bootstrap)
 
 
 def bench_reaction(cp, kafka, runs, sync_s):

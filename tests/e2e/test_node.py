@@ -75,15 +75,7 @@ def wait_replicas(cp, deployment, want, timeout, what=""):
 
 
 def group_members(kafka):
-    """{client id: partitions assigned} of the group's members (kafka-consumer-groups)."""
-    out = kh.kafka_sh("cgc", "--bootstrap-server", kafka.bootstrap, "--describe", "--group",
-                      GROUP, "--members", "--verbose")
-    members = {}
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) >= 6 and f[0] == GROUP:
-            members[f[3]] = int(f[5])
-    return members
+    return kn.group_members(kafka.bootstrap)
 
 
 def load_burst_until(cp, kafka, deployment, want, timeout=240):

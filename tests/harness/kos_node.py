@@ -290,6 +290,17 @@ def overlay_for(manifests, path, variant="pods", target=3000, datagen_rate=100,
         ({"group": "apps", "version": "v1", "kind": "Deployment", "name": "kos-datagen"}, rate)])
 
 
+def group_members(bootstrap, group=GROUP, topic="GAME-FRAME-RQ"):
+    """{client id: partitions of TOPIC it holds} (kafka-consumer-groups --describe). kos-processor
+    subscribes to the requests topic only (it takes the responses partition itself)."""
+    import kos_harness as kh
+    members = {}
+    for r in kh.cgc_describe_group(bootstrap, group):
+        if r["client_id"] and r["topic"] == topic:
+            members[r["client_id"]] = members.get(r["client_id"], 0) + 1
+    return members
+
+
 def create_topics(bootstrap, topics=("GAME-FRAME-RQ", "GAME-FRAME-RS"), partitions=4):
     """The input topics, co-partitioned, before any pod starts (kafka-topics)."""
     import kos_harness as kh
