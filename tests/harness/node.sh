@@ -215,12 +215,16 @@ cmd_run() {
 	ip -n "$RUN_NAME" addr add "$NODE_IP/32" dev lo
 	ip -n "$RUN_NAME" addr add "$SERVICE_IP/32" dev lo
 	log "network namespace $RUN_NAME (node $NODE_IP, kubernetes Service $SERVICE_IP), state in $run"
-	local rc=0
+	local rc=0 child
+	# In the background: bash runs the TERM/INT traps (teardown) only between commands, and
+	# `wait` is one it can interrupt.
 	KOS_NODE_RUN=$run KOS_NODE_NETNS=$RUN_NAME KOS_NODE_IP=$NODE_IP KOS_K8S_NODE=1 \
 		KOS_K8S_BIND_ADDRESS=$SERVICE_IP KOS_K8S_APISERVER_PORT=443 KOS_K8S_SERVICE_CIDR=$SERVICE_CIDR \
 		KOS_KAFKA_HOST=$NODE_IP \
 		nsenter --net="/run/netns/$RUN_NAME" -- unshare --mount --propagation private -- \
-		"$0" _inner "$@" 9>&- || rc=$?
+		"$0" _inner "$@" 9>&- &
+	child=$!
+	wait "$child" || rc=$?
 	exit "$rc"
 }
 
