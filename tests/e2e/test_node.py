@@ -64,12 +64,23 @@ def cluster(tmp_path_factory):
 
 
 def wait_replicas(cp, deployment, want, timeout, what=""):
+    seen = []
+
     def ok():
-        names = [p for p in kn.pods(cp, deployment) if p[1] == "Running" and p[2]]
+        names = [p[0] for p in kn.pods(cp, deployment) if p[1] == "Running" and p[2]]
         spec = cp.kubectl_json("get", "deployment", deployment, "-n", NS)["spec"]["replicas"]
+        if not seen or seen[-1][1:] != (spec, len(names)):
+            seen.append((round(time.monotonic() - t0, 1), spec, len(names)))
         return (names,) if spec == want and len(names) == want else None
     t0 = time.monotonic()
-    names = kos_k8s.wait_until(ok, timeout, 1, f"{deployment}: {want} Running+Ready pods {what}")[0]
+    try:
+        names = kos_k8s.wait_until(ok, timeout, 1,
+                                   f"{deployment}: {want} Running+Ready pods {what}")[0]
+    except AssertionError as e:
+        hpa = cp.kubectl("get", "hpa", "-n", NS, check=False).stdout
+        raise AssertionError(f"{e}\n(seconds, spec.replicas, ready pods): {seen}\n{hpa}"
+                             f"{cp.kubectl('get', 'pods', '-n', NS, '-o', 'wide', check=False).stdout}"
+                             ) from None
     log(f"{deployment}: {want} pods Running+Ready in {time.monotonic() - t0:.1f} s")
     return names
 

@@ -181,10 +181,11 @@ def user_overlay(path, resources, components=(), patches=()):
     import json
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    rel = [os.path.relpath(r, path) for r in resources]  # kustomize refuses absolute paths
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-           "resources": [str(r) for r in resources]}
+           "resources": rel}
     if components:
-        doc["components"] = [str(c) for c in components]
+        doc["components"] = [os.path.relpath(c, path) for c in components]
     if patches:
         doc["patches"] = [{"target": t, "patch": p} for t, p in patches]
     (path / "kustomization.yaml").write_text(json.dumps(doc, indent=1))
@@ -258,6 +259,19 @@ FAST_BEHAVIOR = """- op: replace
 """
 
 
+# The processor: up at once, down after 30 s of lower recommendations (new pods start with no
+# partitions, so the per-pod average dips while they join: without a window the HPA would undo
+# its own scale-up before the pods are Ready).
+PROCESSOR_BEHAVIOR = """- op: add
+  path: /spec/behavior
+  value:
+    scaleUp: {stabilizationWindowSeconds: 0, selectPolicy: Max,
+              policies: [{type: Pods, value: 4, periodSeconds: 1}]}
+    scaleDown: {stabilizationWindowSeconds: 30, selectPolicy: Max,
+                policies: [{type: Percent, value: 100, periodSeconds: 1}]}
+"""
+
+
 def _hpa(name):
     return {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler",
             "name": name, "namespace": NS}
@@ -273,11 +287,12 @@ def overlay_for(manifests, path, variant="pods", target=3000, datagen_rate=100,
     if variant == "pods":
         proc = (f'- op: replace\n  path: /spec/metrics/0/pods/target/averageValue\n'
                 f'  value: "{target}"\n- op: replace\n'
-                f'  path: /spec/metrics/1/pods/target/averageValue\n  value: "{target}"\n')
+                f'  path: /spec/metrics/1/pods/target/averageValue\n  value: "{target}"\n'
+                + PROCESSOR_BEHAVIOR)
         components = ()
     else:
         proc = (f'- op: replace\n  path: /spec/metrics/0/external/target/averageValue\n'
-                f'  value: "{2 * target}"\n' + FAST_BEHAVIOR)
+                f'  value: "{2 * target}"\n' + PROCESSOR_BEHAVIOR)
         components = (m / "components" / "hpa-external-lag",)
     datagen = (f'- op: replace\n  path: /spec/metrics/0/external/metric/selector/matchLabels/budget\n'
                f'  value: "{datagen_budget}"\n- op: replace\n'
