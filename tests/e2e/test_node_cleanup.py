@@ -18,7 +18,8 @@ BUILD = REPO / "scripts" / "build-image.sh"
 CACHE = Path(os.environ.get("KOS_CACHE") or Path.home() / ".cache" / "kos")
 RUNS = CACHE / "node" / "runs"
 
-# Inside the run: containerd, the pause image, one container in the run's cgroup root, then wait.
+# Inside the run: containerd, the pause image, one container where the CRI plugin puts a pod's
+# (cgroup /k8s.io/<id>, containerd's own runc root), then wait.
 INNER = r"""
 set -euo pipefail
 source "$NODE_SH"
@@ -28,7 +29,7 @@ make_cgroup_root
 launch containerd containerd --config "$R/containerd.toml" --log-level warn
 wait_for containerd 30 CTR version
 cmd_import "$KOS_CACHE_DIR/image/pause.tar"
-CTR run -d --runc-root "$R/runc" --cgroup "/$KOS_NODE_NETNS/leftover" "$PAUSE_IMAGE" leftover >/dev/null
+CTR run -d "$PAUSE_IMAGE" "leftover-$KOS_NODE_NETNS" >/dev/null
 CTR tasks ls >"$R/tasks"
 echo "$KOS_NODE_NETNS" >"$READY"
 sleep 600
@@ -53,7 +54,8 @@ def procs_mentioning(text):
 
 
 def cgroup_dirs(name):
-    return [d for d in Path("/sys/fs/cgroup").glob(f"*/{name}") if d.is_dir()]
+    return [d for d in Path("/sys/fs/cgroup").glob(f"*/{name}") if d.is_dir()] + \
+        [d for d in Path("/sys/fs/cgroup").glob(f"*/k8s.io/leftover-{name}") if d.is_dir()]
 
 
 def start_run(tmp_path):
@@ -86,9 +88,8 @@ def test_a_killed_run_is_cleaned_up_by_the_next(tmp_path):
     p, name, run = start_run(tmp_path)
     pids = procs_mentioning(str(run))
     assert pids, "containerd should run with the run's config"
-    leftover = [int(x) for d in cgroup_dirs(name) if d.parent.name == "pids"
-                for x in (d / "leftover" / "cgroup.procs").read_text().split()]
-    assert leftover, "the container should sit in the run's cgroup root"
+    leftover = [int(line.split()[1]) for line in (run / "tasks").read_text().splitlines()[1:]]
+    assert leftover and all(Path(f"/proc/{x}").exists() for x in leftover)
     # kill -9 of the wrapper: its EXIT trap cannot run; everything it started lives on
     p.send_signal(signal.SIGKILL)
     p.wait(10)

@@ -113,9 +113,40 @@ kill_netns_procs() {
 	done
 }
 
-# Containers of the run: runc's own state first, then anything left in the run's cgroups.
+# Processes whose root filesystem is one of the run's snapshots (every container of the run, pause
+# included, whatever cgroup it got): their root mount names the run's directory.
+rootfs_procs() { # RUNDIR
+	local p
+	for p in /proc/[0-9]*; do
+		head -n 1 "$p/mountinfo" 2>/dev/null | grep -qF "=$1/containerd/" && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# Containers of the run: runc's own state first, then any process running on the run's snapshots
+# or left in the run's cgroup root; their emptied cgroups are removed.
 kill_containers() {
-	local run=$1 name=$2 id c f p i
+	local run=$1 name=$2 id c f p i cg
+	local -A cgroups=()
+	for i in 1 2 3 4 5; do
+		local pids
+		pids=$(rootfs_procs "$run")
+		[[ -n $pids ]] || break
+		for p in $pids; do
+			while IFS=: read -r _ c cg; do
+				[[ -n $cg && $cg != / ]] && cgroups[$c:$cg]=1
+			done <"/proc/$p/cgroup" 2>/dev/null || true
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		sleep 0.3
+	done
+	for c in "${!cgroups[@]}"; do
+		cg=${c#*:}
+		c=${c%%:*}
+		c=${c#name=}
+		[[ -z $c ]] && c=unified
+		[[ -d /sys/fs/cgroup/$c$cg ]] && rmdir "/sys/fs/cgroup/$c$cg" 2>/dev/null || true
+	done
 	if [[ -d $run/runc ]]; then
 		for id in $(runc --root "$run/runc" list -q 2>/dev/null); do
 			runc --root "$run/runc" kill -a "$id" KILL 2>/dev/null || true
@@ -176,6 +207,16 @@ cmd_cleanup() {
 		name=${run##*/}
 		log "removing leftovers of run $name (owner gone)"
 		teardown_run "$name"
+	done
+	# Containers of runs whose directory is already gone (their root mount still names it).
+	local p
+	for name in $(for p in /proc/[0-9]*; do
+		head -n 1 "$p/mountinfo" 2>/dev/null | grep -oF "=$RUNS/kos-node-" >/dev/null &&
+			head -n 1 "$p/mountinfo" | grep -o "=$RUNS/kos-node-[0-9]*" | sed 's|.*/||'
+	done | sort -u); do
+		[[ -d $RUNS/$name ]] && continue
+		log "killing the containers of run $name (its directory is gone)"
+		kill_containers "$RUNS/$name" "$name"
 	done
 	# A namespace whose run directory is gone (a kill -9 between the two): ours by name only.
 	for name in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^kos-node-' || true); do
