@@ -43,7 +43,7 @@ PODS_METRIC = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/kos/pods/%2A/{met
                "?labelSelector=app.kubernetes.io%2Fname%3Dkos-processor")
 ROLLOUT_TAG = "ghcr.io/kos-project/kos:dev-rollout"
 
-PROCESSOR_TARGET = 3000  # messages per pod and topic (the user overlay of kos_node.overlay_for)
+PROCESSOR_TARGET = 1000  # messages per pod and topic (the user overlay of kos_node.overlay_for)
 
 
 def log(msg):
@@ -92,7 +92,7 @@ def group_members(kafka):
 def load_burst_until(cp, kafka, deployment, want, timeout=240):
     """Raises the generators' rate (doubling every 15 s while the HPA has not reached WANT
     replicas of DEPLOYMENT), then drops it back; returns the replicas seen at their peak."""
-    rate, t0, last = 2000, time.monotonic(), 0.0
+    rate, t0, last = 1000, time.monotonic(), 0.0
     try:
         while time.monotonic() - t0 < timeout:
             if time.monotonic() - last > 15:
