@@ -239,6 +239,12 @@ cmd_run() {
 		[[ $(id -u) != 0 ]] && exit 77
 		exit 1
 	fi
+	local err
+	if ! err=$(unshare --net --mount true 2>&1); then
+		# A sandbox without CAP_SYS_ADMIN/CAP_NET_ADMIN: no install can change that.
+		log "cannot create network and mount namespaces here (unshare --net --mount: $err)"
+		exit 77
+	fi
 	mkdir -p "$RUNS"
 	exec 9>"$KOS_CACHE/node/.lock"
 	flock 9 # one run's setup and cleanup at a time (they scan the same namespaces)
