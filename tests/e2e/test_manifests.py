@@ -385,6 +385,8 @@ def test_app_deployments(rendered, name):
     assert c["command"] == [f"/usr/local/bin/{name}"]
     env = {e["name"]: e for e in c.get("env", [])}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # the HPA owns the replicas: an apply must not reset them
+    assert "replicas" not in dep["spec"], dep["spec"].get("replicas")
     args = c["args"]
     assert "--http-port=8080" in args
     props = args[args.index("-F") + 1]

@@ -170,6 +170,8 @@ def test_kos_on_a_real_node(cluster):
     # 4. the External variant, applied on top
     ext_overlay = kn.overlay_for(m, root / "user-external", "external", PROCESSOR_TARGET)
     cp.kubectl("apply", "-k", ext_overlay)
+    # re-applying the manifests leaves the replicas the HPAs set alone
+    assert cp.kubectl_json("get", "deployment", "kos-datagen", "-n", NS)["spec"]["replicas"] == 4
     hpa = cp.kubectl_json("get", "hpa", "kos-processor", "-n", NS)
     assert [x["type"] for x in hpa["spec"]["metrics"]] == ["External"]
     scale_1_4_1(cp, kafka, "External lag")
