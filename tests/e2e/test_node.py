@@ -43,7 +43,8 @@ PODS_METRIC = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/kos/pods/%2A/{met
                "?labelSelector=app.kubernetes.io%2Fname%3Dkos-processor")
 ROLLOUT_TAG = "ghcr.io/kos-project/kos:dev-rollout"
 
-PROCESSOR_TARGET = 1000  # messages per pod and topic (the user overlay of kos_node.overlay_for)
+MAX_SESSION_HITS = 4096  # kos-processor's default --max-session-hits
+PROCESSOR_TARGET = 300  # messages per pod and topic (the user overlay of kos_node.overlay_for)
 
 
 def log(msg):
@@ -92,7 +93,7 @@ def group_members(kafka):
 def load_burst_until(cp, kafka, deployment, want, timeout=240):
     """Raises the generators' rate (doubling every 15 s while the HPA has not reached WANT
     replicas of DEPLOYMENT), then drops it back; returns the replicas seen at their peak."""
-    rate, t0, last = 1000, time.monotonic(), 0.0
+    rate, t0, last = 500, time.monotonic(), 0.0
     try:
         while time.monotonic() - t0 < timeout:
             if time.monotonic() - last > 15:
@@ -224,8 +225,16 @@ def test_kos_on_a_real_node(cluster):
     got = kp.final_sessions(kafka.bootstrap, "SESSIONS")
     log(f"{len(want)} sessions expected, {len(got)} in SESSIONS")
     assert len(want) > 1000
-    diffs = kp.compare(want, got)
-    assert diffs == [], "\n".join(diffs)
+    # kos-processor caps a session at --max-session-hits (4096, README): at these rates a key
+    # (ms timestamp + machine) recurs, and n requests x n responses within the window can pass
+    # the cap. A capped session must hold exactly the cap, all of them hits the input has.
+    capped = {k for k, c in want.items() if sum(c.values()) > MAX_SESSION_HITS}
+    for k in capped & got.keys():
+        assert sum(got[k].values()) == MAX_SESSION_HITS and not (got[k] - want[k]), k
+    diffs = kp.compare({k: c for k, c in want.items() if k not in capped},
+                       {k: c for k, c in got.items() if k not in capped})
+    assert diffs == [] and capped <= got.keys(), "\n".join(diffs)
+    log(f"{len(capped)} sessions at the cap of {MAX_SESSION_HITS} hits")
 
 
 def serving_fingerprints(cp):
