@@ -77,7 +77,7 @@ def test_buildah_image_and_dockerfile_image_hold_the_same_files(tmp_path):
     assert docker_tar.returncode == 0, docker_tar.stderr
     assert host_tar.stat().st_size > 0
     size = buildah("images", "--noheading", "--format", "{{.Size}}",
-                   "localhost/kos-image-test:host").stdout.strip()
+                   "localhost/kos-image-test:host").stdout.split("\n")[0].strip()
     print(f"image size (uncompressed): {size}; archive {host_tar.stat().st_size} bytes")
 
     with Mounted("localhost/kos-image-test:host") as a, \
