@@ -158,7 +158,9 @@ def test_kos_on_a_real_node(cluster):
     # the adapter pods use the in-cluster configuration: no kubeconfig flag, a token, the env
     spec = cp.kubectl_json("get", "deployment", "kos-adapter", "-n", NS)["spec"]["template"]["spec"]
     assert not any("kubeconfig" in a for a in spec["containers"][0]["args"])
-    val = json.loads(cp.kubectl("get", "--raw", kn.EXTERNAL_LAG))["items"][0]["value"]
+    # the processor's group exists once it has joined: then the lag is served
+    val = kos_k8s.wait_until(lambda: json.loads(cp.kubectl("get", "--raw", kn.EXTERNAL_LAG))
+                             ["items"][0]["value"], 60, 1, "the group's lag served")
     log(f"External lag through the aggregator: {val}")
 
     # 2. the generators' HPA on headroom: lag ~ 0 -> 4 real generator pods

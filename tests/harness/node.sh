@@ -494,15 +494,16 @@ cmd_stop() {
 	stop_pid containerd
 	# The shims of the deleted containers (they outlive containerd): ours by their -address.
 	local p cmd
+	# (set -e: a kill of a process that exited meanwhile must not end the stop half-way)
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		[[ $cmd == *containerd-shim*"$SOCK"* ]] && kill -KILL "${p#/proc/}" 2>/dev/null
+		cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+		if [[ $cmd == *containerd-shim*"$SOCK"* ]]; then kill -KILL "${p#/proc/}" 2>/dev/null || true; fi
 	done
 	unmount_under "$R"
 	if [[ -f $R/watcher.pid ]]; then
 		p=$(<"$R/watcher.pid")
 		rm -f "$R/watcher.pid"
-		[[ $p != "${BASHPID:-$$}" ]] && kill -TERM "$p" 2>/dev/null
+		if [[ $p != "${BASHPID:-$$}" ]]; then kill -TERM "$p" 2>/dev/null || true; fi
 	fi
 	log "node stopped"
 	return 0
