@@ -42,7 +42,7 @@ import kos_k8s  # noqa: E402
 import kos_node as kn  # noqa: E402
 
 NS = kn.NS
-TARGET = 3000
+TARGET = 1000
 PODS_RQ = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/kos/pods/%2A/"
            "consumer_lag_game_frame_rq?labelSelector=app.kubernetes.io%2Fname%3Dkos-processor")
 PODS_RS = PODS_RQ.replace("_rq?", "_rs?")
@@ -205,7 +205,7 @@ def bench_reaction(cp, kafka, runs, sync_s):
         first = kn.pods(cp, "kos-processor")[0][0]
         time.sleep(5)
         t_start = time.time()
-        rate = 4000
+        rate = 2000
         kn.set_datagen_rate(cp, rate)
         t_cross = t_scale = t_running = t_assigned = None
         new = None
@@ -214,7 +214,7 @@ def bench_reaction(cp, kafka, runs, sync_s):
             now = time.time()
             if t_cross is None and max_pod_metric(cp) > TARGET:
                 t_cross = now
-            if t_cross is None and now - last_raise > 15:  # the processor keeps up: more load
+            if t_cross is None and now - last_raise > 20:  # the processor keeps up: more load
                 rate *= 2
                 kn.set_datagen_rate(cp, rate)
                 last_raise = now
@@ -246,6 +246,21 @@ def bench_reaction(cp, kafka, runs, sync_s):
     if res["to_assigned_s"]:
         res["ratio_to_sync"] = round(res["to_assigned_s"] / sync_s, 2)
     return res
+
+
+def load_until_4(cp, timeout=420):
+    """Raises the generators' rate (doubling every 30 s: two HPA syncs) until the processor
+    runs 4 pods."""
+    rate, last, t0 = 2000, 0.0, time.time()
+    while time.time() - t0 < timeout:
+        if len([p for p in kn.pods(cp, "kos-processor") if p[1] == "Running" and p[2]]) == 4:
+            return
+        if time.time() - last > 30:
+            kn.set_datagen_rate(cp, rate)
+            log(f"load: {rate} frames/s per generator")
+            rate, last = min(rate * 2, 40000), time.time()
+        time.sleep(1)
+    raise AssertionError("the processor never reached 4 pods under load")
 
 
 def table(r):
@@ -300,10 +315,7 @@ def main():
         if "cold" in only:
             results["cold"] = bench_cold(cp, a.runs)
         if "rss" in only:
-            kn.set_datagen_rate(cp, 4000)
-            kos_k8s.wait_until(lambda: len([p for p in kn.pods(cp, "kos-processor")
-                                            if p[1] == "Running"]) == 4, 300, 1,
-                               "4 processor pods under load")
+            load_until_4(cp)
             time.sleep(10)
             results["rss"] = bench_rss(cp, node)
             kn.set_datagen_rate(cp, 100)
