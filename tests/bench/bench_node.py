@@ -69,7 +69,7 @@ def buildah_size(ref):
                             cache / "containers" / "run", "--storage-driver", "overlay", "images",
                             "--noheading", "--format", "{{.Size}}", ref],
                            capture_output=True, text=True)
-    return p.stdout.strip() or None
+    return p.stdout.strip().split("\n")[0] or None
 
 
 def parse_size(text):
