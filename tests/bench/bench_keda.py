@@ -511,39 +511,41 @@ def freshness(api, system, ctx, probes, samples, sync_s, timeout=120):
     commit's return to the value served through the aggregator, and to the HPA's status."""
     runs = []
     hpa_path = f"{HPAS}/"
-    for s in range(samples):
-        i = probes[s % len(probes)]
-        time.sleep(random.uniform(1.0, sync_s))
-        new = PROBE_LAGS[1] if ctx.probe_lag.get(i, PROBE_LAGS[0]) == PROBE_LAGS[0] \
-            else PROBE_LAGS[0]
-        set_group_lag(ctx, i, new)
-        t0 = time.monotonic()
-        ctx.probe_lag[i] = new
-        want = new * PARTITIONS
-        t_served = t_hpa = None
-        while t_served is None or t_hpa is None:
-            now = time.monotonic()
-            if now - t0 > timeout:
-                raise AssertionError(f"{system.name}: probe {workload(i)} did not see lag "
-                                     f"{want} within {timeout} s (served {t_served}, hpa "
-                                     f"{t_hpa})")
-            if t_served is None:
-                st, v = served_value(api, system.metric_path(i))
-                if st == 200 and v is not None and abs(v - want) < 1e-6:
-                    t_served = time.monotonic() - t0
-            if t_hpa is None:
-                hv = hpa_value(api.json(hpa_path + system.hpa_name(i)))
-                if hv and hv[1] and abs(hv[0] * hv[1] - want) <= 0.002 * hv[1] + 1e-6:
-                    t_hpa = time.monotonic() - t0
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - now)))
-        runs.append({"probe": workload(i), "lag": want, "served_s": rnd(t_served),
-                     "hpa_s": rnd(t_hpa)})
-        log(f"  freshness {workload(i)}: served after {t_served:.2f} s, HPA after "
-            f"{t_hpa:.2f} s")
-    for i in probes:  # back to the setup's lag: the truth stays what ConsumerGroupCommand said
-        if ctx.probe_lag.get(i, PROBE_LAGS[0]) != PROBE_LAGS[0]:
-            set_group_lag(ctx, i, PROBE_LAGS[0])
-            ctx.probe_lag[i] = PROBE_LAGS[0]
+    try:
+        for s in range(samples):
+            i = probes[s % len(probes)]
+            time.sleep(random.uniform(1.0, sync_s))
+            new = PROBE_LAGS[1] if ctx.probe_lag.get(i, PROBE_LAGS[0]) == PROBE_LAGS[0] \
+                else PROBE_LAGS[0]
+            set_group_lag(ctx, i, new)
+            t0 = time.monotonic()
+            ctx.probe_lag[i] = new
+            want = new * PARTITIONS
+            t_served = t_hpa = None
+            while t_served is None or t_hpa is None:
+                now = time.monotonic()
+                if now - t0 > timeout:
+                    raise AssertionError(f"{system.name}: probe {workload(i)} did not see lag "
+                                         f"{want} within {timeout} s (served {t_served}, hpa "
+                                         f"{t_hpa})")
+                if t_served is None:
+                    st, v = served_value(api, system.metric_path(i))
+                    if st == 200 and v is not None and abs(v - want) < 1e-6:
+                        t_served = time.monotonic() - t0
+                if t_hpa is None:
+                    hv = hpa_value(api.json(hpa_path + system.hpa_name(i)))
+                    if hv and hv[1] and abs(hv[0] * hv[1] - want) <= 0.002 * hv[1] + 1e-6:
+                        t_hpa = time.monotonic() - t0
+                time.sleep(max(0.0, 0.1 - (time.monotonic() - now)))
+            runs.append({"probe": workload(i), "lag": want, "served_s": rnd(t_served),
+                         "hpa_s": rnd(t_hpa)})
+            log(f"  freshness {workload(i)}: served after {t_served:.2f} s, HPA after "
+                f"{t_hpa:.2f} s")
+    finally:
+        for i in probes:  # back to the setup's lag: the truth stays what ConsumerGroupCommand said
+            if ctx.probe_lag.get(i, PROBE_LAGS[0]) != PROBE_LAGS[0]:
+                set_group_lag(ctx, i, PROBE_LAGS[0])
+                ctx.probe_lag[i] = PROBE_LAGS[0]
     served = [r["served_s"] for r in runs]
     hpa = [r["hpa_s"] for r in runs]
     return {"runs": runs, "served_median_s": rnd(statistics.median(served)),
@@ -677,10 +679,22 @@ def measure(api, system, ctx, n, args, label, probes_cached):
     log(f"  {label}: latency through the aggregator p50 {res['latency']['p50_ms']} ms, p99 "
         f"{res['latency']['p99_ms']} ms")
     sync_s = float(HPA_SYNC.rstrip("s"))
-    res["freshness"] = freshness(api, system, ctx, PROBES_LIVE, args.fresh, sync_s)
+    res["freshness"] = guarded(label, "freshness", freshness, api, system, ctx, PROBES_LIVE,
+                               args.fresh, sync_s)
     if probes_cached:
-        res["freshness_cached"] = freshness(api, system, ctx, PROBES_CACHED, args.fresh, sync_s)
+        res["freshness_cached"] = guarded(label, "freshness (useCachedMetrics)", freshness, api,
+                                          system, ctx, PROBES_CACHED, args.fresh, sync_s)
     return res
+
+
+def guarded(label, what, fn, *a):
+    """FN(*A), or {"error": ...} when it fails: one failed phase is reported as such and the
+    other figures of the round (already checked for correctness) are kept."""
+    try:
+        return fn(*a)
+    except (AssertionError, OSError, RuntimeError) as e:  # kh.CommandError is a RuntimeError
+        log(f"  {label}: {what} FAILED: {e}")
+        return {"error": f"{type(e).__name__}: {e}"[:2000]}
 
 
 def round_kos(api, ctx, n, args):
@@ -697,7 +711,8 @@ def round_kos(api, ctx, n, args):
         out["setup_s"] = rnd(setup, 1)
         out["created_s"] = rnd(time.monotonic() - t0, 1)
         if n in args.kafka_down:
-            out["kafka_down"] = kafka_down(api, sysk, ctx, n, args.down_seconds)
+            out["kafka_down"] = guarded("kos", "Kafka down", kafka_down, api, sysk, ctx, n,
+                                        args.down_seconds)
     finally:
         sysk.delete_scalers(api)
         wait_gone(api, HPAS)
@@ -732,7 +747,8 @@ def round_keda(api, ctx, n, args, variants):
             res["setup_s"] = rnd(setup, 1) if created else None
             res["polling_interval_s"] = polling or 30
             if v == "keda" and n in args.kafka_down:
-                res["kafka_down"] = kafka_down(api, sysk, ctx, n, args.down_seconds)
+                res["kafka_down"] = guarded(v, "Kafka down", kafka_down, api, sysk, ctx, n,
+                                            args.down_seconds)
             out[v] = res
     finally:
         if sysk.keda:
@@ -844,15 +860,20 @@ def main():
                 order = variants if k % 2 == 0 else list(reversed(variants))
                 done_keda = False
                 for v in order:
-                    if v == "kos":
-                        log(f"round kos, N = {n}")
-                        entry["rounds"].update(round_kos(api, ctx, n, args))
-                    elif not done_keda:
-                        kv = [x for x in order if x.startswith("keda")]
-                        kv.sort(key=lambda x: x != "keda-1s")  # 1 s first, default (+ Kafka down) last
-                        log(f"round {' then '.join(kv)}, N = {n}")
-                        entry["rounds"].update(round_keda(api, ctx, n, args, kv))
-                        done_keda = True
+                    try:
+                        if v == "kos":
+                            log(f"round kos, N = {n}")
+                            entry["rounds"].update(round_kos(api, ctx, n, args))
+                        elif not done_keda:
+                            kv = [x for x in order if x.startswith("keda")]
+                            kv.sort(key=lambda x: x != "keda-1s")  # 1 s first, default last
+                            log(f"round {' then '.join(kv)}, N = {n}")
+                            done_keda = True
+                            entry["rounds"].update(round_keda(api, ctx, n, args, kv))
+                    except (AssertionError, OSError, RuntimeError) as e:
+                        # no figure from this round; the error is in the results and the table
+                        log(f"round {v}, N = {n} FAILED: {e}")
+                        entry.setdefault("errors", {})[v] = f"{type(e).__name__}: {e}"[:3000]
                 entry["ratios"] = ratios(entry["rounds"])
                 log(f"N = {n}: {json.dumps(entry['ratios'])}")
                 results["sizes"][str(n)] = entry
@@ -904,7 +925,9 @@ def goals(results):
     if "kos" in r and "keda" in r:
         out["memory_ge_10x"] = big["ratios"]["keda"]["memory_keda_over_kos"] >= 10
         out["connections_ge_10x"] = big["ratios"]["keda"]["connections_keda_over_kos"] >= 10
-    if "kos" in r and "keda-1s" in r:
+    if "kos" in r and "keda-1s" in r and not any(
+            "error" in (x or {}) for x in (r["kos"]["freshness"], r["keda-1s"]["freshness"],
+                                           r["keda-1s"].get("freshness_cached"))):
         # equal polling: kos refreshes every 1 s, KEDA's loop polls every 1 s
         k, e = r["kos"]["freshness"], r["keda-1s"]
         out["fresher_at_equal_polling"] = {
@@ -924,26 +947,38 @@ def save(results):
     (HERE / "results" / "keda.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
+def fmt(x, spec):
+    """X formatted with SPEC, or "-" when it is missing (a failed phase, no setup time)."""
+    return "-" if x is None else format(x, spec)
+
+
 def table(results):
     lines = ["== kos-adapter vs KEDA %s, HPA sync %s, medians of the steady window ==" % (
         results["keda_version"], results["hpa_sync_period"]),
         f"{'N':>5s} {'system':8s} {'RSS MiB':>8s} {'peak':>7s} {'CPU':>6s} {'conns':>6s} "
-        f"{'lat p50':>8s} {'p99 ms':>8s} {'fresh served/HPA s (live)':>26s} "
+        f"{'seen':>5s} {'lat p50':>8s} {'p99 ms':>8s} {'fresh served/HPA s (live)':>26s} "
         f"{'cached':>14s} {'setup s':>8s}"]
     for n, e in results["sizes"].items():
         for v in ("kos", "keda-1s", "keda"):
             r = e["rounds"].get(v)
             if not r:
+                if v in e.get("errors", {}):
+                    lines.append(f"{n:>5s} {v:8s} FAILED: {e['errors'][v][:150]}")
                 continue
             s, la, f = r["steady"], r["latency"], r["freshness"]
             fc = r.get("freshness_cached")
-            cached = (f"{fc['served_median_s']:.2f} / {fc['hpa_median_s']:.2f}" if fc else "-")
+
+            def fr(x):
+                if not x:
+                    return "-"
+                if "error" in x:
+                    return "FAILED"
+                return f"{x['served_median_s']:.2f} / {x['hpa_median_s']:.2f}"
             lines.append(
                 f"{n:>5s} {v:8s} {s['rss_median_mib']:8.1f} {s['vmhwm_mib']:7.1f} "
-                f"{s['cpu_cores']:6.2f} {s['broker_connections']:6d} {la['p50_ms']:8.2f} "
-                f"{la['p99_ms']:8.2f} {f['served_median_s']:12.2f} / {f['hpa_median_s']:6.2f}"
-                f"      {cached:>14s} "
-                f"{r['setup_s']:8.1f}")
+                f"{s['cpu_cores']:6.2f} {s['broker_connections']:6d} "
+                f"{s['broker_connections_distinct']:5d} {la['p50_ms']:8.2f} "
+                f"{la['p99_ms']:8.2f} {fr(f):>26s} {fr(fc):>14s} {fmt(r.get('setup_s'), '8.1f'):>8s}")
         for v, q in e.get("ratios", {}).items():
             lines.append(f"{n:>5s} {v + '/kos':15s} memory {q['memory_keda_over_kos']}x, peak "
                          f"{q['peak_memory_keda_over_kos']}x, connections "
@@ -952,7 +987,9 @@ def table(results):
                          f"{q['latency_p99_keda_over_kos']}x")
         for v in ("kos", "keda"):
             kd = e["rounds"].get(v, {}).get("kafka_down")
-            if kd:
+            if kd and "error" in kd:
+                lines.append(f"{n:>5s} {v:8s} Kafka down: FAILED {kd['error'][:200]}")
+            elif kd:
                 fe = kd["first_error"] or {}
                 lines.append(
                     f"{n:>5s} {v:8s} Kafka down {kd['down_s']} s: aggregator {fe.get('status')} "
@@ -982,7 +1019,10 @@ def plot(results, path):
         for n in ns:
             r = results["sizes"][str(n)]["rounds"].get(v)
             if r:
-                y = f(r)
+                try:
+                    y = f(r)
+                except (KeyError, TypeError):  # a failed phase has no figure
+                    y = None
                 if y is not None:
                     xs.append(n)
                     ys.append(y)
