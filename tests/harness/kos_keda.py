@@ -88,8 +88,19 @@ def apply_crds(cp, install_dir=None):
     last-applied annotation of a client-side apply) and waits until they are Established."""
     crd = Path(install_dir or install()) / "crd"
     cp.kubectl("apply", "--server-side", "-f", str(crd))
-    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-               "crd/scaledobjects.keda.sh", "crd/triggerauthentications.keda.sh")
+    # Polled rather than `kubectl wait`: that fails ("status.conditions accessor error") when
+    # it reads a CRD before the apiserver has written any condition.
+    names = ("scaledobjects.keda.sh", "triggerauthentications.keda.sh")
+
+    def established():
+        for n in names:
+            crd = cp.kubectl_json("get", f"crd/{n}")
+            conds = (crd.get("status") or {}).get("conditions") or []
+            if not any(c.get("type") == "Established" and c.get("status") == "True"
+                       for c in conds):
+                return False
+        return True
+    kos_k8s.wait_until(established, timeout=60, interval=0.5, what="KEDA CRDs Established")
 
 
 def _die_with_parent():
