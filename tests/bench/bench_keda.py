@@ -878,6 +878,8 @@ def main():
                 log(f"N = {n}: {json.dumps(entry['ratios'])}")
                 results["sizes"][str(n)] = entry
                 save(results)
+                print(table(results), flush=True)  # what is measured so far, size by size
+                try_plot(results, args.png)
             api.close()
     results["loadavg_end"] = os.getloadavg()
     results["wall_s"] = round(time.monotonic() - t_all, 1)
@@ -885,11 +887,15 @@ def main():
     save(results)
     print(table(results))
     print(json.dumps(results["goals"], indent=1))
+    try_plot(results, args.png)
+
+
+def try_plot(results, path):
     try:
-        plot(results, args.png)
-        log(f"plot: {args.png}")
+        plot(results, path)
+        log(f"plot: {path}")
     except ImportError as e:
-        log(f"no plot ({e}): /usr/bin/python3 with python3-matplotlib draws it")
+        log(f"no plot ({e}): a python3 with matplotlib draws it")
 
 
 def ratios(rounds):
