@@ -44,12 +44,12 @@ Measured in each round, after all N HPAs report a value:
 Goals (issue 13): at 1,000 workloads kos >= 10x less memory and >= 10x fewer broker connections
 than KEDA, and fresher at equal polling.
 
-Usage: python3 tests/bench/bench_keda.py [--sizes 10,100,1000] [--steady 60]
+Usage: /usr/bin/python3 tests/bench/bench_keda.py [--sizes 10,100,1000] [--steady 60]
          [--latency 200] [--fresh 4] [--kafka-down 10,100] [--down-seconds 90]
          [--variants kos,keda-1s,keda] [--png PATH]
 Needs scripts/install-k8s.sh, Go for scripts/install-keda.sh, the build tree (kos-adapter,
 kos-testkit). Prints progress and a table; writes tests/bench/results/keda.json and keda.png
-(git-ignored; the PNG needs a python3 with matplotlib). Heavy: run it through /work/heavy.
+(git-ignored; the PNG needs matplotlib: Debian python3-matplotlib). Heavy: run it through /work/heavy.
 """
 
 import argparse
@@ -895,7 +895,7 @@ def try_plot(results, path):
         plot(results, path)
         log(f"plot: {path}")
     except ImportError as e:
-        log(f"no plot ({e}): a python3 with matplotlib draws it")
+        log(f"no plot ({e}): /usr/bin/python3 with python3-matplotlib draws it")
 
 
 def ratios(rounds):
