@@ -2,22 +2,16 @@
  * the topics could make a broker with auto.create.topics.enable create them with its default
  * partition count, which is exactly the mismatch this check exists to prevent. */
 #include "topics.h"
+#include "clock.h"
 #include "log.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining(int64_t deadline)
 {
-        int64_t r = deadline - now_ms();
+        int64_t r = deadline - kos_mono_ms();
         return r > 0 ? (int)r : 0;
 }
 
@@ -121,7 +115,7 @@ static int create(rd_kafka_t *rk, const kos_topics_conf_t *tc, const int count[2
 
 int kos_topics_ensure(rd_kafka_t *rk, const kos_topics_conf_t *tc, char *errstr, size_t errstr_size)
 {
-        int64_t deadline = now_ms() + tc->timeout_ms;
+        int64_t deadline = kos_mono_ms() + tc->timeout_ms;
         int count[2], leaders;
         if (describe(rk, tc, deadline, count, &leaders, errstr, errstr_size) == -1)
                 return -1;

@@ -1,5 +1,6 @@
 /* Output and offset commits (see delivery.h). */
 #include "delivery.h"
+#include "clock.h"
 #include "log.h"
 #include "task.h"
 
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EPOCHS  64 /* commit intervals whose outputs may be in flight at once */
 #define COMMITS 64 /* async commits awaiting their result, for latency */
@@ -36,13 +36,6 @@ struct kos_delivery_s {
         char *buf;
         size_t buf_size;
 };
-
-static int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 kos_delivery_t *kos_delivery_new(kos_proc_t *p)
 {
@@ -221,7 +214,7 @@ void kos_delivery_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         kos_delivery_t *d = p->delivery;
         uint64_t seq = (uint64_t)(uintptr_t)commit_opaque;
         if (d && seq + COMMITS > d->commit_seq) {
-                int64_t dt = now_us() - d->commit_start_us[seq % COMMITS];
+                int64_t dt = kos_mono_ns() / 1000 - d->commit_start_us[seq % COMMITS];
                 kos_hist_record(&p->stats.commit_latency_us, dt > 0 ? (uint64_t)dt : 0);
         }
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
@@ -241,7 +234,7 @@ static void commit_offsets(kos_delivery_t *d, rd_kafka_topic_partition_list_t *l
         if (!l)
                 return;
         uint64_t seq = d->commit_seq++;
-        d->commit_start_us[seq % COMMITS] = now_us();
+        d->commit_start_us[seq % COMMITS] = kos_mono_ns() / 1000;
         rd_kafka_queue_t *q = sync ? NULL : rd_kafka_queue_get_consumer(d->p->consumer);
         rd_kafka_resp_err_t err = rd_kafka_commit_queue(
             d->p->consumer, l, q, kos_delivery_commit_cb, (void *)(uintptr_t)seq);
@@ -362,7 +355,7 @@ static int txn_commit(kos_delivery_t *d, int timeout_ms, int sync)
                         rd_kafka_topic_partition_list_destroy(pos);
                 return atomic_load(&p->fatal) ? 0 : 1;
         }
-        int64_t t0 = now_us();
+        int64_t t0 = kos_mono_ns() / 1000;
         int r = 0;
         if (pos) {
                 rd_kafka_consumer_group_metadata_t *cgmd =
@@ -382,7 +375,8 @@ static int txn_commit(kos_delivery_t *d, int timeout_ms, int sync)
                 if (!e) {
                         d->txn_open = 0;
                         KOS_ADD(p->stats.commits, 1);
-                        kos_hist_record(&p->stats.commit_latency_us, (uint64_t)(now_us() - t0));
+                        kos_hist_record(&p->stats.commit_latency_us,
+                                        (uint64_t)(kos_mono_ns() / 1000 - t0));
                         mark_committed(p, pos);
                         break;
                 }

@@ -1,6 +1,7 @@
 /* kos-processor: the original stream topology (join → decode → aggregate → SESSIONS) as a
  * consumer-group member that scales in and out. flags → signals → HTTP → producer → topics →
  * delivery → consumer (subscribe) → poll loop → final commit, leave → tear down. */
+#include "clock.h"
 #include "delivery.h"
 #include "httpd.h"
 #include "kconf.h"
@@ -64,7 +65,7 @@ static int is_healthy(void *arg)
 {
         kos_proc_t *p = arg;
         int64_t alive = atomic_load(&p->alive);
-        return !atomic_load(&p->fatal) && (!alive || kos_now_ms() - alive < 30000);
+        return !atomic_load(&p->fatal) && (!alive || kos_mono_ms() - alive < 30000);
 }
 
 static void render_metrics(void *arg, kos_strbuf_t *out)

@@ -8,6 +8,7 @@
  * output suppressed; a join emits only when one of its two records is past the committed
  * offset, which is exactly what the previous owner had not yet committed. */
 #include "rebalance.h"
+#include "clock.h"
 #include "assignment.h"
 #include "delivery.h"
 #include "log.h"
@@ -61,8 +62,8 @@ static int64_t probe_ts(const char *topic, int32_t part, int64_t offset)
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, topic, part)->offset = offset;
         if (!rd_kafka_assign(rk, l)) {
-                int64_t deadline = kos_now_ms() + 5000;
-                while (ts < 0 && kos_now_ms() < deadline) {
+                int64_t deadline = kos_mono_ms() + 5000;
+                while (ts < 0 && kos_mono_ms() < deadline) {
                         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
                         if (!m)
                                 continue;
@@ -220,7 +221,7 @@ static void log_rejects(kos_proc_t *p, const kos_as_rejects_t *r)
         }
         if (!total)
                 return;
-        int64_t now = kos_now_ms();
+        int64_t now = kos_mono_ms();
         if (last && now - last < REJECT_LOG_MS) {
                 quiet += total;
                 return;
@@ -282,7 +283,7 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 return;
         }
         log_rejects(p, &rej);
-        int64_t t0 = kos_now_ms();
+        int64_t t0 = kos_mono_ms();
         rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
         if (!l)
                 l = rd_kafka_topic_partition_list_new(0);
@@ -300,7 +301,7 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 atomic_store(&p->fatal, 1);
         }
         KOS_ADD(p->stats.assigned, 1);
-        KOS_INFO("rebalance", "assigned %d task(s) in %" PRId64 " ms", n, kos_now_ms() - t0);
+        KOS_INFO("rebalance", "assigned %d task(s) in %" PRId64 " ms", n, kos_mono_ms() - t0);
         rd_kafka_topic_partition_list_destroy(l);
         free(ps);
         atomic_store(&p->ready, 1);
@@ -318,7 +319,7 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
 {
         int lost = rd_kafka_assignment_lost(p->consumer);
         int rewind = 0;
-        int64_t t0 = kos_now_ms();
+        int64_t t0 = kos_mono_ms();
         if (lost) {
                 KOS_ADD(p->stats.lost, 1);
                 KOS_WARN("rebalance",
@@ -351,7 +352,7 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 rd_kafka_error_destroy(e);
         }
         KOS_INFO("rebalance", "revoked %d task(s) in %" PRId64 " ms", un->cnt / 2,
-                 kos_now_ms() - t0);
+                 kos_mono_ms() - t0);
         rd_kafka_topic_partition_list_destroy(un);
         if (rewind && !p->closing)
                 kos_rebalance_rewind(p);

@@ -1,6 +1,7 @@
 /* Tasks (see task.h): the per-partition queues, the timestamp-ordered merge of the two inputs,
  * and the hand-over of each record to the topology. */
 #include "task.h"
+#include "clock.h"
 #include "delivery.h"
 #include "kicker.h"
 #include "log.h"

@@ -1,6 +1,7 @@
 /* Topic checks and output creation (see topics.h). Metadata is asked for all topics, not by
  * name, so a broker that auto-creates topics cannot create an input with the wrong count. */
 #include "topics.h"
+#include "clock.h"
 #include "log.h"
 #include "proc.h"
 
@@ -99,10 +100,10 @@ int kos_proc_topics_setup(rd_kafka_t *rk, const kos_proc_conf_t *c, volatile sig
         while (!count[KOS_T_REQUESTS] || !count[KOS_T_RESPONSES]) {
                 if (*stop)
                         return 0;
-                if (!last_log || kos_now_ms() - last_log >= 10000) {
+                if (!last_log || kos_mono_ms() - last_log >= 10000) {
                         KOS_WARN("topics", "waiting for input topic %s to exist",
                                  !count[KOS_T_REQUESTS] ? rq : rs);
-                        last_log = kos_now_ms();
+                        last_log = kos_mono_ms();
                 }
                 sleep_ms(500);
                 if (describe(rk, c, (int)c->connect_timeout_ms, count, errstr, errstr_size) == -1)

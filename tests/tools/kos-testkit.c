@@ -14,6 +14,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
+
 /* Admin requests and metadata waits give up after this; a healthy local broker needs far less. */
 #define ADMIN_TIMEOUT_MS 30000
 #define MAX_PROPS        64
@@ -125,20 +127,6 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
         return rk;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Returns 1 if TOPIC is in the metadata with all WANT partitions led (WANT < 0: just exists),
  * 0 if it is absent, -1 if present but not ready yet. */
 static int topic_state(rd_kafka_t *rk, const char *topic, int want)
@@ -188,8 +176,8 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
 static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type,
                                     const char *what)
 {
-        int64_t deadline = mono_ms() + ADMIN_TIMEOUT_MS + 5000;
-        while (mono_ms() < deadline) {
+        int64_t deadline = kos_mono_ms() + ADMIN_TIMEOUT_MS + 5000;
+        while (kos_mono_ms() < deadline) {
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 1000);
                 if (!ev)
                         continue;
@@ -220,9 +208,9 @@ static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_
  * accepted the change; clients of the next test step need it visible in broker metadata. */
 static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions, int want_state)
 {
-        int64_t deadline = mono_ms() + ADMIN_TIMEOUT_MS;
+        int64_t deadline = kos_mono_ms() + ADMIN_TIMEOUT_MS;
         while (topic_state(rk, topic, partitions) != want_state) {
-                if (mono_ms() >= deadline)
+                if (kos_mono_ms() >= deadline)
                         fail("topic '%s' did not become %s within %d ms", topic,
                              want_state ? "ready (all partitions led)" : "absent",
                              ADMIN_TIMEOUT_MS);
@@ -328,7 +316,7 @@ static int cmd_produce(const struct opts *o)
         long long count = parse_num(o->pos[2], "count", LLONG_MAX);
         if (count < 1)
                 usage_error("count must be >= 1");
-        int64_t ts = o->ts_ms >= 0 ? o->ts_ms : now_ms();
+        int64_t ts = o->ts_ms >= 0 ? o->ts_ms : kos_wall_ms();
 
         /* Idempotence: a retried batch must not add duplicates, or offsets would not be exact.
          * 30 s instead of the 5 min default so a dead broker fails a test quickly. */
