@@ -73,7 +73,9 @@ void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, con
 {
         if (level > log_level)
                 return;
-        long long window = (long long)(kos_mono_ms() / 1000 / KOS_LOG_LIMIT_WINDOW_S);
+        unsigned burst = lim->burst ? lim->burst : KOS_LOG_LIMIT_BURST;
+        unsigned window_s = lim->window_s ? lim->window_s : KOS_LOG_LIMIT_WINDOW_S;
+        long long window = (long long)(kos_mono_ms() / 1000 / window_s);
         long long seen = atomic_load(&lim->window);
         if (seen != window && atomic_compare_exchange_strong(&lim->window, &seen, window)) {
                 unsigned dropped = atomic_exchange(&lim->dropped, 0);
@@ -81,7 +83,7 @@ void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, con
                 if (dropped)
                         kos_log(level, component, "%u similar lines suppressed", dropped);
         }
-        if (atomic_fetch_add(&lim->count, 1) >= KOS_LOG_LIMIT_BURST) {
+        if (atomic_fetch_add(&lim->count, 1) >= burst) {
                 atomic_fetch_add(&lim->dropped, 1);
                 return;
         }

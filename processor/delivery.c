@@ -2,7 +2,7 @@
 #include "delivery.h"
 #include "clock.h"
 #include "log.h"
-#include "task.h"
+#include "recwarn.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Metrics, gauges, progress line and rate-limited record warnings (see stats.h, proc.h). */
+/* Metrics, gauges and the progress line (see stats.h). */
 #include "stats.h"
 #include "clock.h"
 #include "kicker.h"
@@ -12,29 +12,6 @@
 
 #define WAIT_WARN_MS       5000 /* a task waiting this long for an input is worth a log line */
 #define WAIT_WARN_EVERY_MS 10000
-
-/* Called from the poll thread only; the delivery callback runs there too. */
-void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_t offset,
-                          const char *why)
-{
-        static int64_t last[KOS_WARN_KINDS];
-        static uint64_t suppressed[KOS_WARN_KINDS];
-        static const char *const what[KOS_WARN_KINDS] = {
-            "skipping bad record", "dropping late record", "dropping hits", "output not delivered"};
-        int64_t now = kos_mono_ms();
-        if (last[kind] && now - last[kind] < 1000) {
-                suppressed[kind]++;
-                return;
-        }
-        char more[64] = "";
-        if (suppressed[kind])
-                snprintf(more, sizeof(more), " (+%" PRIu64 " more since the last line)",
-                         suppressed[kind]);
-        KOS_WARN("record", "%s %s [%" PRId32 "] at offset %" PRId64 ": %s%s", what[kind], topic,
-                 partition, offset, why, more);
-        last[kind] = now;
-        suppressed[kind] = 0;
-}
 
 /* A task that waits long for an input the broker has more of (its leader offline, the
  * fetch failing) holds its other input back rather than lose joins: say so, once in a while. */

@@ -5,6 +5,7 @@
 #include "delivery.h"
 #include "kicker.h"
 #include "log.h"
+#include "recwarn.h"
 
 #include <inttypes.h>
 #include <stdio.h>
