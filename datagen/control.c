@@ -2,6 +2,7 @@
 #include "control.h"
 #include "log.h"
 #include "rate.h"
+#include "xalloc.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -26,9 +27,7 @@ struct kos_control_s {
 
 kos_control_t *kos_control_new(double step)
 {
-        kos_control_t *c = calloc(1, sizeof(*c));
-        if (!c)
-                return NULL;
+        kos_control_t *c = kos_xcalloc(1, sizeof(*c));
         c->step = step;
         pthread_mutex_init(&c->lock, NULL);
         return c;

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "recwarn.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,19 +40,13 @@ struct kos_delivery_s {
 
 kos_delivery_t *kos_delivery_new(kos_proc_t *p)
 {
-        kos_delivery_t *d = calloc(1, sizeof(*d));
-        if (!d)
-                return NULL;
+        kos_delivery_t *d = kos_xcalloc(1, sizeof(*d));
         d->p = p;
         d->eos = p->conf->exactly_once;
         for (int i = 1; i < EPOCHS; i++)
                 d->ring[i].seq = UINT64_MAX; /* ring[0] is the open epoch 0 */
         d->buf_size = 4096;
-        d->buf = malloc(d->buf_size);
-        if (!d->buf) {
-                free(d);
-                return NULL;
-        }
+        d->buf = kos_xmalloc(d->buf_size);
         return d;
 }
 
@@ -139,11 +134,8 @@ static rd_kafka_topic_partition_list_t *positions(kos_proc_t *p)
                         if (st != INT64_MIN) {
                                 char meta[64];
                                 int n = snprintf(meta, sizeof(meta), "kos1 st=%" PRId64, st);
-                                tp->metadata = malloc((size_t)n);
-                                if (tp->metadata) {
-                                        memcpy(tp->metadata, meta, (size_t)n);
-                                        tp->metadata_size = (size_t)n;
-                                }
+                                tp->metadata = kos_xmemdup(meta, (size_t)n);
+                                tp->metadata_size = (size_t)n;
                         }
                 }
         }
@@ -179,9 +171,8 @@ static rd_kafka_topic_partition_list_t *only_owned(kos_proc_t *p,
                 rd_kafka_topic_partition_t *tp =
                     rd_kafka_topic_partition_list_add(o, l->elems[i].topic, l->elems[i].partition);
                 tp->offset = l->elems[i].offset;
-                if (l->elems[i].metadata_size &&
-                    (tp->metadata = malloc(l->elems[i].metadata_size))) {
-                        memcpy(tp->metadata, l->elems[i].metadata, l->elems[i].metadata_size);
+                if (l->elems[i].metadata_size) {
+                        tp->metadata = kos_xmemdup(l->elems[i].metadata, l->elems[i].metadata_size);
                         tp->metadata_size = l->elems[i].metadata_size;
                 }
         }
@@ -425,14 +416,8 @@ void kos_delivery_emit(kos_delivery_t *d, kos_task_t *t, const kos_session_view_
         kos_proc_t *p = d->p;
         size_t n = kos_session_json(s->hits, s->n_hits, d->buf, d->buf_size);
         if (n >= d->buf_size) {
-                size_t size = n + 1 + n / 2;
-                char *b = realloc(d->buf, size);
-                if (!b) {
-                        KOS_ADD(p->stats.out_failed, 1);
-                        return;
-                }
-                d->buf = b;
-                d->buf_size = size;
+                d->buf_size = n + 1 + n / 2;
+                d->buf = kos_xrealloc(d->buf, d->buf_size);
                 n = kos_session_json(s->hits, s->n_hits, d->buf, d->buf_size);
         }
         if (d->eos && ensure_txn(d) == -1)

@@ -1,6 +1,7 @@
 /* The fetcher wake-ups (see kicker.h). */
 #include "kicker.h"
 #include "clock.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -79,12 +80,8 @@ static void *run(void *arg)
 kos_kicker_t *kos_kicker_new(rd_kafka_t *consumer, const char *const topics[2], int n_partitions,
                              char *errstr, size_t errstr_size)
 {
-        kos_kicker_t *k = calloc(1, sizeof(*k));
-        if (!k || !(k->pending = calloc(2 * (size_t)n_partitions, 1))) {
-                free(k);
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        kos_kicker_t *k = kos_xcalloc(1, sizeof(*k));
+        k->pending = kos_xcalloc(2 * (size_t)n_partitions, 1);
         k->consumer = consumer;
         k->topics[0] = topics[0];
         k->topics[1] = topics[1];

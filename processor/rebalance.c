@@ -13,6 +13,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "task.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,16 +113,10 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
 
         int64_t w = p->conf->window_ms, g = p->conf->grace_ms;
         rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(2 * n);
-        int64_t *start = calloc((size_t)(2 * n), sizeof(*start));
+        int64_t *start = kos_xcalloc((size_t)(2 * n), sizeof(*start));
         for (int i = 0; i < n; i++) {
                 rd_kafka_topic_partition_t *e = &c->elems[2 * i];
                 kos_task_t *t = kos_task_new(p, parts[i]);
-                if (!t || !start) {
-                        KOS_ERR("rebalance", "out of memory creating task %" PRId32, parts[i]);
-                        atomic_store(&p->fatal, 1);
-                        kos_task_destroy(t);
-                        continue;
-                }
                 int64_t st = INT64_MIN, v;
                 int committed = 0;
                 for (int s = 0; s < KOS_SIDES; s++) {
@@ -172,7 +167,7 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 int s = strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) == 0 ? KOS_SIDE_RQ : KOS_SIDE_RS;
                 for (int k = 0; k < n; k++) {
                         kos_task_t *t = p->tasks[parts[k]];
-                        if (parts[k] != tp->partition || !t || !start)
+                        if (parts[k] != tp->partition || !t)
                                 continue;
                         /* No record that recent (offset -1): nothing to replay. */
                         if (!tp->err && tp->offset >= 0 && tp->offset < start[2 * k + s]) {
@@ -184,7 +179,7 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
         rd_kafka_topic_partition_list_destroy(times);
 
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; start && i < n; i++) {
+        for (int i = 0; i < n; i++) {
                 kos_task_t *t = p->tasks[parts[i]];
                 if (!t)
                         continue;
@@ -246,21 +241,15 @@ static void log_rejects(kos_proc_t *p, const kos_as_rejects_t *r)
 }
 
 /* The requests partitions of parts that are valid tasks whose p->tasks[] slot is (want_owned)
- * or is not (!want_owned) taken, ascending, each once; a new array (free()) of *n, or NULL when
- * out of memory. Refusals go to rej unless it is NULL. */
+ * or is not (!want_owned) taken, ascending, each once; a new array (free()) of *n. Refusals go
+ * to rej unless it is NULL. */
 static int32_t *select_tasks(kos_proc_t *p, const rd_kafka_topic_partition_list_t *parts,
                              int want_owned, int *n, kos_as_rejects_t *rej)
 {
         size_t cnt = parts->cnt > 0 ? (size_t)parts->cnt : 0;
-        kos_as_entry_t *in = malloc((cnt + 1) * sizeof(*in));
-        int32_t *out = malloc((cnt + 1) * sizeof(*out));
-        unsigned char *owned = malloc((size_t)p->n_partitions + 1);
-        if (!in || !out || !owned) {
-                free(in);
-                free(out);
-                free(owned);
-                return NULL;
-        }
+        kos_as_entry_t *in = kos_xcalloc(cnt + 1, sizeof(*in));
+        int32_t *out = kos_xcalloc(cnt + 1, sizeof(*out));
+        unsigned char *owned = kos_xmalloc((size_t)p->n_partitions + 1);
         for (size_t i = 0; i < cnt; i++)
                 in[i] = (kos_as_entry_t){parts->elems[i].topic, parts->elems[i].partition};
         for (int i = 0; i < p->n_partitions; i++)
@@ -277,11 +266,6 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         int n = 0;
         kos_as_rejects_t rej = {0};
         int32_t *ps = select_tasks(p, parts, 0, &n, &rej);
-        if (!ps) {
-                KOS_ERR("rebalance", "out of memory taking an assignment");
-                atomic_store(&p->fatal, 1);
-                return;
-        }
         log_rejects(p, &rej);
         int64_t t0 = kos_mono_ms();
         rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
@@ -339,12 +323,8 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         int n = 0;
         int32_t *ps = select_tasks(p, parts, 1, &n, NULL);
         rd_kafka_topic_partition_list_t *un = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; ps && i < n; i++)
+        for (int i = 0; i < n; i++)
                 drop(p, ps[i], un);
-        if (!ps) {
-                KOS_ERR("rebalance", "out of memory taking a revocation");
-                atomic_store(&p->fatal, 1);
-        }
         free(ps);
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(p->consumer, un);
         if (e) {
@@ -400,10 +380,10 @@ void kos_rebalance_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
 
 void kos_rebalance_rewind(kos_proc_t *p)
 {
-        int32_t *ps = calloc((size_t)p->n_partitions + 1, sizeof(*ps));
+        int32_t *ps = kos_xcalloc((size_t)p->n_partitions + 1, sizeof(*ps));
         int n = 0;
         KOS_ADD(p->stats.rewinds, 1);
-        for (int i = 0; ps && i < p->n_partitions; i++) {
+        for (int i = 0; i < p->n_partitions; i++) {
                 if (!p->tasks[i])
                         continue;
                 kos_task_destroy(p->tasks[i]);

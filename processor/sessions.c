@@ -5,6 +5,7 @@
  * stale entries are gone and no entry can point at freed memory. */
 #include "sessions.h"
 #include "window.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,18 +40,12 @@ struct kos_sessions_s {
 
 kos_sessions_t *kos_sessions_new(size_t max_hits)
 {
-        kos_sessions_t *ss = calloc(1, sizeof(*ss));
-        if (!ss)
-                return NULL;
+        kos_sessions_t *ss = kos_xcalloc(1, sizeof(*ss));
         ss->max_hits = max_hits;
         ss->n_buckets = 64;
-        ss->buckets = calloc(ss->n_buckets, sizeof(*ss->buckets));
+        ss->buckets = kos_xcalloc(ss->n_buckets, sizeof(*ss->buckets));
         ss->fifo_cap = 64;
-        ss->fifo = malloc(ss->fifo_cap * sizeof(*ss->fifo));
-        if (!ss->buckets || !ss->fifo) {
-                kos_sessions_destroy(ss);
-                return NULL;
-        }
+        ss->fifo = kos_xcalloc(ss->fifo_cap, sizeof(*ss->fifo));
         return ss;
 }
 
@@ -79,13 +74,11 @@ void kos_sessions_destroy(kos_sessions_t *ss)
         free(ss);
 }
 
-static int fifo_push(kos_sessions_t *ss, kos_session_t *s, int64_t ts)
+static void fifo_push(kos_sessions_t *ss, kos_session_t *s, int64_t ts)
 {
         if (ss->fifo_len == ss->fifo_cap) {
                 size_t n = ss->fifo_cap * 2;
-                fifo_ent_t *f = malloc(n * sizeof(*f));
-                if (!f)
-                        return -1;
+                fifo_ent_t *f = kos_xcalloc(n, sizeof(*f));
                 for (size_t i = 0; i < ss->fifo_len; i++)
                         f[i] = ss->fifo[(ss->fifo_head + i) & (ss->fifo_cap - 1)];
                 free(ss->fifo);
@@ -95,15 +88,12 @@ static int fifo_push(kos_sessions_t *ss, kos_session_t *s, int64_t ts)
         }
         ss->fifo[(ss->fifo_head + ss->fifo_len) & (ss->fifo_cap - 1)] = (fifo_ent_t){s, ts};
         ss->fifo_len++;
-        return 0;
 }
 
 static void grow_buckets(kos_sessions_t *ss)
 {
         size_t n = ss->n_buckets * 2;
-        kos_session_t **b = calloc(n, sizeof(*b));
-        if (!b)
-                return; /* longer chains, still correct */
+        kos_session_t **b = kos_xcalloc(n, sizeof(*b));
         for (size_t i = 0; i < ss->n_buckets; i++) {
                 kos_session_t *s = ss->buckets[i];
                 while (s) {
@@ -134,18 +124,13 @@ kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_
                 return s;
         if (ss->count >= ss->n_buckets * 2)
                 grow_buckets(ss);
-        s = calloc(1, sizeof(*s) + key_len);
-        if (!s)
-                return NULL;
+        s = kos_xcalloc(1, sizeof(*s) + key_len);
         s->hash = hash;
         s->last_ts = INT64_MIN;
         s->key_len = (uint32_t)key_len;
         memcpy(s->key, key, key_len);
         /* An entry from birth: a session that never gets a hit still expires. */
-        if (fifo_push(ss, s, INT64_MIN) == -1) {
-                free(s);
-                return NULL;
-        }
+        fifo_push(ss, s, INT64_MIN);
         size_t b = hash & (ss->n_buckets - 1);
         s->next = ss->buckets[b];
         ss->buckets[b] = s;
@@ -165,16 +150,12 @@ size_t kos_sessions_append(kos_sessions_t *ss, kos_session_t *s, const kos_hit_t
                         cap *= 2;
                 if (cap > ss->max_hits)
                         cap = ss->max_hits;
-                kos_hit_t *h = realloc(s->hits, cap * sizeof(*h));
-                if (!h)
-                        return (size_t)-1;
-                ss->bytes += (cap - s->cap_hits) * sizeof(*h);
-                s->hits = h;
+                ss->bytes += (cap - s->cap_hits) * sizeof(*s->hits);
+                s->hits = kos_xrealloc(s->hits, cap * sizeof(*s->hits));
                 s->cap_hits = (uint32_t)cap;
         }
         if (ts > s->last_ts) {
-                if (fifo_push(ss, s, ts) == -1)
-                        return (size_t)-1;
+                fifo_push(ss, s, ts);
                 s->last_ts = ts;
         }
         memcpy(s->hits + s->n_hits, hits, take * sizeof(*hits));
@@ -191,21 +172,16 @@ void kos_session_view(const kos_session_t *s, kos_session_view_t *out)
                                     .ts = s->last_ts};
 }
 
-int kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s)
+void kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s)
 {
         if (s->dirty)
-                return 0;
+                return;
         if (ss->n_dirty == ss->dirty_cap) {
-                size_t cap = ss->dirty_cap ? 2 * ss->dirty_cap : 64;
-                kos_session_t **d = realloc(ss->dirty, cap * sizeof(*d));
-                if (!d)
-                        return -1;
-                ss->dirty = d;
-                ss->dirty_cap = cap;
+                ss->dirty_cap = ss->dirty_cap ? 2 * ss->dirty_cap : 64;
+                ss->dirty = kos_xrealloc(ss->dirty, ss->dirty_cap * sizeof(*ss->dirty));
         }
         ss->dirty[ss->n_dirty++] = s;
         s->dirty = 1;
-        return 0;
 }
 
 size_t kos_sessions_flush(kos_sessions_t *ss, kos_session_fn fn, void *arg)

@@ -6,6 +6,7 @@
 #include "kicker.h"
 #include "log.h"
 #include "recwarn.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,9 +21,7 @@ static void emit(void *arg, const kos_session_view_t *s)
 
 kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
 {
-        kos_task_t *t = calloc(1, sizeof(*t));
-        if (!t)
-                return NULL;
+        kos_task_t *t = kos_xcalloc(1, sizeof(*t));
         t->partition = partition;
         t->proc = p;
         t->incarnation = ++p->next_incarnation;
@@ -35,12 +34,8 @@ kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
         for (int s = 0; s < KOS_SIDES; s++) {
                 kos_side_t *sd = &t->side[s];
                 sd->cap = 256;
-                sd->q = malloc(sd->cap * sizeof(*sd->q));
+                sd->q = kos_xcalloc(sd->cap, sizeof(*sd->q));
                 sd->replay_end = sd->fetched_next = sd->next = sd->committed = -1;
-        }
-        if (!t->topo || !t->side[0].q || !t->side[1].q) {
-                kos_task_destroy(t);
-                return NULL;
         }
         return t;
 }
@@ -96,19 +91,16 @@ void kos_task_release_queues(kos_task_t *t)
         }
 }
 
-static int grow(kos_side_t *sd)
+static void grow(kos_side_t *sd)
 {
         size_t cap = sd->cap * 2;
-        rd_kafka_message_t **q = malloc(cap * sizeof(*q));
-        if (!q)
-                return -1;
+        rd_kafka_message_t **q = kos_xcalloc(cap, sizeof(*q));
         for (size_t i = 0; i < sd->len; i++)
                 q[i] = sd->q[(sd->head + i) & (sd->cap - 1)];
         free(sd->q);
         sd->q = q;
         sd->cap = cap;
         sd->head = 0;
-        return 0;
 }
 
 void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
@@ -128,18 +120,8 @@ void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
                 rd_kafka_message_destroy(m);
                 return;
         }
-        if (sd->len == sd->cap && grow(sd) == -1) {
-                /* Dropping a fetched record would lose it: fetch it again instead. */
-                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-                rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition)->offset =
-                    m->offset;
-                rd_kafka_error_t *e = rd_kafka_seek_partitions(t->proc->consumer, l, 0);
-                if (e)
-                        rd_kafka_error_destroy(e);
-                rd_kafka_topic_partition_list_destroy(l);
-                rd_kafka_message_destroy(m);
-                return;
-        }
+        if (sd->len == sd->cap)
+                grow(sd);
         sd->q[(sd->head + sd->len) & (sd->cap - 1)] = m;
         sd->len++;
         sd->fetched_next = m->offset + 1;

@@ -37,7 +37,7 @@
 #include "proc.h"
 
 /* @returns a task for partition with empty queues and fresh topology state (offsets unset:
- * the caller fills them); free with kos_task_destroy. NULL on allocation failure. */
+ * the caller fills them); free with kos_task_destroy. */
 kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition);
 /* Frees the task, its state, its partition queues and the records still queued. NULL is a
  * no-op. */

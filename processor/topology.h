@@ -30,7 +30,6 @@ typedef struct {
         atomic_ullong decode_failures; /* undecodable hit strings in joined requests */
         atomic_ullong late;            /* records dropped as older than window + grace */
         atomic_ullong hits_dropped;    /* hits beyond max_session_hits */
-        atomic_ullong oom;             /* records or joins lost to allocation failure */
 } kos_topo_stats_t;
 
 /* Receives each session to write to the output (borrowed, valid during the call). */
@@ -39,7 +38,7 @@ typedef void (*kos_topo_emit_fn)(void *arg, const kos_session_view_t *s);
 typedef struct kos_topo_s kos_topo_t;
 
 /* conf is copied; stats (may be NULL) and arg are borrowed. @returns a new task state; free
- * with kos_topo_destroy. NULL on allocation failure. */
+ * with kos_topo_destroy. */
 kos_topo_t *kos_topo_new(const kos_topo_conf_t *conf, kos_topo_stats_t *stats,
                          kos_topo_emit_fn emit, void *arg);
 void kos_topo_destroy(kos_topo_t *t);

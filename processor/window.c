@@ -3,6 +3,7 @@
  * cutoff. Arrival order is nearly timestamp order (the task merges its inputs by timestamp and
  * rejects late records), which keeps expiry O(1) per record without a heap. */
 #include "window.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,20 +67,14 @@ uint64_t kos_key_hash(const void *key, size_t len)
 
 kos_window_t *kos_window_new(int64_t window_ms)
 {
-        kos_window_t *w = calloc(1, sizeof(*w));
-        if (!w)
-                return NULL;
+        kos_window_t *w = kos_xcalloc(1, sizeof(*w));
         w->window_ms = window_ms;
         for (int s = 0; s < KOS_SIDES; s++) {
                 side_t *sd = &w->side[s];
                 sd->n_buckets = 64;
-                sd->buckets = calloc(sd->n_buckets, sizeof(*sd->buckets));
+                sd->buckets = kos_xcalloc(sd->n_buckets, sizeof(*sd->buckets));
                 sd->fifo_cap = 64;
-                sd->fifo = malloc(sd->fifo_cap * sizeof(*sd->fifo));
-                if (!sd->buckets || !sd->fifo) {
-                        kos_window_destroy(w);
-                        return NULL;
-                }
+                sd->fifo = kos_xcalloc(sd->fifo_cap, sizeof(*sd->fifo));
         }
         return w;
 }
@@ -99,12 +94,10 @@ void kos_window_destroy(kos_window_t *w)
         free(w);
 }
 
-static int grow_buckets(side_t *sd)
+static void grow_buckets(side_t *sd)
 {
         size_t n = sd->n_buckets * 2;
-        went_t **b = calloc(n, sizeof(*b));
-        if (!b)
-                return -1;
+        went_t **b = kos_xcalloc(n, sizeof(*b));
         for (size_t i = 0; i < sd->n_buckets; i++) {
                 went_t *e = sd->buckets[i];
                 while (e) {
@@ -118,36 +111,30 @@ static int grow_buckets(side_t *sd)
         free(sd->buckets);
         sd->buckets = b;
         sd->n_buckets = n;
-        return 0;
 }
 
-static int grow_fifo(side_t *sd)
+static void grow_fifo(side_t *sd)
 {
         size_t n = sd->fifo_cap * 2;
-        went_t **f = malloc(n * sizeof(*f));
-        if (!f)
-                return -1;
+        went_t **f = kos_xcalloc(n, sizeof(*f));
         for (size_t i = 0; i < sd->count; i++)
                 f[i] = sd->fifo[(sd->fifo_head + i) & (sd->fifo_cap - 1)];
         free(sd->fifo);
         sd->fifo = f;
         sd->fifo_cap = n;
         sd->fifo_head = 0;
-        return 0;
 }
 
-int kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash)
+void kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash)
 {
         side_t *sd = &w->side[side];
-        if (sd->count == sd->fifo_cap && grow_fifo(sd) == -1)
-                return -1;
-        if (sd->count >= sd->n_buckets * 2 && grow_buckets(sd) == -1)
-                return -1;
+        if (sd->count == sd->fifo_cap)
+                grow_fifo(sd);
+        if (sd->count >= sd->n_buckets * 2)
+                grow_buckets(sd);
         uint32_t n_hits = side == KOS_SIDE_RQ ? (uint32_t)rec->n_hits : 0;
         size_t size = ent_size(n_hits, rec->key_len);
-        went_t *e = malloc(size);
-        if (!e)
-                return -1;
+        went_t *e = kos_xmalloc(size);
         e->hash = hash;
         e->seq = w->seq++;
         e->ts = rec->ts;
@@ -164,7 +151,6 @@ int kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t ha
         sd->fifo[(sd->fifo_head + sd->count) & (sd->fifo_cap - 1)] = e;
         sd->count++;
         sd->bytes += size;
-        return 0;
 }
 
 static int by_ts_seq(const void *a, const void *b)
@@ -189,10 +175,7 @@ size_t kos_window_match(kos_window_t *w, int side, const void *key, size_t key_l
                         continue;
                 if (n == w->matches_cap) {
                         size_t cap = w->matches_cap ? 2 * w->matches_cap : 16;
-                        went_t **m = realloc(w->matches, cap * sizeof(*m));
-                        if (!m)
-                                break; /* joins what fits; allocation failure is logged by OOM */
-                        w->matches = m;
+                        w->matches = kos_xrealloc(w->matches, cap * sizeof(*w->matches));
                         w->matches_cap = cap;
                 }
                 w->matches[n++] = e;

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "clock.h"
+#include "xalloc.h"
 
 /* Admin requests and metadata waits give up after this; a healthy local broker needs far less. */
 #define ADMIN_TIMEOUT_MS 30000
@@ -337,9 +338,7 @@ static int cmd_produce(const struct opts *o)
         if (part >= nparts)
                 fail("produce: topic '%s' has %d partitions, no partition %d", topic, nparts, part);
 
-        char *value = malloc(o->size ? (size_t)o->size : 1);
-        if (!value)
-                fail("out of memory for a %ld byte value", o->size);
+        char *value = kos_xmalloc((size_t)o->size);
         for (long i = 0; i < o->size; i++)
                 value[i] = (char)('a' + i % 26);
         size_t keylen = o->key ? strlen(o->key) : 0;
@@ -459,8 +458,8 @@ static int cmd_commit(const struct opts *o)
         const char *group = o->pos[0];
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(o->npos - 1);
         for (int i = 1; i < o->npos; i++) {
-                char *spec = strdup(o->pos[i]);
-                char *eq = spec ? strrchr(spec, '=') : NULL;
+                char *spec = kos_xstrdup(o->pos[i]);
+                char *eq = strrchr(spec, '=');
                 char *colon;
                 if (!eq)
                         usage_error("bad offset spec '%s' (want TOPIC:PARTITION=OFFSET)",
@@ -532,7 +531,7 @@ static int cmd_member(const struct opts *o)
                 usage_error("member wants GROUP CLIENT_ID TOPIC[,TOPIC...]");
         const char *group = o->pos[0];
         rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
-        char *tlist = strdup(o->pos[2]);
+        char *tlist = kos_xstrdup(o->pos[2]);
         char *save = NULL;
         for (char *t = strtok_r(tlist, ",", &save); t; t = strtok_r(NULL, ",", &save))
                 rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
@@ -584,9 +583,7 @@ int main(int argc, char **argv)
 {
         struct opts o = {.ts_ms = -1, .size = -1};
         const char *cmd = NULL;
-        char **pos = calloc((size_t)argc, sizeof(*pos));
-        if (!pos)
-                fail("out of memory");
+        char **pos = kos_xcalloc((size_t)argc, sizeof(*pos));
         o.pos = pos;
 
         for (int i = 1; i < argc; i++) {
