@@ -135,7 +135,7 @@ int main(int argc, char **argv)
                 rc = fail_start(2, err);
                 goto out;
         }
-        int partitions = kos_topics_ensure(rk, &conf.topics, err, sizeof(err));
+        int partitions = kos_dg_topics_ensure(rk, &conf.topics, err, sizeof(err));
         if (partitions < 0) {
                 rc = fail_start(1, err);
                 goto out;

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "clock.h"
+#include "topicadmin.h"
 #include "xalloc.h"
 
 /* Admin requests and metadata waits give up after this; a healthy local broker needs far less. */
@@ -128,33 +129,19 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
         return rk;
 }
 
-/* Returns 1 if TOPIC is in the metadata with all WANT partitions led (WANT < 0: just exists),
- * 0 if it is absent, -1 if present but not ready yet. */
-static int topic_state(rd_kafka_t *rk, const char *topic, int want)
+/* Returns 1 if the metadata lists TOPIC (in any state), 0 if not, -1 on no answer. */
+static int topic_listed(rd_kafka_t *rk, const char *topic)
 {
         const struct rd_kafka_metadata *md;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 5000);
-        int state = 0;
-        if (err)
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000))
                 return -1; /* transient: retried by the caller until its deadline */
-        for (int i = 0; i < md->topic_cnt; i++) {
-                const struct rd_kafka_metadata_topic *t = &md->topics[i];
-                if (strcmp(t->topic, topic))
-                        continue;
-                if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                        break;
-                state = -1;
-                if (t->err || (want >= 0 && t->partition_cnt != want))
-                        break;
-                int led = 1;
-                for (int p = 0; p < t->partition_cnt; p++)
-                        if (t->partitions[p].err || t->partitions[p].leader < 0)
-                                led = 0;
-                state = led ? 1 : -1;
-                break;
-        }
+        int listed = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+                if (!strcmp(md->topics[i].topic, topic) &&
+                    md->topics[i].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                        listed = 1;
         rd_kafka_metadata_destroy(md);
-        return state;
+        return listed;
 }
 
 /* Returns the partition count of TOPIC, 0 if the broker does not know it, -1 on no answer. */
@@ -205,21 +192,23 @@ static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_
         return ao;
 }
 
-/* Polls metadata until topic_state() reports WANT_STATE. Admin results only say the controller
- * accepted the change; clients of the next test step need it visible in broker metadata. */
-static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions, int want_state)
+/* Polls metadata until TOPIC is gone. The admin result only says the controller accepted the
+ * deletion; clients of the next test step need it gone from broker metadata. */
+static void wait_topic_gone(rd_kafka_t *rk, const char *topic)
 {
         int64_t deadline = kos_mono_ms() + ADMIN_TIMEOUT_MS;
-        while (topic_state(rk, topic, partitions) != want_state) {
+        while (topic_listed(rk, topic) != 0) {
                 if (kos_mono_ms() >= deadline)
-                        fail("topic '%s' did not become %s within %d ms", topic,
-                             want_state ? "ready (all partitions led)" : "absent",
+                        fail("topic '%s' did not become absent within %d ms", topic,
                              ADMIN_TIMEOUT_MS);
                 struct timespec ts = {0, 50 * 1000000};
                 nanosleep(&ts, NULL);
         }
 }
 
+/* The programs' own topic administration (common/topicadmin.h): an existing topic is fine
+ * and keeps its partition count; either way the topic is waited for until every partition has
+ * a leader, so the next test step's clients see it. */
 static int cmd_create_topic(const struct opts *o)
 {
         char errstr[512];
@@ -230,30 +219,13 @@ static int cmd_create_topic(const struct opts *o)
         if (parts < 1)
                 usage_error("partition count must be >= 1");
         rd_kafka_t *rk = make_client(RD_KAFKA_PRODUCER, make_conf(o, NULL));
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, 1, errstr, sizeof(errstr));
-        if (!nt)
-                fail("topic '%s': %s", name, errstr);
-        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-        rd_kafka_AdminOptions_t *ao = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
-        rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, "create-topic");
-        size_t n;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        int wanted = parts;
-        for (size_t i = 0; i < n; i++) {
-                rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
-                if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                        wanted = -1; /* keep its existing partition count */
-                else if (err)
-                        fail("create-topic '%s': %s: %s", name, rd_kafka_err2name(err),
-                             rd_kafka_topic_result_error_string(res[i]));
-        }
-        rd_kafka_event_destroy(ev);
-        wait_topic(rk, name, wanted, 1);
-        rd_kafka_AdminOptions_destroy(ao);
-        rd_kafka_NewTopic_destroy(nt);
-        rd_kafka_queue_destroy(q);
+        kos_topic_admin_t a;
+        kos_topic_info_t t = {.name = name};
+        kos_topic_admin_init(&a, rk, ADMIN_TIMEOUT_MS);
+        if (kos_topic_admin_describe(&a, &t, 1, errstr, sizeof(errstr)) == -1 ||
+            kos_topic_admin_create(&a, &t, 1, parts, 1, errstr, sizeof(errstr)) == -1 ||
+            kos_topic_admin_await_leaders(&a, &t, 1, errstr, sizeof(errstr)) == -1)
+                fail("create-topic '%s': %s", name, errstr);
         rd_kafka_destroy(rk);
         return 0;
 }
@@ -279,7 +251,7 @@ static int cmd_delete_topic(const struct opts *o)
                              rd_kafka_topic_result_error_string(res[i]));
         }
         rd_kafka_event_destroy(ev);
-        wait_topic(rk, name, -1, 0);
+        wait_topic_gone(rk, name);
         rd_kafka_AdminOptions_destroy(ao);
         rd_kafka_DeleteTopic_destroy(dt);
         rd_kafka_queue_destroy(q);
