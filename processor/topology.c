@@ -97,8 +97,7 @@ static void expire(kos_topo_t *t)
         if (t->stream_time == INT64_MIN)
                 return;
         int64_t w = t->conf.window_ms, g = t->conf.grace_ms;
-        /* A record as late as allowed (st - w - g) still needs partners w older than itself. */
-        kos_window_expire(t->window, t->stream_time - 2 * w - g);
+        kos_window_expire(t->window, kos_topo_horizon(t->stream_time, w, g));
         /* Keys carry the frame's timestamp: no join can update them after that. */
         kos_sessions_expire(t->sessions, t->stream_time - w - g);
 }
@@ -167,6 +166,11 @@ size_t kos_topo_flush(kos_topo_t *t)
 int64_t kos_topo_stream_time(const kos_topo_t *t)
 {
         return t->stream_time;
+}
+
+int64_t kos_topo_horizon(int64_t st, int64_t window_ms, int64_t grace_ms)
+{
+        return st - 2 * window_ms - grace_ms;
 }
 
 size_t kos_topo_records(const kos_topo_t *t)
