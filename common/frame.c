@@ -26,31 +26,6 @@ const char *kos_zone_name(int zone)
         return NAME(zone_names, zone);
 }
 
-const char *kos_key_name(int key)
-{
-        return NAME(key_names, key);
-}
-
-const char *kos_direction_name(int dir)
-{
-        return NAME(dir_names, dir);
-}
-
-const char *kos_impact_type_name(int type)
-{
-        return NAME(impact_names, type);
-}
-
-const char *kos_level_name(int level)
-{
-        return NAME(level_names, level);
-}
-
-const char *kos_game_name(int game)
-{
-        return NAME(game_names, game);
-}
-
 /* ---- binary codec ------------------------------------------------------------------------ */
 
 enum { OPT_ABSENT = 0x00, OPT_PRESENT = 0xFF };

@@ -1,5 +1,7 @@
 /* One-line logs on stderr: "2026-11-25T14:00:00.123Z level component: message".
- * Thread-safe (one write(2) per line). librdkafka's log_cb is routed here by kafka.c. */
+ * Thread-safe (one write(2) per line) and allocation-free (a stack buffer), so it may report
+ * an allocation failure. librdkafka's log_cb is routed here by kconf.c (and by the processor's
+ * own in rebalance.c). */
 #ifndef KOS_LOG_H
 #define KOS_LOG_H
 

@@ -199,8 +199,10 @@ static void mark_committed(kos_proc_t *p, const rd_kafka_topic_partition_list_t 
 
 /* ---- at-least-once commits ---------------------------------------------------------------- */
 
-void kos_delivery_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *offsets, void *commit_opaque)
+/* The consumer's commit callback for rd_kafka_commit_queue (opaque: the commit's sequence
+ * number, which finds its start time). */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *commit_opaque)
 {
         kos_proc_t *p = rd_kafka_opaque(rk);
         kos_delivery_t *d = p->delivery;
@@ -228,8 +230,8 @@ static void commit_offsets(kos_delivery_t *d, rd_kafka_topic_partition_list_t *l
         uint64_t seq = d->commit_seq++;
         d->commit_start_us[seq % COMMITS] = kos_mono_ns() / 1000;
         rd_kafka_queue_t *q = sync ? NULL : rd_kafka_queue_get_consumer(d->p->consumer);
-        rd_kafka_resp_err_t err = rd_kafka_commit_queue(
-            d->p->consumer, l, q, kos_delivery_commit_cb, (void *)(uintptr_t)seq);
+        rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(d->p->consumer, l, q, commit_cb, (void *)(uintptr_t)seq);
         if (q)
                 rd_kafka_queue_destroy(q);
         /* The callback has counted and logged failures already. */

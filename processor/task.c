@@ -129,6 +129,19 @@ void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
         sd->at_eof = 0;
 }
 
+/* 1 when side has nothing more on the broker as far as the consumer knows (task.h). */
+static int caught_up(const kos_task_t *t, int side)
+{
+        const kos_side_t *sd = &t->side[side];
+        if (sd->at_eof)
+                return 1;
+        int64_t lo, hi;
+        return sd->heard &&
+               rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition,
+                                              &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               hi >= 0 && sd->fetched_next >= hi;
+}
+
 size_t kos_task_pull(kos_task_t *t)
 {
         rd_kafka_message_t *batch[512];
@@ -151,7 +164,7 @@ size_t kos_task_pull(kos_task_t *t)
                 }
                 /* Below --max-buffered librdkafka's queue is under its limits (records under
                  * 512 bytes), so fetching may go on - if the broker thread wakes (task.h). */
-                if (sd->pq && rd_kafka_queue_length(sd->pq) < max && !kos_task_caught_up(t, s))
+                if (sd->pq && rd_kafka_queue_length(sd->pq) < max && !caught_up(t, s))
                         kos_kicker_want(t->proc->kicker, s, t->partition);
         }
         return total;
@@ -160,18 +173,6 @@ size_t kos_task_pull(kos_task_t *t)
 static int64_t ts_of(const rd_kafka_message_t *m)
 {
         return rd_kafka_message_timestamp(m, NULL);
-}
-
-int kos_task_caught_up(const kos_task_t *t, int side)
-{
-        const kos_side_t *sd = &t->side[side];
-        if (sd->at_eof)
-                return 1;
-        int64_t lo, hi;
-        return sd->heard &&
-               rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition,
-                                              &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-               hi >= 0 && sd->fetched_next >= hi;
 }
 
 static void process_one(kos_task_t *t, int side, rd_kafka_message_t *m)
@@ -235,7 +236,7 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
                 /* Asked only when it decides: get_watermark_offsets takes a lock. */
                 if (in[0].queued != in[1].queued) {
                         int empty = in[0].queued ? 1 : 0;
-                        in[empty].caught_up = kos_task_caught_up(t, empty);
+                        in[empty].caught_up = caught_up(t, empty);
                 }
                 int ahead;
                 int side =
@@ -264,9 +265,4 @@ int kos_task_replaying(const kos_task_t *t)
                         return 1;
         }
         return 0;
-}
-
-size_t kos_task_queued(const kos_task_t *t)
-{
-        return t->side[0].len + t->side[1].len;
 }

@@ -66,10 +66,4 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now);
 /* 1 while records below the replay end are still to come on some side. */
 int kos_task_replaying(const kos_task_t *t);
 
-/* Records queued on both sides. */
-size_t kos_task_queued(const kos_task_t *t);
-
-/* 1 when side has nothing more on the broker as far as the consumer knows (see above). */
-int kos_task_caught_up(const kos_task_t *t, int side);
-
 #endif
