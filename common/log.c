@@ -35,7 +35,8 @@ static const char *level_name(int level)
         }
 }
 
-static void vlog(int level, const char *component, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(int level, const char *component,
+                                                       const char *fmt, va_list ap)
 {
         char line[2048];
         int64_t now = kos_wall_ms();

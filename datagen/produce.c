@@ -68,10 +68,12 @@ static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len
         kos_stats_t *s = p->stats;
         for (;;) {
                 uintptr_t op = ((uintptr_t)kos_mono_ns() << 1) | (uintptr_t)t;
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
                 rd_kafka_resp_err_t err = rd_kafka_producev(
                     p->rk, RD_KAFKA_V_RKT(p->rkt[t]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
-                    RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
+                    RD_KAFKA_V_KEY((void *)(uintptr_t)key, key_len),
+                    RD_KAFKA_V_VALUE((void *)(uintptr_t)val, val_len), RD_KAFKA_V_TIMESTAMP(ts),
+                    RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
                 if (!err) {
                         atomic_fetch_add_explicit(&s->produced[t], 1, memory_order_relaxed);
                         atomic_fetch_add_explicit(&s->produced_bytes[t], key_len + val_len,

@@ -427,10 +427,11 @@ void kos_delivery_emit(kos_delivery_t *d, kos_task_t *t, const kos_session_view_
                 return;
         uint64_t seq = d->cur;
         for (;;) {
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
                 rd_kafka_resp_err_t err =
                     rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(p->out_rkt),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_KEY((void *)s->key, s->key_len),
+                                      RD_KAFKA_V_KEY((void *)(uintptr_t)s->key, s->key_len),
                                       RD_KAFKA_V_VALUE(d->buf, n), RD_KAFKA_V_TIMESTAMP(s->ts),
                                       RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

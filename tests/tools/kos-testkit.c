@@ -316,11 +316,13 @@ static int cmd_produce(const struct opts *o)
         size_t keylen = o->key ? strlen(o->key) : 0;
 
         for (long long i = 0; i < count && !st.failed;) {
-                rd_kafka_resp_err_t err = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_VALUE(value, (size_t)o->size), RD_KAFKA_V_KEY(o->key, keylen),
-                    RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
+                rd_kafka_resp_err_t err =
+                    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_VALUE(value, (size_t)o->size),
+                                      RD_KAFKA_V_KEY((void *)(uintptr_t)o->key, keylen),
+                                      RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         rd_kafka_poll(rk, 50); /* serve delivery reports to make room */
                         continue;
