@@ -35,6 +35,7 @@ static const char *level_name(int level)
         }
 }
 
+/* format(printf, 3, 0): the caller's arguments were checked where kos_log was called. */
 __attribute__((format(printf, 3, 0))) static void vlog(int level, const char *component,
                                                        const char *fmt, va_list ap)
 {
