@@ -2,6 +2,7 @@
  * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
  * `%2F` must stay distinguishable from `*` and `/` until then. */
 #include "server.h"
+#include "connguard.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -21,12 +23,15 @@
 struct kos_server_s {
         struct MHD_Daemon *d;
         const kos_dispatch_ctx_t *ctx;
+        kos_connguard_t *guard;
+        int idle_timeout_s;
         char *cert_pem, *key_pem, *trust_pem;
         int port;
 };
 
 /* Per TLS connection: the peer certificate is verified on the first request only. */
 typedef struct {
+        kos_guard_entry_t g; /* g.handle = the descriptor */
         int verified;
         kos_peer_t peer;
 } conn_state_t;
@@ -52,17 +57,67 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
         return strlen(s);
 }
 
+/* The guard chose this connection to make room: shutting the socket down makes its worker
+ * see end-of-stream and close it (the descriptor stays libmicrohttpd's to close). */
+static void evict(void *arg, kos_guard_entry_t *e)
+{
+        (void)arg;
+        shutdown(e->handle, SHUT_RDWR);
+}
+
+static int has_input(void *arg, const kos_guard_entry_t *e)
+{
+        (void)arg;
+        int n = 0;
+        return ioctl(e->handle, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* STARTED runs in the accepting worker right after accept(), before the TLS handshake: the
+ * place to admit or evict. CLOSED runs before libmicrohttpd closes the descriptor, so the
+ * guard never shuts down a descriptor number that was reused. */
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
-        (void)cls;
-        (void)c;
+        kos_server_t *s = cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                *socket_context = calloc(1, sizeof(conn_state_t));
-        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                const union MHD_ConnectionInfo *fd =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *addr =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                conn_state_t *st = calloc(1, sizeof(*st));
+                if (!st || !fd || !addr) {
+                        free(st);
+                        if (fd)
+                                shutdown(fd->connect_fd, SHUT_RDWR);
+                        return;
+                }
+                const struct sockaddr *sa = addr->client_addr;
+                socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+                st->g.handle = fd->connect_fd;
+                if (kos_connguard_open(s->guard, &st->g, sa, len, mono_us() / 1000) == -1) {
+                        shutdown(fd->connect_fd, SHUT_RDWR);
+                        free(st);
+                        return;
+                }
+                *socket_context = st;
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+                kos_connguard_close(s->guard, *socket_context);
                 free(*socket_context);
                 *socket_context = NULL;
         }
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+        (void)con_cls;
+        (void)toe;
+        kos_server_t *s = cls;
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (sc && sc->socket_context)
+                kos_connguard_request_end(s->guard, sc->socket_context);
 }
 
 static void verify_peer(const kos_server_t *s, struct MHD_Connection *c, kos_peer_t *peer)
@@ -165,6 +220,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * discarded (no route takes a body). */
         if (*con_cls == NULL) {
                 *con_cls = (void *)1;
+                const union MHD_ConnectionInfo *sc =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn_state_t *st = sc ? sc->socket_context : NULL;
+                if (st) {
+                        kos_connguard_request_begin(s->guard, &st->g);
+                        if (!st->verified) {
+                                /* Handshake done, first request head in: from now on the
+                                 * keep-alive idle timeout applies, not the handshake one. */
+                                MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                                          (unsigned)s->idle_timeout_s);
+                                verify_peer(s, c, &st->peer);
+                                st->verified = 1;
+                                if (st->peer.kind == KOS_PEER_FRONT_PROXY)
+                                        kos_connguard_trust(s->guard, &st->g);
+                        }
+                }
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -178,10 +249,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         kos_peer_t local;
         const kos_peer_t *peer = &local;
         if (st) {
-                if (!st->verified) {
-                        verify_peer(s, c, &st->peer);
-                        st->verified = 1;
-                }
                 peer = &st->peer;
         } else {
                 verify_peer(s, c, &local);
@@ -268,7 +335,30 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size)
 {
         kos_server_t *s = calloc(1, sizeof(*s));
+        if (!s) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
         s->ctx = conf->ctx;
+        int max_conn =
+            conf->max_connections > 0 ? conf->max_connections : KOS_SERVER_DEFAULT_MAX_CONNECTIONS;
+        int untrusted = conf->max_untrusted_connections > 0 ? conf->max_untrusted_connections
+                                                            : KOS_SERVER_DEFAULT_UNTRUSTED;
+        int handshake_ms = conf->handshake_timeout_ms > 0 ? conf->handshake_timeout_ms
+                                                          : KOS_SERVER_DEFAULT_HANDSHAKE_MS;
+        s->idle_timeout_s =
+            conf->idle_timeout_s > 0 ? conf->idle_timeout_s : KOS_SERVER_DEFAULT_IDLE_S;
+        kos_connguard_conf_t gc = {.max_per_address = conf->max_connections_per_address > 0
+                                                          ? conf->max_connections_per_address
+                                                          : KOS_SERVER_DEFAULT_PER_ADDRESS,
+                                   .max_untrusted = untrusted,
+                                   .pending_timeout_ms = handshake_ms,
+                                   .evict = evict,
+                                   .has_input = has_input};
+        if (!(s->guard = kos_connguard_new(&gc))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
         if (!(s->cert_pem = slurp(conf->tls_cert_file, "--tls-cert-file", errstr, errstr_size)) ||
             !(s->key_pem =
                   slurp(conf->tls_key_file, "--tls-private-key-file", errstr, errstr_size)) ||
@@ -309,18 +399,19 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                             conf->threads > 0 ? conf->threads : 2, NULL};
-        opts[k++] = (struct MHD_OptionItem){
-            MHD_OPTION_CONNECTION_LIMIT, conf->connection_limit > 0 ? conf->connection_limit : 1000,
-            NULL};
-        opts[k++] = (struct MHD_OptionItem){
-            MHD_OPTION_CONNECTION_TIMEOUT,
-            conf->connection_timeout_s > 0 ? conf->connection_timeout_s : 60, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL};
+        /* Until the first request head: the handshake timeout (as inactivity, in whole seconds;
+         * the guard enforces it as a deadline too). After it, the idle timeout. */
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                            (handshake_ms + 999) / 1000, NULL};
         /* Bounds the request line + headers: beyond it MHD answers 414/431 itself. */
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
         opts[k++] =
             (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                            (intptr_t)notify_connection, NULL};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_connection, s};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, s};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -350,6 +441,7 @@ void kos_server_stop(kos_server_t *s)
                 return;
         if (s->d)
                 MHD_stop_daemon(s->d);
+        kos_connguard_destroy(s->guard);
         free(s->cert_pem);
         free(s->key_pem);
         free(s->trust_pem);
