@@ -184,6 +184,7 @@ static char *read_token(const char *path, char *errstr, size_t errstr_size)
         char *buf = kos_read_file(path, TOKEN_MAX, &len, errstr, errstr_size);
         if (!buf)
                 return NULL;
+        int has_nul = memchr(buf, '\0', len) != NULL;
         char *s = buf;
         while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
                 s++;
@@ -194,7 +195,7 @@ static char *read_token(const char *path, char *errstr, size_t errstr_size)
         const char *bad = NULL;
         if (n == 0)
                 bad = "is empty";
-        else if (len != strlen(buf))
+        else if (has_nul)
                 bad = "contains a NUL byte";
         for (size_t i = 0; i < n && !bad; i++)
                 if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=",
