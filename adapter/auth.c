@@ -315,14 +315,17 @@ static int identify_locked(const trust_t *a, const kos_peer_t *peer, const kos_h
                            size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size);
 
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
-                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size)
+                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size,
+                      struct kos_fact_s **need)
 {
         memset(id, 0, sizeof(*id));
+        *need = NULL;
         /* Order of k8s.io/apiserver: front proxy, client certificate, then bearer token. */
         const char *token = peer->kind == KOS_PEER_NONE ? bearer_token(hdrs, n_hdrs) : NULL;
         if (token && a->review) {
-                if (a->review(a->review_opaque, token, id, msg, msg_size) != 0)
-                        return -1;
+                int r = a->review(a->review_opaque, token, id, msg, msg_size, need);
+                if (r != 0)
+                        return r > 0 ? 1 : -1;
                 snprintf(id->via, sizeof(id->via), "token");
                 add_group_max(id, "system:authenticated", KOS_AUTH_MAX_GROUPS + 1);
                 return 0;

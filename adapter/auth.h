@@ -17,6 +17,8 @@
 
 #define KOS_AUTH_MAX_GROUPS 32
 
+struct kos_fact_s; /* fact.h */
+
 typedef enum { KOS_PEER_NONE = 0, KOS_PEER_FRONT_PROXY, KOS_PEER_CLIENT } kos_peer_kind_t;
 
 /* What a connection's certificate proves; computed once per TLS connection. */
@@ -62,9 +64,10 @@ void kos_auth_destroy(kos_auth_t *a);
 int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* Bearer tokens (direct callers only; the aggregator strips them) are checked by this
- * callback, e.g. a cached TokenReview: 0 with id->user/groups filled, -1 with msg. */
+ * callback, e.g. a cached TokenReview: 0 with id->user/groups filled, -1 with msg, or 1 with
+ * *need = the review still to make (fact.h; the caller of kos_auth_identify owns it). */
 typedef int (*kos_token_review_fn)(void *opaque, const char *token, kos_identity_t *id, char *msg,
-                                   size_t msg_size);
+                                   size_t msg_size, struct kos_fact_s **need);
 void kos_auth_set_token_reviewer(kos_auth_t *a, kos_token_review_fn fn, void *opaque);
 
 /* PEM of all trusted CAs (request-header CA + client CA), for the TLS layer's
@@ -75,8 +78,10 @@ const char *kos_auth_trust_pem(const kos_auth_t *a);
 void kos_auth_verify_peer(const kos_auth_t *a, const void *const *der, const size_t *der_len,
                           size_t n, kos_peer_t *peer);
 
-/* Builds the identity of a request. 0 with id filled, or -1 with a message for the 401. */
+/* Builds the identity of a request. 0 with id filled, -1 with a message for the 401, or 1
+ * when a bearer token's review is not known yet (*need: the review; the caller owns it). */
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
-                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size);
+                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size,
+                      struct kos_fact_s **need);
 
 #endif

@@ -4,14 +4,16 @@
 #include "kauthz.h"
 #include "log.h"
 
+#include <gnutls/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define CACHE_SLOTS 4096
-#define KEY_MAX     2048 /* longer requester-controlled keys are not cached (as k8s) */
+#define CACHE_SLOTS  4096
+#define KEY_MAX      2048 /* longer requester-controlled keys are cached by their digest */
+#define ERROR_TTL_MS 1000 /* a review that could not be made is kept this long */
 
 typedef struct {
         char *key;
@@ -105,14 +107,28 @@ static int cache_get(kos_authz_t *z, slot_t *table, const char *key, int *result
         return hit;
 }
 
+/* The cache key of a review: the text itself, or for long (requester-controlled) text its
+ * SHA-256, so the cache's memory stays bounded. buf holds at least 80 bytes. */
+static const char *cache_key(const char *text, char *buf, size_t size)
+{
+        if (strlen(text) <= KEY_MAX)
+                return text;
+        unsigned char d[32];
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, text, strlen(text), d);
+        int n = snprintf(buf, size, "sha256:");
+        for (int i = 0; i < 32 && (size_t)n + 2 < size; i++)
+                n += snprintf(buf + n, size - (size_t)n, "%02x", d[i]);
+        return buf;
+}
+
 static void cache_put(kos_authz_t *z, slot_t *table, const char *key, int result, const char *msg,
-                      const kos_identity_t *id)
+                      const kos_identity_t *id, int ttl_ms)
 {
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
         free(s->key);
         s->key = strdup(key);
-        s->expires_ms = now_ms() + z->ttl_ms;
+        s->expires_ms = now_ms() + ttl_ms;
         s->result = result;
         snprintf(s->msg, sizeof(s->msg), "%s", msg);
         free(s->id);
@@ -212,10 +228,33 @@ static json_t *attributes(const kos_request_t *req, const char *path, denial_t *
         return a;
 }
 
+/* The answer of a SubjectAccessReview (f->note: the denial message), or why it could not be
+ * made (kept briefly, so the requests that waited see it). */
+static void sar_store(void *owner, const kos_fact_t *f, int status, json_t *out, const char *err)
+{
+        kos_authz_t *z = owner;
+        char buf[96], msg[512];
+        const char *key = cache_key(strchr(f->key, '\n') + 1, buf, sizeof(buf));
+        if (status != 201 && status != 200) {
+                if (status >= 0)
+                        snprintf(msg, sizeof(msg),
+                                 "Internal error occurred: SubjectAccessReview: HTTP %d", status);
+                else
+                        snprintf(msg, sizeof(msg), "Internal error occurred: %s", err);
+                cache_put(z, z->sar, key, KOS_AUTHZ_ERROR, msg, NULL, ERROR_TTL_MS);
+                return;
+        }
+        json_t *st = json_object_get(out, "status");
+        int allowed = json_is_true(json_object_get(st, "allowed"));
+        cache_put(z, z->sar, key, allowed ? KOS_AUTHZ_ALLOW : KOS_AUTHZ_DENY,
+                  allowed ? "" : f->note, NULL, z->ttl_ms);
+}
+
 kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                                    const kos_request_t *req, const char *path, char *msg,
-                                   size_t msg_size)
+                                   size_t msg_size, kos_fact_t **need)
 {
+        *need = NULL;
         if (is_master(id))
                 return KOS_AUTHZ_ALLOW;
         denial_t d = {"", "", ""};
@@ -229,63 +268,96 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
         for (int i = 0; i < id->n_groups; i++)
                 json_array_append_new(groups, json_string(id->groups[i]));
         json_object_set_new(spec, "groups", groups);
-        char *key = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-        int cacheable = key && strlen(key) <= KEY_MAX;
+        char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+        char buf[96];
         int result;
-        if (cacheable && cache_get(z, z->sar, key, &result, msg, msg_size, NULL)) {
+        if (!text) {
                 json_decref(spec);
-                free(key);
+                snprintf(msg, msg_size, "Internal error occurred: out of memory");
+                return KOS_AUTHZ_ERROR;
+        }
+        if (cache_get(z, z->sar, cache_key(text, buf, sizeof(buf)), &result, msg, msg_size, NULL)) {
+                json_decref(spec);
+                free(text);
                 return (kos_authz_result_t)result;
         }
         json_t *review = json_object();
         json_object_set_new(review, "apiVersion", json_string("authorization.k8s.io/v1"));
         json_object_set_new(review, "kind", json_string("SubjectAccessReview"));
         json_object_set_new(review, "spec", spec);
-        json_t *out = NULL;
-        char err[256];
-        int st =
-            kos_kube_call(z->kube, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                          review, &out, err, sizeof(err));
-        json_decref(review);
-        if (st != 201 && st != 200) {
-                if (st >= 0)
-                        snprintf(err, sizeof(err), "SubjectAccessReview: HTTP %d", st);
-                snprintf(msg, msg_size, "Internal error occurred: %s", err);
-                json_decref(out);
-                free(key);
-                return KOS_AUTHZ_ERROR; /* never cached: the next request retries */
+        kos_fact_t *f =
+            kos_fact_new("sar", text, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                         review, sar_store, z);
+        free(text);
+        char denial[512];
+        if (resource)
+                snprintf(denial, sizeof(denial),
+                         "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API "
+                         "group \"%s\" %s",
+                         d.object, id->user, verb, d.resource, api_group(req->api), d.scope);
+        else
+                snprintf(denial, sizeof(denial), "forbidden: User \"%s\" cannot get %s", id->user,
+                         d.object);
+        if (!f || !(f->note = strdup(denial))) {
+                kos_fact_free(f);
+                snprintf(msg, msg_size, "Internal error occurred: out of memory");
+                return KOS_AUTHZ_ERROR;
         }
-        json_t *status = json_object_get(out, "status");
-        if (json_is_true(json_object_get(status, "allowed"))) {
-                result = KOS_AUTHZ_ALLOW;
-                msg[0] = '\0';
-        } else {
-                result = KOS_AUTHZ_DENY;
-                if (resource)
-                        snprintf(msg, msg_size,
-                                 "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API "
-                                 "group \"%s\" %s",
-                                 d.object, id->user, verb, d.resource, api_group(req->api),
-                                 d.scope);
-                else
-                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s", id->user,
-                                 d.object);
-        }
-        json_decref(out);
-        if (cacheable)
-                cache_put(z, z->sar, key, result, msg, NULL);
-        free(key);
-        return (kos_authz_result_t)result;
+        *need = f;
+        return KOS_AUTHZ_MISSING;
 }
 
 /* ---- TokenReview ------------------------------------------------------------------------ */
 
+/* The answer of a TokenReview, or why it could not be made (kept briefly). */
+static void token_store(void *owner, const kos_fact_t *f, int st, json_t *out, const char *err)
+{
+        kos_authz_t *z = owner;
+        char buf[96], msg[384];
+        const char *key = cache_key(strchr(f->key, '\n') + 1, buf, sizeof(buf));
+        if (st != 201 && st != 200) {
+                snprintf(msg, sizeof(msg), "Unauthorized: token review failed: %s",
+                         st >= 0 ? "kube-apiserver refused the TokenReview" : err);
+                cache_put(z, z->tokens, key, -1, msg, NULL, ERROR_TTL_MS);
+                return;
+        }
+        json_t *status = json_object_get(out, "status");
+        kos_identity_t id;
+        memset(&id, 0, sizeof(id));
+        int result;
+        if (!json_is_true(json_object_get(status, "authenticated"))) {
+                const char *e = json_string_value(json_object_get(status, "error"));
+                snprintf(msg, sizeof(msg), "Unauthorized%s%s", e ? ": " : "", e ? e : "");
+                result = -1;
+        } else {
+                json_t *user = json_object_get(status, "user");
+                const char *name = json_string_value(json_object_get(user, "username"));
+                snprintf(id.user, sizeof(id.user), "%s", name ? name : "");
+                size_t i;
+                json_t *g;
+                json_array_foreach(json_object_get(user, "groups"), i, g)
+                {
+                        if (id.n_groups < KOS_AUTH_MAX_GROUPS && json_is_string(g))
+                                snprintf(id.groups[id.n_groups++], sizeof(id.groups[0]), "%s",
+                                         json_string_value(g));
+                }
+                result = id.user[0] ? 0 : -1;
+                if (result)
+                        snprintf(msg, sizeof(msg), "Unauthorized: token review named no user");
+                else
+                        msg[0] = '\0';
+        }
+        cache_put(z, z->tokens, key, result, msg, result == 0 ? &id : NULL, z->ttl_ms);
+}
+
 int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, char *msg,
-                           size_t msg_size)
+                           size_t msg_size, kos_fact_t **need)
 {
         kos_authz_t *z = opaque;
+        char buf[96];
         int result;
-        if (strlen(token) <= KEY_MAX && cache_get(z, z->tokens, token, &result, msg, msg_size, id))
+        *need = NULL;
+        if (cache_get(z, z->tokens, cache_key(token, buf, sizeof(buf)), &result, msg, msg_size, id))
                 return result;
         json_t *review = json_object();
         json_object_set_new(review, "apiVersion", json_string("authentication.k8s.io/v1"));
@@ -293,47 +365,15 @@ int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, 
         json_t *spec = json_object();
         json_object_set_new(spec, "token", json_string(token));
         json_object_set_new(review, "spec", spec);
-        json_t *out = NULL;
-        char err[256];
-        int st = kos_kube_call(z->kube, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                               review, &out, err, sizeof(err));
-        json_decref(review);
-        if (st != 201 && st != 200) {
-                snprintf(msg, msg_size, "Unauthorized: token review failed: %s",
-                         st >= 0 ? "kube-apiserver refused the TokenReview" : err);
-                json_decref(out);
-                return -1; /* not cached: an apiserver hiccup must not lock a user out */
+        kos_fact_t *f =
+            kos_fact_new("token", token, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                         review, token_store, z);
+        if (!f) {
+                snprintf(msg, msg_size, "Unauthorized: out of memory");
+                return -1;
         }
-        json_t *status = json_object_get(out, "status");
-        memset(id, 0, sizeof(*id));
-        if (!json_is_true(json_object_get(status, "authenticated"))) {
-                const char *e = json_string_value(json_object_get(status, "error"));
-                snprintf(msg, msg_size, "Unauthorized%s%s", e ? ": " : "", e ? e : "");
-                result = -1;
-        } else {
-                json_t *user = json_object_get(status, "user");
-                snprintf(id->user, sizeof(id->user), "%s",
-                         json_string_value(json_object_get(user, "username"))
-                             ? json_string_value(json_object_get(user, "username"))
-                             : "");
-                size_t i;
-                json_t *g;
-                json_array_foreach(json_object_get(user, "groups"), i, g)
-                {
-                        if (id->n_groups < KOS_AUTH_MAX_GROUPS && json_is_string(g))
-                                snprintf(id->groups[id->n_groups++], sizeof(id->groups[0]), "%s",
-                                         json_string_value(g));
-                }
-                result = id->user[0] ? 0 : -1;
-                if (result)
-                        snprintf(msg, msg_size, "Unauthorized: token review named no user");
-                else
-                        msg[0] = '\0';
-        }
-        json_decref(out);
-        if (strlen(token) <= KEY_MAX)
-                cache_put(z, z->tokens, token, result, msg, result == 0 ? id : NULL);
-        return result;
+        *need = f;
+        return 1;
 }
 
 /* ---- extension-apiserver-authentication ------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include "lag.h"
 #include "log.h"
 #include "kauthz.h"
+#include "fetch.h"
 #include "kube.h"
 #include "mapping.h"
 #include "server.h"
@@ -196,6 +197,7 @@ int main(int argc, char **argv)
         long long headroom_budget = 1000000;
         kos_kube_t *kube = NULL;
         kos_authz_t *authz = NULL;
+        kos_fetch_t *fetch = NULL;
 
         /* glibc gives every thread its own 64 MiB arena; with librdkafka's and the HTTP
          * pool's threads that multiplies RSS for no gain in a process this size. */
@@ -450,6 +452,11 @@ int main(int argc, char **argv)
                 }
                 authz = kos_authz_new(kube, (int)authz_ttl_ms);
                 kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
+                /* Reviews and lists for requests, all in flight at once, 64 at most. */
+                if (!(fetch = kos_fetch_new(kube, 64, err, sizeof(err)))) {
+                        rc = fail_start(err);
+                        goto out;
+                }
                 if (!skip_lookup) {
                         int changed;
                         if (kos_authz_load_cluster_auth(authz, auth, &changed, err, sizeof(err)) ==
@@ -488,6 +495,7 @@ int main(int argc, char **argv)
                                   .kube = kube,
                                   .kube_cache_ttl_ms = (int)kube_ttl_ms};
         sc.ctx = &ctx;
+        sc.fetch = fetch;
         if (!(server = kos_server_start(&sc, err, sizeof(err)))) {
                 rc = fail_start(err);
                 goto out;
@@ -511,6 +519,7 @@ int main(int argc, char **argv)
         rc = 0;
 out:
         kos_server_stop(server);
+        kos_fetch_destroy(fetch); /* before the caches it stores into */
         kos_lag_destroy(lag);
         kos_snapshot_publish_clear();
         kos_authz_destroy(authz);

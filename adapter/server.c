@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
@@ -19,15 +20,26 @@
 #include <time.h>
 
 #define MAX_HEADERS 100
+/* A request is dispatched again after each fact it waited for; past this many rounds (the
+ * facts were evicted from their caches before it came back) it gets a 503. */
+#define MAX_ROUNDS 8
 
 struct kos_server_s {
         struct MHD_Daemon *d;
         const kos_dispatch_ctx_t *ctx;
+        kos_fetch_t *fetch;
+        atomic_int stopping;
         kos_connguard_t *guard;
         int idle_timeout_s;
         char *cert_pem, *key_pem, *trust_pem;
         int port;
 };
+
+/* Per request (libmicrohttpd's con_cls). */
+typedef struct {
+        int rounds;  /* times suspended for a fact */
+        int refused; /* the fetcher refused to wait (shutting down) */
+} req_state_t;
 
 /* Per TLS connection: the peer certificate is verified on the first request only. */
 typedef struct {
@@ -111,9 +123,10 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-        (void)con_cls;
         (void)toe;
         kos_server_t *s = cls;
+        free(*con_cls);
+        *con_cls = NULL;
         const union MHD_ConnectionInfo *sc =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         if (sc && sc->socket_context)
@@ -207,6 +220,19 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const kos_respons
         return ret;
 }
 
+static void resume(void *arg)
+{
+        MHD_resume_connection(arg);
+}
+
+static void unavailable(kos_response_t *r, const char *why)
+{
+        memset(r, 0, sizeof(*r));
+        r->status = 503;
+        r->content_type = "application/json";
+        r->body = kos_render_status(503, "ServiceUnavailable", why, &r->body_len);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -219,7 +245,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * answer is queued on the last call, after any request body has been read and
          * discarded (no route takes a body). */
         if (*con_cls == NULL) {
-                *con_cls = (void *)1;
+                if (!(*con_cls = calloc(1, sizeof(req_state_t))))
+                        return MHD_NO;
                 const union MHD_ConnectionInfo *sc =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 conn_state_t *st = sc ? sc->socket_context : NULL;
@@ -272,8 +299,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 r.content_type = "application/json";
                 r.body = kos_render_status(414, "RequestURITooLong", "query string too long",
                                            &r.body_len);
+        } else if (atomic_load(&s->stopping)) {
+                unavailable(&r, "shutting down");
         } else {
-                kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r);
+                req_state_t *rs = *con_cls;
+                kos_fact_t *need = NULL;
+                if (kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r,
+                                 &need) == KOS_DISPATCH_MISSING) {
+                        if (s->fetch && !rs->refused && rs->rounds < MAX_ROUNDS) {
+                                /* Parked until the fact is in its cache; resumed, this
+                                 * handler runs again and dispatches anew. Suspend first:
+                                 * the wake may come at once, from the fetcher's thread. */
+                                rs->rounds++;
+                                MHD_suspend_connection(c);
+                                if (kos_fetch_wait(s->fetch, need, resume, c) == -1) {
+                                        rs->refused = 1;
+                                        MHD_resume_connection(c);
+                                }
+                                free(q.buf);
+                                return MHD_YES;
+                        }
+                        kos_fact_free(need);
+                        unavailable(&r, rs->refused ? "shutting down"
+                                                    : "the apiserver's answers could not be kept");
+                }
         }
         free(q.buf);
         int64_t dt = mono_us() - t0;
@@ -340,6 +389,7 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
                 return NULL;
         }
         s->ctx = conf->ctx;
+        s->fetch = conf->fetch;
         int max_conn =
             conf->max_connections > 0 ? conf->max_connections : KOS_SERVER_DEFAULT_MAX_CONNECTIONS;
         int untrusted = conf->max_untrusted_connections > 0 ? conf->max_untrusted_connections
@@ -373,8 +423,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         memset(&ss, 0, sizeof(ss));
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        unsigned flags =
-            MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
         if (inet_pton(AF_INET, conf->bind_address, &sin->sin_addr) == 1) {
                 sin->sin_family = AF_INET;
                 sin->sin_port = htons((uint16_t)conf->port);
@@ -439,6 +489,11 @@ void kos_server_stop(kos_server_t *s)
 {
         if (!s)
                 return;
+        atomic_store(&s->stopping, 1);
+        /* libmicrohttpd must not be stopped with suspended connections: closing the fetcher
+         * wakes (resumes) every one, and refuses to park new ones. */
+        if (s->fetch)
+                kos_fetch_close(s->fetch);
         if (s->d)
                 MHD_stop_daemon(s->d);
         kos_connguard_destroy(s->guard);

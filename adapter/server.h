@@ -4,11 +4,14 @@
  * answer. Connections are admitted through common/connguard: until a connection has presented
  * a verified front-proxy certificate it counts against per-address and total bounds (a flood
  * costs its own oldest idle sockets), and it must deliver a complete request head within the
- * handshake timeout; the aggregator's connections are exempt once verified. */
+ * handshake timeout; the aggregator's connections are exempt once verified.
+ * A request that needs a review or list from kube-apiserver is suspended (libmicrohttpd
+ * suspend/resume) while fetch.c gets it, so no worker thread ever waits on the network. */
 #ifndef KOS_SERVER_H
 #define KOS_SERVER_H
 
 #include "dispatch.h"
+#include "fetch.h"
 
 typedef struct {
         const char *bind_address; /* IPv4 or IPv6 literal; "0.0.0.0" default in main */
@@ -23,6 +26,9 @@ typedef struct {
         int handshake_timeout_ms;        /* connect -> complete first request head */
         int idle_timeout_s;              /* keep-alive inactivity */
         const kos_dispatch_ctx_t *ctx;   /* borrowed; must outlive the server */
+        /* Borrowed; NULL without Kubernetes. A request whose dispatch names a missing fact is
+         * suspended until the fetcher has it. */
+        kos_fetch_t *fetch;
 } kos_server_conf_t;
 
 #define KOS_SERVER_DEFAULT_MAX_CONNECTIONS 1000
@@ -36,7 +42,8 @@ typedef struct kos_server_s kos_server_t;
 /* Starts listening. NULL + errstr (naming the file/flag) on error. */
 kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size);
 int kos_server_port(const kos_server_t *s);
-/* Stops accepting, finishes in-flight requests, frees. NULL is a no-op. */
+/* Stops accepting, closes the fetcher (waiting requests are answered 503), finishes in-flight
+ * requests, frees. NULL is a no-op. */
 void kos_server_stop(kos_server_t *s);
 
 #endif

@@ -10,6 +10,8 @@
 
 #include "check.h"
 
+static struct kos_fact_s *need; /* never set: no token reviewer in these tests */
+
 #define CERTS KOS_TEST_DATA "/certs/"
 
 static void *slurp(const char *path, size_t *len)
@@ -220,7 +222,7 @@ static void test_fake_proxy(void)
         char msg[256];
         const kos_header_t h[] = {{"X-Remote-User", "system:admin"},
                                   {"X-Remote-Group", "system:masters"}};
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "front-proxy-client");
         CHECK(strcmp(id.user, "system:admin") != 0);
         CHECK_STR(id.via, "client-cert");
@@ -306,7 +308,9 @@ static void test_identify_front_proxy(void)
             {"X-Remote-Group", ""},
             {"X-Remote-Extra-Scopes", "x"},
         };
-        CHECK_INT(kos_auth_identify(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg)), 0);
+        CHECK_INT(
+            kos_auth_identify(a, &fp, h, sizeof(h) / sizeof(h[0]), &id, msg, sizeof(msg), &need),
+            0);
         CHECK_STR(id.user, "system:serviceaccount:kube-system:horizontal-pod-autoscaler");
         CHECK_STR(id.via, "front-proxy");
         /* every group line kept in order, a comma is not a separator, authenticated added */
@@ -320,7 +324,7 @@ static void test_identify_front_proxy(void)
 
         /* the first X-Remote-User line is the user */
         const kos_header_t two_users[] = {{"X-Remote-User", "alice"}, {"X-Remote-User", "bob"}};
-        CHECK_INT(kos_auth_identify(a, &fp, two_users, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &fp, two_users, 2, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "alice");
         CHECK_INT(id.n_groups, 1);
         CHECK_STR(id.groups[0], "system:authenticated");
@@ -328,20 +332,20 @@ static void test_identify_front_proxy(void)
         /* system:authenticated sent by the proxy is not listed twice */
         const kos_header_t dup[] = {{"X-Remote-User", "alice"},
                                     {"X-Remote-Group", "system:authenticated"}};
-        CHECK_INT(kos_auth_identify(a, &fp, dup, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &fp, dup, 2, &id, msg, sizeof(msg), &need), 0);
         CHECK_INT(id.n_groups, 1);
 
         /* no user header, or an empty one: 401 naming the header */
         const kos_header_t nouser[] = {{"X-Remote-Group", "system:masters"}};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &fp, nouser, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, nouser, 1, &id, msg, sizeof(msg), &need), -1);
         CHECK(strstr(msg, "X-Remote-User") != NULL);
-        CHECK_INT(kos_auth_identify(a, &fp, NULL, 0, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, NULL, 0, &id, msg, sizeof(msg), &need), -1);
         const kos_header_t empty_user[] = {{"X-Remote-User", ""}};
-        CHECK_INT(kos_auth_identify(a, &fp, empty_user, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, empty_user, 1, &id, msg, sizeof(msg), &need), -1);
         /* a header whose name only starts like the user header is something else */
         const kos_header_t prefix[] = {{"X-Remote-User-Name", "alice"}};
-        CHECK_INT(kos_auth_identify(a, &fp, prefix, 1, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, prefix, 1, &id, msg, sizeof(msg), &need), -1);
 
         /* 33 groups are more than the identity holds: refused, never truncated */
         kos_header_t many[34];
@@ -351,9 +355,9 @@ static void test_identify_front_proxy(void)
                 snprintf(names[i], sizeof(names[i]), "g%d", i);
                 many[i + 1] = (kos_header_t){"X-Remote-Group", names[i]};
         }
-        CHECK_INT(kos_auth_identify(a, &fp, many, 34, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, many, 34, &id, msg, sizeof(msg), &need), -1);
         /* 32 groups fit, and system:authenticated is still added (groups has a spare slot) */
-        CHECK_INT(kos_auth_identify(a, &fp, many, 33, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &fp, many, 33, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.groups[31], "g31");
         if (!has_group(&id, "system:authenticated"))
                 fprintf(stderr, "32 groups: system:authenticated missing (n_groups %d)\n",
@@ -376,7 +380,7 @@ static void test_identify_custom_headers(void)
         /* the default names mean nothing once others are configured */
         const kos_header_t std[] = {{"X-Remote-User", "alice"}, {"X-Remote-Group", "admins"}};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &fp, std, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &fp, std, 2, &id, msg, sizeof(msg), &need), -1);
         CHECK(strstr(msg, "X-Custom-User") != NULL);
 
         /* the first configured user header that is present wins, whatever the line order */
@@ -385,7 +389,7 @@ static void test_identify_custom_headers(void)
                                   {"X-Remote-Group", "ignored"},
                                   {"X-Team", "t1"},
                                   {"X-Custom-Group", "c1"}};
-        CHECK_INT(kos_auth_identify(a, &fp, h, 5, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &fp, h, 5, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "first");
         CHECK(has_group(&id, "c1"));
         CHECK(has_group(&id, "t1"));
@@ -394,7 +398,7 @@ static void test_identify_custom_headers(void)
         CHECK_INT(id.n_groups, 3);
 
         const kos_header_t other[] = {{"X-Other-User", "second"}};
-        CHECK_INT(kos_auth_identify(a, &fp, other, 1, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &fp, other, 1, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "second");
         kos_auth_destroy(a);
 }
@@ -411,7 +415,7 @@ static void test_identify_client_and_anonymous(void)
         kos_peer_t cl = {.kind = KOS_PEER_CLIENT, .cn = "kos-admin", .n_orgs = 1};
         snprintf(cl.orgs[0], sizeof(cl.orgs[0]), "system:masters");
         const kos_header_t h[] = {{"X-Remote-User", "mallory"}, {"X-Remote-Group", "evil-admins"}};
-        CHECK_INT(kos_auth_identify(a, &cl, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &cl, h, 2, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "kos-admin");
         CHECK_STR(id.via, "client-cert");
         CHECK_INT(id.n_groups, 2);
@@ -426,7 +430,7 @@ static void test_identify_client_and_anonymous(void)
         kos_peer_t p;
         kos_auth_verify_peer(a, chain, &len, 1, &p);
         free(der);
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), 0);
+        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg), &need), 0);
         CHECK_STR(id.user, "kos-admin");
         CHECK(has_group(&id, "system:masters"));
         CHECK(!has_group(&id, "evil-admins"));
@@ -434,7 +438,7 @@ static void test_identify_client_and_anonymous(void)
         /* anonymous: headers alone prove nothing */
         kos_peer_t none = {.kind = KOS_PEER_NONE};
         msg[0] = '\0';
-        CHECK_INT(kos_auth_identify(a, &none, h, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &none, h, 2, &id, msg, sizeof(msg), &need), -1);
         CHECK(strstr(msg, "Unauthorized") != NULL);
         CHECK_STR(id.user, "");
         /* a refused certificate: the reason is part of the 401 message */
@@ -442,7 +446,7 @@ static void test_identify_client_and_anonymous(void)
         chain[0] = der;
         kos_auth_verify_peer(a, chain, &len, 1, &p);
         free(der);
-        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg)), -1);
+        CHECK_INT(kos_auth_identify(a, &p, h, 2, &id, msg, sizeof(msg), &need), -1);
         CHECK(strstr(msg, "Unauthorized") != NULL);
         CHECK(strstr(msg, "evil-proxy") != NULL);
         kos_auth_destroy(a);

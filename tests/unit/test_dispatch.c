@@ -129,7 +129,11 @@ static int req_full(const char *method, const char *path, const char *query, con
                     const kos_header_t *h, size_t nh, int64_t now)
 {
         reset();
-        kos_dispatch(&ctx, method, path, query, peer, h, nh, now, &resp);
+        kos_fact_t *need = NULL;
+        /* No kube-apiserver here: every answer comes at once. */
+        CHECK_INT(kos_dispatch(&ctx, method, path, query, peer, h, nh, now, &resp, &need),
+                  KOS_DISPATCH_ANSWERED);
+        CHECK(need == NULL);
         CHECK(resp.body != NULL);
         CHECK(resp.content_type != NULL);
         if (resp.body && resp.content_type &&
