@@ -261,3 +261,26 @@ def test_failed_pod_lists_are_kept_briefly(env):
     assert proxied(ad, path, user="root", group="system:masters")[0] == 500
     time.sleep(0.3)
     assert audit_count(audit, "pods", "list", "nopods") - before == 2
+
+
+def test_stop_while_requests_wait(env, tmp_path):
+    """SIGTERM with requests parked on a slow review: they are answered 503 (libmicrohttpd must
+    never be stopped with a suspended connection) and the adapter exits cleanly at once."""
+    old = env["ad"]
+    ad = ka.Adapter(old.certs, "127.0.0.1:1", mapping="* pods * g1\n", workdir=tmp_path,
+                    args=old.args)
+    ad.start(wait_ready=False)
+    kos_k8s.wait_until(lambda: ad.get("/healthz", cert=None, raw=True)[0] == 200, 20,
+                       what="second adapter /healthz")
+    ts, out = in_parallel([lambda i=i: direct(ad, DISCOVERY, token=f"slow-stop-{i}")
+                           for i in range(3)])
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    rc = ad.stop()
+    took = time.monotonic() - t0
+    for t in ts:
+        t.join(30)
+    print(f"stopped in {took:.2f} s with 3 requests waiting: {out}")
+    assert rc == 0, ad.stderr()
+    assert took < REVIEW_DELAY_S, took
+    assert all(st == 503 for st, _ in out), out

@@ -770,6 +770,108 @@ static void test_metrics_text(void)
         free(s);
 }
 
+/* ---- facts from kube-apiserver --------------------------------------------------------- */
+
+/* Dispatches once more and returns the fact it names (NULL when it answered). */
+static kos_fact_t *missing(const kos_dispatch_ctx_t *c, const char *path, const kos_peer_t *peer,
+                           const kos_header_t *h, size_t nh)
+{
+        reset();
+        kos_fact_t *need = NULL;
+        kos_dispatch_result_t r =
+            kos_dispatch(c, "GET", path, NULL, peer, h, nh, NOW, &resp, &need);
+        CHECK((r == KOS_DISPATCH_MISSING) == (need != NULL));
+        if (r == KOS_DISPATCH_MISSING)
+                CHECK(resp.body == NULL);
+        else if (resp.body && resp.content_type && strstr(resp.content_type, "json"))
+                body = json_loadb(resp.body, resp.body_len, 0, NULL);
+        return need;
+}
+
+static void store(kos_fact_t *f, int status, const char *answer)
+{
+        json_t *doc = answer ? json_loads(answer, 0, NULL) : NULL;
+        f->store(f->owner, f, status, doc, status < 0 ? "connection refused" : "");
+        json_decref(doc);
+        kos_fact_free(f);
+}
+
+/* Without sockets: a request names the fact it lacks, the fact's store keeps the answer, the
+ * same request then goes one step further; failures are kept too; the health paths never
+ * need anything. The kube target is never dialled. */
+static void test_missing_facts(void)
+{
+        char err[256];
+        kos_kube_target_t t = {.server = strdup("https://127.0.0.1:1")};
+        kos_kube_t *kube = kos_kube_new(&t, err, sizeof(err));
+        kos_authz_t *authz = kos_authz_new(kube, 60000);
+        kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
+        kos_dispatch_ctx_t c = ctx;
+        c.kube = kube;
+        c.authz = authz;
+        c.kube_cache_ttl_ms = 60000;
+        const kos_header_t tok[] = {{"Authorization", "Bearer tok-1"}};
+        const char *pods = CM2 "/namespaces/default/pods/*/kafka_consumer_lag";
+
+        CHECK(missing(&c, "/healthz", &anon, tok, 1) == NULL);
+        CHECK_INT(resp.status, 200);
+        CHECK(missing(&c, "/readyz", &anon, tok, 1) == NULL);
+
+        /* 1. who is it: a TokenReview */
+        kos_fact_t *f = missing(&c, pods, &anon, tok, 1);
+        CHECK(f && strcmp(f->key, "token\ntok-1") == 0);
+        CHECK(f && strcmp(f->path, "/apis/authentication.k8s.io/v1/tokenreviews") == 0);
+        /* a second request for the same token names the same key (fetch.c coalesces) */
+        kos_fact_t *dup = missing(&c, CM2, &anon, tok, 1);
+        CHECK(dup && f && strcmp(dup->key, f->key) == 0);
+        kos_fact_free(dup);
+        if (f)
+                store(f, 201,
+                      "{\"status\":{\"authenticated\":true,\"user\":{\"username\":\"alice\","
+                      "\"groups\":[\"devs\"]}}}");
+        /* 2. may she: a SubjectAccessReview for get pods/kafka_consumer_lag */
+        f = missing(&c, pods, &anon, tok, 1);
+        CHECK(f && strncmp(f->key, "sar\n", 4) == 0 && strstr(f->key, "\"user\":\"alice\""));
+        if (f)
+                store(f, 201, "{\"status\":{\"allowed\":true}}");
+        /* 3. which pods: the namespace's list, which fails (kept for a second) */
+        f = missing(&c, pods, &anon, tok, 1);
+        CHECK(f && strcmp(f->key, "pods\ndefault") == 0);
+        if (f)
+                store(f, 403, "{\"message\":\"pods is forbidden\"}");
+        CHECK(missing(&c, pods, &anon, tok, 1) == NULL);
+        CHECK_INT(resp.status, 500);
+        CHECK(body && strstr(json_string_value(json_object_get(body, "message")), "HTTP 403"));
+        /* a denied review is an answer too */
+        const kos_header_t tok2[] = {{"Authorization", "Bearer tok-2"}};
+        f = missing(&c, EM1 "/namespaces/default/m", &anon, tok2, 1);
+        if (f)
+                store(f, 201, "{\"status\":{\"authenticated\":false,\"error\":\"bad\"}}");
+        CHECK(missing(&c, EM1 "/namespaces/default/m", &anon, tok2, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+        /* an apiserver that cannot be reached: the waiters get a 401, not a loop */
+        const kos_header_t tok3[] = {{"Authorization", "Bearer tok-3"}};
+        f = missing(&c, CM2, &anon, tok3, 1);
+        if (f)
+                store(f, -1, NULL);
+        CHECK(missing(&c, CM2, &anon, tok3, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+        /* tokens over the cache's key size are kept by digest, so they still arrive */
+        char longtok[5000] = "Bearer ";
+        memset(longtok + 7, 'x', sizeof(longtok) - 8);
+        const kos_header_t tok4[] = {{"Authorization", longtok}};
+        f = missing(&c, CM2, &anon, tok4, 1);
+        if (f)
+                store(f, 201, "{\"status\":{\"authenticated\":false}}");
+        CHECK(missing(&c, CM2, &anon, tok4, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+
+        reset();
+        kos_auth_set_token_reviewer(auth, NULL, NULL);
+        kos_authz_destroy(authz);
+        kos_kube_destroy(kube);
+}
+
 int main(void)
 {
         char err[512] = "";
@@ -803,6 +905,7 @@ int main(void)
         test_errors();
         test_discovery_and_misc();
         test_metrics_text();
+        test_missing_facts();
 
         reset();
         kos_snapshot_publish_clear();
