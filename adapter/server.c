@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -29,6 +28,7 @@ struct kos_server_s {
         const kos_dispatch_ctx_t *ctx;
         kos_fetch_t *fetch;
         atomic_int stopping;
+        atomic_int parked; /* requests suspended for a fact */
         kos_connguard_t *guard;
         int idle_timeout_s;
         char *cert_pem, *key_pem, *trust_pem;
@@ -39,6 +39,7 @@ struct kos_server_s {
 typedef struct {
         int rounds;  /* times suspended for a fact */
         int refused; /* the fetcher refused to wait (shutting down) */
+        int parked;  /* suspended now (counted in kos_server_s.parked) */
 } req_state_t;
 
 /* Per TLS connection: the peer certificate is verified on the first request only. */
@@ -75,13 +76,6 @@ static void evict(void *arg, kos_guard_entry_t *e)
 {
         (void)arg;
         shutdown(e->handle, SHUT_RDWR);
-}
-
-static int has_input(void *arg, const kos_guard_entry_t *e)
-{
-        (void)arg;
-        int n = 0;
-        return ioctl(e->handle, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* STARTED runs in the accepting worker right after accept(), before the TLS handshake: the
@@ -125,7 +119,10 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 {
         (void)toe;
         kos_server_t *s = cls;
-        free(*con_cls);
+        req_state_t *rs = *con_cls;
+        if (rs && rs->parked)
+                atomic_fetch_sub(&s->parked, 1);
+        free(rs);
         *con_cls = NULL;
         const union MHD_ConnectionInfo *sc =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -286,6 +283,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         query_t q = {0};
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
 
+        req_state_t *rs = *con_cls;
+        if (rs->parked) { /* resumed */
+                rs->parked = 0;
+                atomic_fetch_sub(&s->parked, 1);
+        }
         kos_response_t r;
         if (hs.truncated) {
                 memset(&r, 0, sizeof(r));
@@ -302,7 +304,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         } else if (atomic_load(&s->stopping)) {
                 unavailable(&r, "shutting down");
         } else {
-                req_state_t *rs = *con_cls;
                 kos_fact_t *need = NULL;
                 if (kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r,
                                  &need) == KOS_DISPATCH_MISSING) {
@@ -311,6 +312,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                  * handler runs again and dispatches anew. Suspend first:
                                  * the wake may come at once, from the fetcher's thread. */
                                 rs->rounds++;
+                                rs->parked = 1;
+                                atomic_fetch_add(&s->parked, 1);
                                 MHD_suspend_connection(c);
                                 if (kos_fetch_wait(s->fetch, need, resume, c) == -1) {
                                         rs->refused = 1;
@@ -404,7 +407,7 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
                                    .max_untrusted = untrusted,
                                    .pending_timeout_ms = handshake_ms,
                                    .evict = evict,
-                                   .has_input = has_input};
+                                   .has_input = kos_connguard_peer_spoke};
         if (!(s->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
@@ -494,6 +497,9 @@ void kos_server_stop(kos_server_t *s)
          * wakes (resumes) every one, and refuses to park new ones. */
         if (s->fetch)
                 kos_fetch_close(s->fetch);
+        /* Give the resumed requests a moment to be answered (503) rather than cut off. */
+        for (int i = 0; i < 200 && atomic_load(&s->parked) > 0; i++)
+                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         if (s->d)
                 MHD_stop_daemon(s->d);
         kos_connguard_destroy(s->guard);

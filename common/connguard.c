@@ -2,8 +2,10 @@
  * evicted first (see connguard.h). */
 #include "connguard.h"
 
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,4 +287,17 @@ void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st)
         *st = g->st;
         st->untrusted = (uint64_t)g->counted;
         pthread_mutex_unlock(&g->lock);
+}
+
+int kos_connguard_peer_spoke(void *arg, const kos_guard_entry_t *e)
+{
+        (void)arg;
+        struct tcp_info ti;
+        socklen_t len = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (getsockopt(e->handle, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+            len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+                return ti.tcpi_bytes_received > 0;
+        int n = 0;
+        return ioctl(e->handle, FIONREAD, &n) == 0 && n > 0;
 }

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,13 +256,6 @@ static void evict(void *arg, kos_guard_entry_t *e)
         shutdown(e->handle, SHUT_RDWR);
 }
 
-static int has_input(void *arg, const kos_guard_entry_t *e)
-{
-        (void)arg;
-        int n = 0;
-        return ioctl(e->handle, FIONREAD, &n) == 0 && n > 0;
-}
-
 /* Runs in the server thread right after accept, before any byte is read. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
@@ -346,7 +338,7 @@ int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
                                    .max_untrusted = total,
                                    .pending_timeout_ms = (int64_t)timeout_s * 1000,
                                    .evict = evict,
-                                   .has_input = has_input};
+                                   .has_input = kos_connguard_peer_spoke};
         if (!(h->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return -1;

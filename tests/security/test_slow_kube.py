@@ -264,8 +264,10 @@ def test_failed_pod_lists_are_kept_briefly(env):
 
 
 def test_stop_while_requests_wait(env, tmp_path):
-    """SIGTERM with requests parked on a slow review: they are answered 503 (libmicrohttpd must
-    never be stopped with a suspended connection) and the adapter exits cleanly at once."""
+    """SIGTERM with requests parked on a slow review: they are answered 503 at once, without
+    waiting for their reviews (libmicrohttpd must never be stopped with a suspended
+    connection), and the adapter exits cleanly. (The exit itself also waits for the lag
+    thread's Kafka request, up to --kafka-timeout, so its duration is not asserted.)"""
     old = env["ad"]
     ad = ka.Adapter(old.certs, "127.0.0.1:1", mapping="* pods * g1\n", workdir=tmp_path,
                     args=old.args)
@@ -275,12 +277,10 @@ def test_stop_while_requests_wait(env, tmp_path):
     ts, out = in_parallel([lambda i=i: direct(ad, DISCOVERY, token=f"slow-stop-{i}")
                            for i in range(3)])
     time.sleep(0.5)
-    t0 = time.monotonic()
     rc = ad.stop()
-    took = time.monotonic() - t0
     for t in ts:
         t.join(30)
-    print(f"stopped in {took:.2f} s with 3 requests waiting: {out}")
+    print(f"stopped with 3 requests waiting: {out}")
     assert rc == 0, ad.stderr()
-    assert took < REVIEW_DELAY_S, took
-    assert all(st == 503 for st, _ in out), out
+    assert all(o is not None and o[0] == 503 for o in out), out
+    assert all(s < REVIEW_DELAY_S for _, s in out), out
