@@ -407,7 +407,7 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
                                    .max_untrusted = untrusted,
                                    .pending_timeout_ms = handshake_ms,
                                    .evict = evict,
-                                   .has_input = kos_connguard_peer_spoke};
+                                   .activity = kos_connguard_peer_activity};
         if (!(s->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;

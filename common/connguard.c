@@ -167,21 +167,25 @@ static int evictable(const kos_guard_entry_t *e)
         return e->state == PENDING || e->state == IDLE;
 }
 
-/* The oldest evictable entry other than e, following next_in_list from first; one whose peer
- * is talking only when no silent one is left. */
+/* The evictable entry other than e, following the list from first, whose peer talks least
+ * (see activity), the oldest of those. */
 static kos_guard_entry_t *pick(kos_connguard_t *g, kos_guard_entry_t *first, int by_addr,
                                const kos_guard_entry_t *e)
 {
-        kos_guard_entry_t *talking = NULL;
+        kos_guard_entry_t *best = NULL;
+        int best_rank = 3;
         for (kos_guard_entry_t *v = first; v; v = by_addr ? v->addr_next : v->all_next) {
                 if (v == e || !evictable(v))
                         continue;
-                if (!g->conf.has_input || !g->conf.has_input(g->conf.arg, v))
-                        return v;
-                if (!talking)
-                        talking = v;
+                int rank = g->conf.activity ? g->conf.activity(g->conf.arg, v) : 0;
+                if (rank < best_rank) {
+                        best = v;
+                        best_rank = rank;
+                        if (rank == 0)
+                                break;
+                }
         }
-        return talking;
+        return best;
 }
 
 int kos_connguard_open(kos_connguard_t *g, kos_guard_entry_t *e, const struct sockaddr *addr,
@@ -289,15 +293,17 @@ void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st)
         pthread_mutex_unlock(&g->lock);
 }
 
-int kos_connguard_peer_spoke(void *arg, const kos_guard_entry_t *e)
+int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e)
 {
         (void)arg;
+        int n = 0;
+        if (ioctl(e->handle, FIONREAD, &n) == 0 && n > 0)
+                return 2;
         struct tcp_info ti;
         socklen_t len = sizeof(ti);
         memset(&ti, 0, sizeof(ti));
         if (getsockopt(e->handle, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
             len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
                 return ti.tcpi_bytes_received > 0;
-        int n = 0;
-        return ioctl(e->handle, FIONREAD, &n) == 0 && n > 0;
+        return 0;
 }

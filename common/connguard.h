@@ -3,8 +3,8 @@
  * before the first request head arrived, or whose peer is anything but the aggregator's front
  * proxy), per client address and in total, and picks which to close when a new connection
  * would exceed a bound: the oldest idle untrusted one of the same address (or, for the total,
- * of any address), silent ones first: a client that has sent something (a ClientHello, a
- * request) is about to be served, a flood socket that never spoke is not. A flood from one
+ * of any address): first one whose peer never sent a byte, then one that did but has nothing
+ * unread, last one with input waiting (a request about to be served). A flood from one
  * address therefore costs that address its own oldest sockets, while a probe's fresh
  * connection from anywhere still gets through; a connection
  * marked trusted (a verified front-proxy certificate) leaves the accounting altogether, so the
@@ -43,10 +43,10 @@ typedef struct {
         int64_t pending_timeout_ms; /* 0 = none */
         /* Makes e's connection close soon; called with the guard's mutex held. */
         void (*evict)(void *arg, kos_guard_entry_t *e);
-        /* 1 when e's peer has sent anything since connect (NULL: never); called with the
-         * mutex held, on eviction candidates only. kos_connguard_peer_spoke does it for a
-         * socket handle. */
-        int (*has_input)(void *arg, const kos_guard_entry_t *e);
+        /* How much e's peer is talking: 0 never sent a byte, 1 sent some but nothing is
+         * unread, 2 input waiting (NULL: all 0). Called with the mutex held, on eviction
+         * candidates only; kos_connguard_peer_activity does it for a socket handle. */
+        int (*activity)(void *arg, const kos_guard_entry_t *e);
         void *arg;
 } kos_connguard_conf_t;
 
@@ -83,8 +83,8 @@ typedef struct {
 
 void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st);
 
-/* A has_input for entries whose handle is a TCP socket: the peer has sent bytes since connect
- * (the kernel's count, so bytes the server already read count too) or has input waiting. */
-int kos_connguard_peer_spoke(void *arg, const kos_guard_entry_t *e);
+/* The activity callback for entries whose handle is a TCP socket: unread input (FIONREAD),
+ * else the kernel's count of bytes received since connect (TCP_INFO). */
+int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e);
 
 #endif

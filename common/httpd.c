@@ -338,7 +338,7 @@ int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
                                    .max_untrusted = total,
                                    .pending_timeout_ms = (int64_t)timeout_s * 1000,
                                    .evict = evict,
-                                   .has_input = kos_connguard_peer_spoke};
+                                   .activity = kos_connguard_peer_activity};
         if (!(h->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return -1;

@@ -196,7 +196,7 @@ static void test_talking_peer_is_spared(void)
         memset(e, 0, sizeof(e));
         n_evicted = 0;
         kos_connguard_conf_t c = {
-            .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .has_input = has_input};
+            .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = has_input};
         kos_connguard_t *g = kos_connguard_new(&c);
         open4(g, &e[0], "10.0.0.1", 0);
         open4(g, &e[1], "10.0.0.1", 1);
