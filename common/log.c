@@ -34,7 +34,9 @@ static const char *level_name(int level)
         }
 }
 
-static void vlog(int level, const char *component, const char *fmt, va_list ap)
+/* format(printf, 3, 0): the caller's arguments were checked where kos_log was called. */
+__attribute__((format(printf, 3, 0))) static void vlog(int level, const char *component,
+                                                       const char *fmt, va_list ap)
 {
         char line[2048];
         struct timespec ts;

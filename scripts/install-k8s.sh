@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes test stack from the Go module proxy, once, into
 # $KOS_CACHE/k8s-$KUBE_VERSION/bin (KOS_CACHE defaults to ~/.cache/kos):
-#   kube-apiserver, kube-controller-manager, kubectl   generated wrapper module (k8s-src-$KUBE_VERSION)
+#   kube-apiserver, kube-controller-manager, kubectl,  generated wrapper module (k8s-src-$KUBE_VERSION)
+#   kube-scheduler, kubelet (the real test node)
 #   etcd, etcdctl                                      generated wrapper module (etcd-src-$ETCD_VERSION)
 #   kwok, vegeta, helm, test-adapter                   go install pkg@version
 # Versions: scripts/k8s-versions.env. Idempotent: a binary is rebuilt only when its stamp file
@@ -66,8 +67,8 @@ gomod_path() { # prints the path of the go.mod of module@version (downloads it, 
 		sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
 }
 
-# --- kube-apiserver, kube-controller-manager, kubectl ---------------------------------------
-K8S_CMDS=(kube-apiserver kube-controller-manager kubectl)
+# --- kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kubelet --------------
+K8S_CMDS=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet)
 build_k8s() {
 	local mod gd minor sv ldf p c
 	mod=$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION")
@@ -221,7 +222,10 @@ main() {
 	local c need=0
 	for c in "${K8S_CMDS[@]}"; do have "$c" "$KUBE_VERSION" || need=1; done
 	if ((need)); then
-		step "kube-apiserver,kube-controller-manager,kubectl" "$KUBE_VERSION" build_k8s ||
+		step "$(
+			IFS=,
+			echo "${K8S_CMDS[*]}"
+		)" "$KUBE_VERSION" build_k8s ||
 			die "building Kubernetes $KUBE_VERSION failed (see the go output above)"
 	fi
 	if ! have etcd "$ETCD_VERSION" || ! have etcdctl "$ETCD_VERSION"; then

@@ -17,6 +17,9 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 START_TIMEOUT_S=90
 STOP_TIMEOUT_S=20
+# The clients' listener. Only tests/harness/node.sh changes it: to the node address inside the
+# test's own network namespace, where pods reach it.
+BROKER_HOST=${KOS_KAFKA_HOST:-127.0.0.1}
 
 log() { echo "kafka.sh: $*" >&2; }
 die() {
@@ -33,7 +36,8 @@ usage: kafka.sh install                      fetch Kafka jars into $KOS_CACHE (d
        kafka.sh tool MAINCLASS ARGS...       run a Kafka CLI tool class
        kafka.sh cgc ARGS...                  kafka-consumer-groups (ConsumerGroupCommand)
        kafka.sh topics ARGS...               kafka-topics (TopicCommand)
-env:   KOS_CACHE, JAVA_HOME, KAFKA_OWNER_PID (start: stop the broker when this pid exits)
+env:   KOS_CACHE, JAVA_HOME, KAFKA_OWNER_PID (start: stop the broker when this pid exits),
+       KOS_KAFKA_HOST (client listener address, default 127.0.0.1)
 EOF
 	exit 2
 }
@@ -133,6 +137,7 @@ render_config() {
 	local dir=$1 bport=$2 cport=$3 t
 	t=$(<"$CONF/server.properties.in")
 	t=${t//@BROKER_PORT@/$bport}
+	t=${t//@BROKER_HOST@/$BROKER_HOST}
 	t=${t//@CONTROLLER_PORT@/$cport}
 	t=${t//@DATA_DIR@/$dir/data}
 	printf '%s\n' "$t" >"$dir/server.properties"
@@ -164,7 +169,7 @@ print(*(s.getsockname()[1] for s in socks))
 		[[ $bport =~ ^[0-9]+$ && $cport =~ ^[0-9]+$ ]] || die "could not pick free ports with $PY"
 		echo "$bport $cport" >"$dir/ports"
 	fi
-	bootstrap=127.0.0.1:$bport
+	bootstrap=$BROKER_HOST:$bport
 	render_config "$dir" "$bport" "$cport"
 
 	if [[ ! -f $dir/data/meta.properties ]]; then
