@@ -192,23 +192,28 @@ int kos_fetch_wait(kos_fetch_t *f, kos_fact_t *fact, kos_fetch_wake_fn wake, voi
 
 void kos_fetch_close(kos_fetch_t *f)
 {
+        /* One flight's waiters at a time, taken from it under the lock and woken outside it;
+         * the calls themselves go on and store. Nothing is allocated, so no waiter can be
+         * left asleep; closed keeps new ones out meanwhile. */
         pthread_mutex_lock(&f->lock);
         f->closed = 1;
-        /* The waiters of every flight, taken now; the calls themselves go on and store. */
-        size_t n = 0;
-        for (flight_t *fl = f->flights; fl; fl = fl->next)
-                n += fl->n_waiters;
-        waiter_t *all = n ? calloc(n, sizeof(*all)) : NULL;
-        size_t k = 0;
-        for (flight_t *fl = f->flights; fl; fl = fl->next) {
-                for (size_t i = 0; all && i < fl->n_waiters; i++)
-                        all[k++] = fl->waiters[i];
-                fl->n_waiters = 0;
+        for (;;) {
+                flight_t *fl = f->flights;
+                while (fl && fl->n_waiters == 0)
+                        fl = fl->next;
+                if (!fl)
+                        break;
+                waiter_t *w = fl->waiters;
+                size_t n = fl->n_waiters;
+                fl->waiters = NULL;
+                fl->n_waiters = fl->cap_waiters = 0;
+                pthread_mutex_unlock(&f->lock);
+                for (size_t i = 0; i < n; i++)
+                        w[i].fn(w[i].arg);
+                free(w);
+                pthread_mutex_lock(&f->lock);
         }
         pthread_mutex_unlock(&f->lock);
-        for (size_t i = 0; i < k; i++)
-                all[i].fn(all[i].arg);
-        free(all);
 }
 
 void kos_fetch_destroy(kos_fetch_t *f)
