@@ -10,6 +10,11 @@
 #include <string.h>
 
 #define BUCKETS 1024
+/* A peer silent for less than this has not spoken *yet*: connect and its first byte are two
+ * steps on its side (a thread scheduled, a TLS library set up), so young silence is no sign of
+ * a flood. Kept well under the life of a flood socket at the per-address limit (32 sockets
+ * re-opened 1000 times a second from one address live about 32 ms). */
+#define SILENT_GRACE_MS 10
 
 enum { PENDING = 1, IDLE, BUSY, TRUSTED, EVICTING };
 
@@ -168,9 +173,10 @@ static int evictable(const kos_guard_entry_t *e)
 }
 
 /* The evictable entry other than e, following the list from first, whose peer talks least
- * (see activity), the oldest of those. */
+ * (see activity; a peer silent only since less than SILENT_GRACE_MS ranks as one that spoke),
+ * the oldest of those. */
 static kos_guard_entry_t *pick(kos_connguard_t *g, kos_guard_entry_t *first, int by_addr,
-                               const kos_guard_entry_t *e)
+                               const kos_guard_entry_t *e, int64_t now_ms)
 {
         kos_guard_entry_t *best = NULL;
         int best_rank = 3;
@@ -178,6 +184,8 @@ static kos_guard_entry_t *pick(kos_connguard_t *g, kos_guard_entry_t *first, int
                 if (v == e || !evictable(v))
                         continue;
                 int rank = g->conf.activity ? g->conf.activity(g->conf.arg, v) : 0;
+                if (rank == 0 && now_ms - v->opened_ms < SILENT_GRACE_MS)
+                        rank = 1;
                 if (rank < best_rank) {
                         best = v;
                         best_rank = rank;
@@ -231,12 +239,12 @@ int kos_connguard_open(kos_connguard_t *g, kos_guard_entry_t *e, const struct so
                 }
         }
         while (e->state != EVICTING && a->counted > g->conf.max_per_address) {
-                kos_guard_entry_t *v = pick(g, a->head, 1, e);
+                kos_guard_entry_t *v = pick(g, a->head, 1, e, now_ms);
                 evict(g, v ? v : e, v ? &g->st.evicted_per_address : &g->st.refused);
                 n++;
         }
         while (e->state != EVICTING && g->counted > g->conf.max_untrusted) {
-                kos_guard_entry_t *v = pick(g, g->head, 0, e);
+                kos_guard_entry_t *v = pick(g, g->head, 0, e, now_ms);
                 evict(g, v ? v : e, v ? &g->st.evicted_untrusted : &g->st.refused);
                 n++;
         }

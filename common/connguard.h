@@ -3,8 +3,9 @@
  * before the first request head arrived, or whose peer is anything but the aggregator's front
  * proxy), per client address and in total, and picks which to close when a new connection
  * would exceed a bound: the oldest idle untrusted one of the same address (or, for the total,
- * of any address): first one whose peer never sent a byte, then one that did but has nothing
- * unread, last one with input waiting (a request about to be served). A flood from one
+ * of any address): first one whose peer never sent a byte (and has been silent long enough
+ * for that to mean something: a few milliseconds), then one that did but has nothing unread,
+ * last one with input waiting (a request about to be served). A flood from one
  * address therefore costs that address its own oldest sockets, while a probe's fresh
  * connection from anywhere still gets through; a connection
  * marked trusted (a verified front-proxy certificate) leaves the accounting altogether, so the

@@ -198,18 +198,54 @@ static void test_talking_peer_is_spared(void)
         kos_connguard_conf_t c = {
             .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = has_input};
         kos_connguard_t *g = kos_connguard_new(&c);
+        /* 100 ms apart: silence older than the grace counts (see the next test) */
         open4(g, &e[0], "10.0.0.1", 0);
-        open4(g, &e[1], "10.0.0.1", 1);
+        open4(g, &e[1], "10.0.0.1", 100);
         talking = &e[0];
-        CHECK_INT(open4(g, &e[2], "10.0.0.1", 2), 1);
+        CHECK_INT(open4(g, &e[2], "10.0.0.1", 200), 1);
         CHECK(!was_evicted(&e[0]) && was_evicted(&e[1]));
         /* only talking ones left: the oldest of them goes */
         talking = NULL;
         kos_connguard_request_begin(g, &e[2]);
         talking = &e[0];
-        CHECK_INT(open4(g, &e[3], "10.0.0.1", 3), 1);
+        CHECK_INT(open4(g, &e[3], "10.0.0.1", 300), 1);
         CHECK(was_evicted(&e[0]));
         talking = NULL;
+        for (int i = 0; i < 4; i++)
+                kos_connguard_close(g, &e[i]);
+        kos_connguard_destroy(g);
+}
+
+static kos_guard_entry_t *spoke;
+
+static int spoke_only(void *arg, const kos_guard_entry_t *e)
+{
+        (void)arg;
+        return e == spoke;
+}
+
+/* A client that has connected but not yet sent its first byte (a TLS client between connect
+ * and its ClientHello) is not taken for a silent flood socket: a flood that completes TLS
+ * handshakes (peers that spoke) loses its oldest socket instead. Silence past the grace is
+ * evicted first, as before. */
+static void test_young_silence_is_not_idleness(void)
+{
+        kos_guard_entry_t e[4];
+        memset(e, 0, sizeof(e));
+        n_evicted = 0;
+        kos_connguard_conf_t c = {
+            .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = spoke_only};
+        kos_connguard_t *g = kos_connguard_new(&c);
+        open4(g, &e[0], "10.0.0.1", 0);   /* the flood's, handshake done */
+        open4(g, &e[1], "10.0.0.1", 100); /* a probe, connected 1 ms ago */
+        spoke = &e[0];
+        CHECK_INT(open4(g, &e[2], "10.0.0.1", 101), 1);
+        CHECK(was_evicted(&e[0]) && !was_evicted(&e[1]));
+        /* the same probe silent for a second: now it is the idle one */
+        spoke = &e[2];
+        CHECK_INT(open4(g, &e[3], "10.0.0.1", 1100), 1);
+        CHECK(was_evicted(&e[1]) && !was_evicted(&e[2]));
+        spoke = NULL;
         for (int i = 0; i < 4; i++)
                 kos_connguard_close(g, &e[i]);
         kos_connguard_destroy(g);
@@ -244,6 +280,7 @@ int main(void)
         test_total_bound_takes_the_oldest_anywhere();
         test_pending_timeout();
         test_talking_peer_is_spared();
+        test_young_silence_is_not_idleness();
         test_address_forms();
         return check_result("connguard");
 }
