@@ -12,8 +12,9 @@
 #define BUCKETS 1024
 /* A peer silent for less than this has not spoken *yet*: connect and its first byte are two
  * steps on its side (a thread scheduled, a TLS library set up), so young silence is no sign of
- * a flood. Kept well under the life of a flood socket at the per-address limit (32 sockets
- * re-opened 1000 times a second from one address live about 32 ms). */
+ * a flood. Kept under the life of a flood socket at the per-address limit (re-opened 1000
+ * times a second from one address, 32 sockets live about 32 ms; 16 on the plain-HTTP ports,
+ * 16 ms), so such a flood always has silent sockets older than it to lose first. */
 #define SILENT_GRACE_MS 10
 
 enum { PENDING = 1, IDLE, BUSY, TRUSTED, EVICTING };
