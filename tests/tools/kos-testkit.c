@@ -37,7 +37,8 @@ _Noreturn static void usage(void)
 {
         fprintf(stderr,
                 "usage: %s -b BOOTSTRAP [-X prop=value]... COMMAND ARGS...\n"
-                "  create-topic NAME PARTITIONS   create (existing is ok) and wait for leaders\n"
+                "  create-topic NAME PARTITIONS   create (existing is ok; the broker's default\n"
+                "                                 replication) and wait for leaders\n"
                 "  delete-topic NAME              delete (missing is ok) and wait until gone\n"
                 "  produce TOPIC PARTITION COUNT [--ts-ms MS] [--size N] [--key K]\n"
                 "                                 produce COUNT records, print the last offset\n"
@@ -241,7 +242,9 @@ static int cmd_create_topic(const struct opts *o)
         if (parts < 1)
                 usage_error("partition count must be >= 1");
         rd_kafka_t *rk = make_client(RD_KAFKA_PRODUCER, make_conf(o, NULL));
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, 1, errstr, sizeof(errstr));
+        /* Replication -1: the broker's default.replication.factor (1 on a single broker, 3 on a
+         * kafka.sh cluster), so a test's topics survive a stopped node there. */
+        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, -1, errstr, sizeof(errstr));
         if (!nt)
                 fail("topic '%s': %s", name, errstr);
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
