@@ -21,7 +21,12 @@ struct kos_lag_s {
         pthread_cond_t wake;
         int stop;
         kos_lag_stats_t stats;
+        int64_t deadline_us; /* end of the current refresh's Kafka time (refresh thread) */
 };
+
+/* Waits on a Kafka queue get this much past the requests' own timeout, so the requests'
+ * timed-out answers arrive instead of being cut off. */
+#define POLL_SLACK_MS 100
 
 static int64_t now_ms(void)
 {
@@ -35,6 +40,14 @@ static int64_t mono_us(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Milliseconds left of the current refresh's --kafka-timeout (at least 1): the Kafka calls of
+ * one refresh share it, so a refresh never runs past it however many calls it makes. */
+static int refresh_left_ms(const kos_lag_t *lag)
+{
+        int64_t left = (lag->deadline_us - mono_us()) / 1000;
+        return left > 0 ? (int)left : 1;
 }
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o)
@@ -83,6 +96,15 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
         rd_kafka_conf_t *conf = client_conf(kc, opts->read_committed, errstr, errstr_size);
         if (!conf)
                 goto fail;
+        /* librdkafka (2.0.2, still in 2.4: issue 5040) handles a NOT_COORDINATOR answer to
+         * ListConsumerGroupOffsets by asking the client's own group handle to look up its
+         * coordinator again, and dereferences NULL when the client has no group.id: every
+         * group-coordinator move (a broker stopping) crashed the adapter. With a group id the
+         * handle exists; this client never subscribes or commits, so the group never exists. */
+        if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-admin", errstr, errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
         lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
         if (!lag->admin) {
                 rd_kafka_conf_destroy(conf);
@@ -173,58 +195,116 @@ static group_work_t *find_work(group_work_t *w, size_t n, const char *group)
         return bsearch(&key, w, n, sizeof(*w), cmp_work);
 }
 
+/* Adds the groups one broker listed to (*w, *n, *cap); a group listed twice (it moved between
+ * coordinators while we asked) is kept once, after the sort. -1 when out of memory. */
+static int add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_work_t **w,
+                        size_t *n, size_t *cap)
+{
+        size_t cnt = 0;
+        const rd_kafka_ConsumerGroupListing_t **valid =
+            rd_kafka_ListConsumerGroups_result_valid(res, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+                if (*n == *cap) {
+                        size_t c = *cap ? *cap * 2 : 64;
+                        group_work_t *nw = realloc(*w, c * sizeof(**w));
+                        if (!nw)
+                                return -1;
+                        *w = nw;
+                        *cap = c;
+                }
+                group_work_t *g = &(*w)[(*n)++];
+                memset(g, 0, sizeof(*g));
+                g->group_id = xstrdup(rd_kafka_ConsumerGroupListing_group_id(valid[i]));
+                g->state = xstrdup(rd_kafka_consumer_group_state_name(
+                    rd_kafka_ConsumerGroupListing_state(valid[i])));
+        }
+        return 0;
+}
+
+/* Every group of the cluster: ListConsumerGroups to each broker of the cluster's current
+ * metadata, one request per broker. (librdkafka 2.0 sends one ListConsumerGroups to every
+ * broker the client ever knew and waits for each to be up, so a broker that left the cluster —
+ * stopped, replaced — made every refresh time out until it came back.) A broker of the
+ * metadata that does not answer fails the refresh: the list could be missing its groups. */
 static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *errstr,
                        size_t errstr_size)
 {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(lag->admin, 0, NULL, &md, refresh_left_ms(lag));
+        if (err) {
+                snprintf(errstr, errstr_size, "Metadata: %s", rd_kafka_err2str(err));
+                return -1;
+        }
+        int n_brokers = md->broker_cnt;
         rd_kafka_queue_t *q = rd_kafka_queue_new(lag->admin);
-        rd_kafka_AdminOptions_t *opt =
-            rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
         char e[256];
-        rd_kafka_AdminOptions_set_request_timeout(opt, lag->opts.kafka_timeout_ms, e, sizeof(e));
-        rd_kafka_ListConsumerGroups(lag->admin, opt, q);
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, lag->opts.kafka_timeout_ms + 1000);
-        rd_kafka_AdminOptions_destroy(opt);
-        int rc = -1;
-        if (!ev) {
-                snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
-                goto done;
+        for (int i = 0; i < n_brokers; i++) {
+                rd_kafka_AdminOptions_t *opt =
+                    rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+                rd_kafka_AdminOptions_set_request_timeout(opt, refresh_left_ms(lag), e, sizeof(e));
+                rd_kafka_AdminOptions_set_broker(opt, md->brokers[i].id, e, sizeof(e));
+                rd_kafka_ListConsumerGroups(lag->admin, opt, q);
+                rd_kafka_AdminOptions_destroy(opt);
         }
-        if (rd_kafka_event_error(ev)) {
-                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
-                         rd_kafka_event_error_string(ev));
-                goto done;
-        }
-        const rd_kafka_ListConsumerGroups_result_t *res =
-            rd_kafka_event_ListConsumerGroups_result(ev);
-        size_t n_err = 0, n = 0;
-        const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &n_err);
-        if (n_err) {
-                /* A broker that could not answer means the group list may be incomplete:
-                 * better no snapshot than one silently missing groups. */
-                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
-                         rd_kafka_error_string(errs[0]));
-                goto done;
-        }
-        const rd_kafka_ConsumerGroupListing_t **valid =
-            rd_kafka_ListConsumerGroups_result_valid(res, &n);
-        group_work_t *w = calloc(n ? n : 1, sizeof(*w));
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-                const char *id = rd_kafka_ConsumerGroupListing_group_id(valid[i]);
-                w[k].group_id = xstrdup(id);
-                w[k].state = xstrdup(rd_kafka_consumer_group_state_name(
-                    rd_kafka_ConsumerGroupListing_state(valid[i])));
-                k++;
-        }
-        qsort(w, k, sizeof(*w), cmp_work);
-        *out = w;
-        *n_out = k;
-        rc = 0;
-done:
-        if (ev)
+        rd_kafka_metadata_destroy(md);
+        group_work_t *w = NULL;
+        size_t n = 0, cap = 0;
+        int rc = n_brokers > 0 ? 0 : -1;
+        if (rc)
+                snprintf(errstr, errstr_size, "Metadata: no brokers");
+        for (int answered = 0; rc == 0 && answered < n_brokers; answered++) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, refresh_left_ms(lag) + POLL_SLACK_MS);
+                if (!ev) {
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
+                        rc = -1;
+                        break;
+                }
+                const rd_kafka_ListConsumerGroups_result_t *res =
+                    rd_kafka_event_ListConsumerGroups_result(ev);
+                size_t n_err = 0;
+                const rd_kafka_error_t **errs =
+                    res ? rd_kafka_ListConsumerGroups_result_errors(res, &n_err) : NULL;
+                if (rd_kafka_event_error(ev) || !res) {
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                                 rd_kafka_event_error_string(ev));
+                        rc = -1;
+                } else if (n_err) {
+                        /* A broker that could not answer means the group list may be
+                         * incomplete: better no snapshot than one silently missing groups. */
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                                 rd_kafka_error_string(errs[0]));
+                        rc = -1;
+                } else if (add_listings(res, &w, &n, &cap) == -1) {
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: out of memory");
+                        rc = -1;
+                }
                 rd_kafka_event_destroy(ev);
+        }
         rd_kafka_queue_destroy(q);
-        return rc;
+        if (rc == 0 && n > 1) {
+                qsort(w, n, sizeof(*w), cmp_work);
+                size_t k = 1;
+                for (size_t i = 1; i < n; i++) {
+                        if (strcmp(w[i].group_id, w[k - 1].group_id) == 0) {
+                                free(w[i].group_id);
+                                free(w[i].state);
+                                continue;
+                        }
+                        w[k++] = w[i];
+                }
+                n = k;
+        }
+        if (rc == 0 && !w && !(w = calloc(1, sizeof(*w)))) {
+                snprintf(errstr, errstr_size, "ListConsumerGroups: out of memory");
+                rc = -1;
+        }
+        if (rc != 0) {
+                group_work_free(w, n);
+                return -1;
+        }
+        *out = w;
+        *n_out = n;
+        return 0;
 }
 
 /* Committed offsets of every group and the members of every group, all requests in flight at
@@ -237,7 +317,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
         char e[256];
         rd_kafka_AdminOptions_t *oopt =
             rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-        rd_kafka_AdminOptions_set_request_timeout(oopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_AdminOptions_set_request_timeout(oopt, refresh_left_ms(lag), e, sizeof(e));
         for (size_t i = 0; i < n; i++) {
                 rd_kafka_ListConsumerGroupOffsets_t *req =
                     rd_kafka_ListConsumerGroupOffsets_new(w[i].group_id, NULL);
@@ -251,14 +331,14 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
                 ids[i] = w[i].group_id;
         rd_kafka_AdminOptions_t *dopt =
             rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-        rd_kafka_AdminOptions_set_request_timeout(dopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_AdminOptions_set_request_timeout(dopt, refresh_left_ms(lag), e, sizeof(e));
         rd_kafka_DescribeConsumerGroups(lag->admin, ids, n, dopt, q);
         rd_kafka_AdminOptions_destroy(dopt);
         free(ids);
 
         size_t pending = n + 1, failed = 0;
         int rc = 0;
-        int64_t deadline = mono_us() + (int64_t)(lag->opts.kafka_timeout_ms + 2000) * 1000;
+        int64_t deadline = lag->deadline_us + (int64_t)POLL_SLACK_MS * 1000;
         while (pending > 0) {
                 int64_t left_ms = (deadline - mono_us()) / 1000;
                 rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
@@ -438,6 +518,30 @@ static void build_group(kos_group_lag_t *g, group_work_t *w)
         attribute_tasks(g);
 }
 
+/* A group whose offsets or members could not be read this refresh (its coordinator is moving,
+ * say) is published with the partitions and members it had in the previous snapshot and every
+ * value unknown, so its requests answer 503 until a refresh reads it again. Left out, it would
+ * read as "no such group" (404, an empty External list) or, without its members, as pods with
+ * nothing assigned (0). A group the previous snapshot did not have, or had without partitions,
+ * stays out. Groups built by build_group() no longer own their work's group_id. */
+static void carry_unknown_groups(kos_snapshot_t *s, const kos_snapshot_t *prev, group_work_t *w,
+                                 size_t n)
+{
+        size_t added = 0;
+        for (size_t i = 0; prev && i < n; i++) {
+                if (!w[i].group_id)
+                        continue;
+                const kos_group_lag_t *pg = kos_snapshot_group(prev, w[i].group_id);
+                if (pg && pg->n_parts > 0 &&
+                    kos_group_copy_unknown(&s->groups[s->n_groups], pg) == 0) {
+                        s->n_groups++;
+                        added++;
+                }
+        }
+        if (added)
+                kos_snapshot_finish(s);
+}
+
 /* Unique (topic, partition) list over all groups, for the batched ListOffsets. */
 static int tp_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
 {
@@ -517,8 +621,7 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
         }
         for (int i = 0; i < l->cnt; i++)
                 l->elems[i].offset = which;
-        rd_kafka_resp_err_t err =
-            rd_kafka_offsets_for_times(lag->admin, l, lag->opts.kafka_timeout_ms);
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(lag->admin, l, refresh_left_ms(lag));
         if (err && err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
                 snprintf(errstr, errstr_size, "ListOffsets (%s): %s",
                          log_start ? "log start" : "end", rd_kafka_err2str(err));
@@ -763,6 +866,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
         int64_t t0 = mono_us();
+        lag->deadline_us = t0 + (int64_t)lag->opts.kafka_timeout_ms * 1000;
         group_work_t *w = NULL;
         size_t n = 0;
         kos_snapshot_t *s = NULL;
@@ -776,12 +880,13 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         s = kos_snapshot_new();
         s->groups = calloc(n ? n : 1, sizeof(*s->groups));
         for (size_t i = 0; i < n; i++) {
-                if (!w[i].offsets_done || w[i].offsets_err) {
-                        /* A group whose offsets could not be read is left out rather than
-                         * served as 0; its requests get 404/503 until the next refresh. */
-                        KOS_WARN("lag", "group %s: offsets unavailable: %s", w[i].group_id,
-                                 w[i].offsets_done ? rd_kafka_err2str(w[i].offsets_err)
-                                                   : "no answer");
+                if (!w[i].offsets_done || w[i].offsets_err || !w[i].described) {
+                        /* Built below from the previous snapshot, as unknown (503). */
+                        KOS_WARN("lag", "group %s: %s unavailable (%s): its values are unknown",
+                                 w[i].group_id, w[i].described ? "offsets" : "members",
+                                 !w[i].offsets_done ? "no answer"
+                                 : w[i].offsets_err ? rd_kafka_err2str(w[i].offsets_err)
+                                                    : "describe failed");
                         continue;
                 }
                 build_group(&s->groups[s->n_groups++], &w[i]);
@@ -800,12 +905,10 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                         p->lag =
                             kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
                 }
-        size_t missing_heads = 0;
-        if (lag->heads) {
-                kos_snapshot_t *prev = kos_snapshot_current();
-                missing_heads = reuse_heads(s, prev);
-                kos_snapshot_unref(prev);
-        }
+        kos_snapshot_t *prev = kos_snapshot_current();
+        carry_unknown_groups(s, prev, w, n);
+        size_t missing_heads = lag->heads ? reuse_heads(s, prev) : 0;
+        kos_snapshot_unref(prev);
         s->taken_ms = now_ms();
         s->refresh_us = mono_us() - t0;
         if (kos_log_get_level() >= KOS_LOG_DEBUG) {
@@ -856,11 +959,15 @@ static void *refresh_main(void *arg)
         kos_lag_t *lag = arg;
         int was_failing = 0;
         for (;;) {
-                int64_t next_us = mono_us() + (int64_t)lag->opts.refresh_interval_ms * 1000;
+                int64_t t0 = mono_us();
+                int64_t next_us = t0 + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
+                        double ms = (double)(mono_us() - t0) / 1000.0;
                         if (!was_failing)
-                                KOS_WARN("lag", "refresh failed: %s", err);
+                                KOS_WARN("lag", "refresh failed after %.1f ms: %s", ms, err);
+                        else
+                                KOS_DBG("lag", "refresh failed after %.1f ms: %s", ms, err);
                         was_failing = 1;
                 } else if (was_failing) {
                         KOS_INFO("lag", "refresh recovered");

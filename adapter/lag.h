@@ -14,7 +14,7 @@
 
 typedef struct {
         int refresh_interval_ms; /* pause between refreshes */
-        int kafka_timeout_ms;    /* per Admin/ListOffsets call */
+        int kafka_timeout_ms;    /* all Kafka calls of one refresh together */
         kos_nocommit_policy_t policy;
         int read_committed;  /* end = last stable offset instead of high watermark */
         int head_timestamps; /* fetch the record at the committed offset (lag seconds) */

@@ -1,6 +1,14 @@
-"""A 3-node KRaft cluster on loopback (kafka.sh cluster-start, kos_harness.KafkaCluster):
-three brokers up, a topic replicated three times; one node stopped, the others still take and
-serve records and group offsets; the node restarted at its address rejoins and catches up."""
+"""A 3-node KRaft cluster on loopback (kafka.sh cluster-start, kos_harness.KafkaCluster), and
+kos-adapter on it when a partition leader stops:
+
+  * the harness itself: three brokers up, a topic replicated three times; one node stopped, the
+    others still take and serve records and group offsets; the node restarted at its address
+    rejoins and catches up;
+  * leader stop: a group lags on partitions led by the node that is also its group coordinator;
+    that node stops. The adapter's served lag (the group's, and its member's pods metric) stays
+    correct (never 0, never another number, never from a snapshot older than --max-staleness;
+    503 in between is the contract), is right again within 2 refreshes of the leaders having
+    moved, and no refresh runs past --kafka-timeout."""
 
 import subprocess
 import sys
@@ -9,6 +17,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+import kos_adapter as ka  # noqa: E402
+import kos_faults  # noqa: E402
 import kos_harness as kh  # noqa: E402
 
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
@@ -19,6 +29,11 @@ def cluster(tmp_path_factory):
     with kh.KafkaCluster(tmp_path_factory.mktemp("kafka"), 3) as c:
         print(f"cluster of 3 started in {c.start_seconds:.1f} s at {c.bootstrap}")
         yield c
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return ka.make_certs(tmp_path_factory.mktemp("certs"))
 
 
 def tk(bootstrap, *args):
@@ -75,3 +90,21 @@ def test_three_brokers_one_stopped_and_back(cluster):
     kh.wait_until(lambda: all(v["isr"] == [1, 2, 3] for v in cluster.partitions("rf3").values()),
                   timeout=60, what=f"node {victim.node_id} back in every ISR")
     assert {b["id"] for b in cluster.metadata()["brokers"]} == {1, 2, 3}
+
+
+# --- leader stop ------------------------------------------------------------------------------
+
+REFRESH_S, STALENESS_S, KAFKA_TIMEOUT_S = 0.5, 4, 2
+
+
+def test_leader_stop_served_lag(cluster, certs, tmp_path):
+    tl = kos_faults.leader_stop(cluster, certs, tmp_path, "lagging", "g-lead", mode="stop",
+                                refresh_s=REFRESH_S, staleness_s=STALENESS_S,
+                                kafka_timeout_s=KAFKA_TIMEOUT_S)
+    print("leader stop timeline:", tl)
+    assert tl["violations"] == [], tl
+    assert tl["pods"]["violations"] == [], tl
+    assert tl["right_again_s"] is not None, tl
+    assert tl["refreshes_between_move_and_right"] <= 2, tl
+    durations = tl["refresh_failed_ms"] + [tl["refresh_ok_ms_max"]]
+    assert max(durations) <= KAFKA_TIMEOUT_S * 1000, tl
