@@ -1,6 +1,6 @@
-"""Helpers for kos integration tests (tests/it, tests/bench): a real Kafka broker (or a cluster of
-them, KafkaCluster) via kafka.sh, consumer-group tables from Kafka's own ConsumerGroupCommand as the reference, and the
-kos-testkit C tool for fast scenario setup. Standard library only.
+"""Helpers for kos integration tests (tests/it, tests/bench): a real Kafka broker (or a cluster
+of them, KafkaCluster) via kafka.sh, consumer-group tables from Kafka's own ConsumerGroupCommand
+as the reference, and the kos-testkit C tool for fast scenario setup. Standard library only.
 
 Typical use from a test file (tests/it/test_x.py):
 
@@ -13,6 +13,14 @@ Typical use from a test file (tests/it/test_x.py):
             kh.testkit("-b", kafka.bootstrap, "produce", "t", 0, 10)
             kh.testkit("-b", kafka.bootstrap, "commit", "g", "t:0=4")
             assert kh.cgc_describe_group(kafka.bootstrap, "g")[0]["lag"] == 6
+
+    def test_failover(tmp_path):
+        with kh.KafkaCluster(tmp_path / "kafka", 3) as cluster:   # 3 nodes, replication 3
+            kh.testkit("-b", cluster.bootstrap, "create-topic", "t", 3)
+            node = cluster.node(cluster.leaders("t")[0])
+            node.stop()                                         # or node.kill(): a crash
+            ...                                                 # leaders move; clients go on
+            node.start()                                        # same address, rejoins
 
 What ConsumerGroupCommand of Kafka 4.3.1 prints (checked against a real broker; the parser
 below relies on it):
