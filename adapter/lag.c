@@ -21,12 +21,14 @@ struct kos_lag_s {
         pthread_cond_t wake;
         int stop;
         kos_lag_stats_t stats;
-        int64_t deadline_us; /* end of the current refresh's Kafka time (refresh thread) */
+        /* The current refresh (refresh thread only): its Kafka requests time out at
+         * deadline_us, and waits for their answers end poll_slack_ms later, at the refresh's
+         * --kafka-timeout, so the requests' own timed-out answers arrive before it. */
+        int64_t deadline_us;
+        int poll_slack_ms;
 };
 
-/* Waits on a Kafka queue get this much past the requests' own timeout, so the requests'
- * timed-out answers arrive instead of being cut off. */
-#define POLL_SLACK_MS 100
+#define POLL_SLACK_MAX_MS 100
 
 static int64_t now_ms(void)
 {
@@ -42,8 +44,8 @@ static int64_t mono_us(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Milliseconds left of the current refresh's --kafka-timeout (at least 1): the Kafka calls of
- * one refresh share it, so a refresh never runs past it however many calls it makes. */
+/* Milliseconds left for the current refresh's Kafka requests (at least 1): the calls of one
+ * refresh share --kafka-timeout, so a refresh never runs past it however many calls it makes. */
 static int refresh_left_ms(const kos_lag_t *lag)
 {
         int64_t left = (lag->deadline_us - mono_us()) / 1000;
@@ -253,7 +255,8 @@ static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *
         if (rc)
                 snprintf(errstr, errstr_size, "Metadata: no brokers");
         for (int answered = 0; rc == 0 && answered < n_brokers; answered++) {
-                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, refresh_left_ms(lag) + POLL_SLACK_MS);
+                rd_kafka_event_t *ev =
+                    rd_kafka_queue_poll(q, refresh_left_ms(lag) + lag->poll_slack_ms);
                 if (!ev) {
                         snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
                         rc = -1;
@@ -338,7 +341,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
 
         size_t pending = n + 1, failed = 0;
         int rc = 0;
-        int64_t deadline = lag->deadline_us + (int64_t)POLL_SLACK_MS * 1000;
+        int64_t deadline = lag->deadline_us + (int64_t)lag->poll_slack_ms * 1000;
         while (pending > 0) {
                 int64_t left_ms = (deadline - mono_us()) / 1000;
                 rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
@@ -866,7 +869,10 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
         int64_t t0 = mono_us();
-        lag->deadline_us = t0 + (int64_t)lag->opts.kafka_timeout_ms * 1000;
+        lag->poll_slack_ms = lag->opts.kafka_timeout_ms / 10 < POLL_SLACK_MAX_MS
+                                 ? lag->opts.kafka_timeout_ms / 10
+                                 : POLL_SLACK_MAX_MS;
+        lag->deadline_us = t0 + (int64_t)(lag->opts.kafka_timeout_ms - lag->poll_slack_ms) * 1000;
         group_work_t *w = NULL;
         size_t n = 0;
         kos_snapshot_t *s = NULL;
