@@ -1,5 +1,6 @@
 /* Request pipeline: route → authenticate → provider → render (see dispatch.h). */
 #include "dispatch.h"
+#include "log.h"
 #include "render.h"
 #include "route.h"
 
@@ -53,22 +54,31 @@ static const char *last_error(const kos_dispatch_ctx_t *ctx, char *buf, size_t s
         return buf[0] ? buf : NULL;
 }
 
+/* The wording kube-apiserver uses towards clients (issue 9.12): the details of a refusal or
+ * a failure go to the log, rate-limited, never into the answer. */
+static kos_log_limit_t log_401, log_500, log_readyz;
+
 /* Ready = a snapshot exists and is within the staleness bound: a replica that cannot reach
- * Kafka is taken out of the Service instead of answering 503 to every HPA request. */
+ * Kafka is taken out of the Service instead of answering 503 to every HPA request. The body
+ * is healthz.go handleRootHealth's for a failed check: the reason is withheld (the endpoint is
+ * public) and logged. */
 static void readyz(const kos_dispatch_ctx_t *ctx, int64_t now_ms, kos_response_t *r)
 {
+        static const char withheld[] = "[-]lag-snapshot failed: reason withheld\n"
+                                       "readyz check failed";
         kos_snapshot_t *snap = kos_snapshot_current();
-        char msg[512];
         if (!snap) {
                 char e[256];
                 const char *le = last_error(ctx, e, sizeof(e));
-                snprintf(msg, sizeof(msg), "not ready: no lag snapshot yet%s%s\n", le ? ": " : "",
-                         le ? le : "");
-                text(r, 503, msg);
+                kos_log_limited(&log_readyz, KOS_LOG_INFO, "readyz",
+                                "[-]lag-snapshot failed: no lag snapshot yet%s%s", le ? ": " : "",
+                                le ? le : "");
+                text(r, 503, withheld);
         } else if (now_ms - snap->taken_ms > ctx->pc->max_staleness_ms) {
-                snprintf(msg, sizeof(msg), "not ready: lag snapshot is %lld ms old\n",
-                         (long long)(now_ms - snap->taken_ms));
-                text(r, 503, msg);
+                kos_log_limited(&log_readyz, KOS_LOG_INFO, "readyz",
+                                "[-]lag-snapshot failed: lag snapshot is %lld ms old",
+                                (long long)(now_ms - snap->taken_ms));
+                text(r, 503, withheld);
         } else {
                 text(r, 200, "ok");
         }
@@ -100,7 +110,9 @@ static int kube_inputs(const kos_dispatch_ctx_t *ctx, const kos_request_t *req,
                 *pods = kos_kube_pods(ctx->kube, req->namespace_, ctx->kube_cache_ttl_ms, err,
                                       sizeof(err));
                 if (!*pods) {
-                        status_body(r, 500, "InternalError", err);
+                        kos_log_limited(&log_500, KOS_LOG_WARN, "kube", "%s", err);
+                        status_body(r, 500, "InternalError",
+                                    "Internal error occurred: the pods could not be listed");
                         return -1;
                 }
                 x->pods = *pods;
@@ -160,6 +172,7 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                   size_t n_hdrs, int64_t now_ms, kos_response_t *r)
 {
         memset(r, 0, sizeof(*r));
+        kos_identity_t id = {0};
         kos_request_t req;
         kos_route_error_t err;
         if (kos_route_parse(method, path, query, &req, &err) == -1) {
@@ -178,10 +191,11 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
         default:
                 break;
         }
-        kos_identity_t id;
         char msg[512];
         if (kos_auth_identify(ctx->auth, peer, hdrs, n_hdrs, &id, msg, sizeof(msg)) == -1) {
-                status_body(r, 401, "Unauthorized", msg);
+                /* endpoints/filters/authentication.go Unauthorized: always just "Unauthorized" */
+                kos_log_limited(&log_401, KOS_LOG_INFO, "auth", "401 %s: %s", path, msg);
+                status_body(r, 401, "Unauthorized", "Unauthorized");
                 goto out;
         }
         snprintf(r->user, sizeof(r->user), "%s", id.user);
@@ -193,7 +207,10 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                         status_body(r, 403, "Forbidden", msg);
                         goto out;
                 default:
-                        status_body(r, 500, "InternalError", msg);
+                        kos_log_limited(&log_500, KOS_LOG_WARN, "authz", "500 %s for %s: %s", path,
+                                        id.user, msg);
+                        status_body(r, 500, "InternalError",
+                                    "Internal error occurred: authorization failed unexpectedly");
                         goto out;
                 }
         }
@@ -239,6 +256,7 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                 break;
         }
 out:
+        kos_identity_clear(&id);
         kos_request_clear(&req);
         if (!r->body) {
                 /* Only an allocation failure gets here. */
@@ -330,6 +348,22 @@ char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap
                           (double)st.last_refresh_us / 1e6, (unsigned long long)st.refreshes_ok,
                           (unsigned long long)st.refreshes_failed,
                           (unsigned long long)st.head_fetched);
+                /* Group metadata is written by group members: what a rogue one puts there is
+                 * ignored (lag.c), and counted here. */
+                sb_printf(&b, "# HELP kos_adapter_group_metadata_rejected_total Entries of "
+                              "consumer-group metadata ignored: a partition its topic does not "
+                              "have, an assigned topic that does not exist, a repeat.\n"
+                              "# TYPE kos_adapter_group_metadata_rejected_total counter\n");
+                for (int r = 0; r < KOS_GP_REASONS; r++)
+                        sb_printf(&b,
+                                  "kos_adapter_group_metadata_rejected_total{reason=\"%s\"} %llu\n",
+                                  kos_gp_reason_name(r), (unsigned long long)st.rejected_total[r]);
+                sb_printf(&b, "# HELP kos_adapter_group_metadata_rejected Entries ignored by the "
+                              "last refresh.\n"
+                              "# TYPE kos_adapter_group_metadata_rejected gauge\n");
+                for (int r = 0; r < KOS_GP_REASONS; r++)
+                        sb_printf(&b, "kos_adapter_group_metadata_rejected{reason=\"%s\"} %llu\n",
+                                  kos_gp_reason_name(r), (unsigned long long)st.rejected_last[r]);
         }
         sb_printf(&b,
                   "# HELP kos_adapter_snapshot_age_seconds Age of the served lag snapshot "

@@ -4,6 +4,8 @@
 #include "kauthz.h"
 #include "log.h"
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,28 +13,36 @@
 #include <time.h>
 
 #define CACHE_SLOTS 4096
-#define KEY_MAX     2048 /* longer requester-controlled keys are not cached (as k8s) */
+/* webhook.go shouldCache: requester-controlled attributes this long are not cached */
+#define MAX_CONTROLLED_ATTR_CACHE_SIZE 10000
 
+/* Cache keys are HMAC-SHA256 digests under a per-process random key, as k8s.io/apiserver's
+ * token cache keys them (pkg/authentication/token/cache/cached_token_authenticator.go
+ * keyFunc): no token is kept in memory, and nobody can aim a request at a chosen slot. */
 typedef struct {
-        char *key;
+        int used;
+        unsigned char key[32];
         int64_t expires_ms;
         int result; /* SAR: kos_authz_result_t; TokenReview: 0 ok, -1 unauthenticated */
         char msg[384];
-        kos_identity_t *id; /* TokenReview answers */
+        kos_identity_t id; /* TokenReview answers */
 } slot_t;
 
 struct kos_authz_s {
         kos_kube_t *kube;
         int ttl_ms;
+        unsigned char secret[32];
         pthread_mutex_t lock;
         slot_t sar[CACHE_SLOTS];
         slot_t tokens[CACHE_SLOTS];
-        char *last_cm; /* the ConfigMap data last applied, to detect changes */
+        char *last_cm;                     /* the ConfigMap data last applied, to detect changes */
+        char *kept_client_ca, *kept_rh_ca; /* the ConfigMap's CA bundles last loaded */
         pthread_t watcher;
         int watching;
         int stop;
         pthread_cond_t wake;
         kos_auth_t *watched;
+        const kos_auth_conf_t *flags;
         int watch_interval_ms;
 };
 
@@ -43,18 +53,46 @@ static int64_t now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* FNV-1a: a direct-mapped cache slot per key; a collision just evicts. */
-static size_t slot_of(const char *key)
+/* HMAC-SHA256(secret, len32(a) || a || len32(b) || b): length prefixes keep "xy"+"z" apart
+ * from "x"+"yz" (keyFunc's writeLengthPrefixedString). b may be NULL (then len32(0)). */
+static int cache_key(const kos_authz_t *z, const char *a, size_t alen, const char *b, size_t blen,
+                     unsigned char out[32])
 {
-        uint64_t h = 1469598103934665603ULL;
-        for (; *key; key++)
-                h = (h ^ (unsigned char)*key) * 1099511628211ULL;
-        return (size_t)(h % CACHE_SLOTS);
+        gnutls_hmac_hd_t h;
+        if (gnutls_hmac_init(&h, GNUTLS_MAC_SHA256, z->secret, sizeof(z->secret)) < 0)
+                return -1;
+        unsigned char l[4];
+        const char *parts[2] = {a, b};
+        size_t lens[2] = {alen, b ? blen : 0};
+        for (int i = 0; i < 2; i++) {
+                l[0] = (unsigned char)(lens[i] >> 24);
+                l[1] = (unsigned char)(lens[i] >> 16);
+                l[2] = (unsigned char)(lens[i] >> 8);
+                l[3] = (unsigned char)lens[i];
+                gnutls_hmac(h, l, 4);
+                if (lens[i])
+                        gnutls_hmac(h, parts[i], lens[i]);
+        }
+        gnutls_hmac_deinit(h, out);
+        return 0;
+}
+
+static size_t slot_of(const unsigned char key[32])
+{
+        uint64_t v;
+        memcpy(&v, key, sizeof(v));
+        return (size_t)(v % CACHE_SLOTS);
 }
 
 kos_authz_t *kos_authz_new(kos_kube_t *kube, int ttl_ms)
 {
         kos_authz_t *z = calloc(1, sizeof(*z));
+        if (!z)
+                return NULL;
+        if (gnutls_rnd(GNUTLS_RND_KEY, z->secret, sizeof(z->secret)) < 0) {
+                free(z);
+                return NULL;
+        }
         z->kube = kube;
         z->ttl_ms = ttl_ms;
         pthread_mutex_init(&z->lock, NULL);
@@ -77,58 +115,57 @@ void kos_authz_destroy(kos_authz_t *z)
                 pthread_mutex_unlock(&z->lock);
                 pthread_join(z->watcher, NULL);
         }
-        for (int i = 0; i < CACHE_SLOTS; i++) {
-                free(z->sar[i].key);
-                free(z->tokens[i].key);
-                free(z->tokens[i].id);
-        }
+        for (int i = 0; i < CACHE_SLOTS; i++)
+                kos_identity_clear(&z->tokens[i].id);
         free(z->last_cm);
+        free(z->kept_client_ca);
+        free(z->kept_rh_ca);
         pthread_cond_destroy(&z->wake);
         pthread_mutex_destroy(&z->lock);
         free(z);
 }
 
-static int cache_get(kos_authz_t *z, slot_t *table, const char *key, int *result, char *msg,
-                     size_t msg_size, kos_identity_t *id)
+static int cache_get(kos_authz_t *z, slot_t *table, const unsigned char key[32], int *result,
+                     char *msg, size_t msg_size, kos_identity_t *id)
 {
         int hit = 0;
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
-        if (s->key && strcmp(s->key, key) == 0 && s->expires_ms > now_ms()) {
+        if (s->used && memcmp(s->key, key, 32) == 0 && s->expires_ms > now_ms()) {
                 *result = s->result;
                 snprintf(msg, msg_size, "%s", s->msg);
-                if (id && s->id)
-                        *id = *s->id;
                 hit = 1;
+                if (id && kos_identity_copy(id, &s->id) == -1)
+                        hit = 0; /* out of memory: ask again */
         }
         pthread_mutex_unlock(&z->lock);
         return hit;
 }
 
-static void cache_put(kos_authz_t *z, slot_t *table, const char *key, int result, const char *msg,
-                      const kos_identity_t *id)
+static void cache_put(kos_authz_t *z, slot_t *table, const unsigned char key[32], int result,
+                      const char *msg, const kos_identity_t *id)
 {
+        kos_identity_t copy = {0};
+        if (id && kos_identity_copy(&copy, id) == -1)
+                return; /* not cached */
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
-        free(s->key);
-        s->key = strdup(key);
+        s->used = 1;
+        memcpy(s->key, key, 32);
         s->expires_ms = now_ms() + z->ttl_ms;
         s->result = result;
         snprintf(s->msg, sizeof(s->msg), "%s", msg);
-        free(s->id);
-        s->id = NULL;
-        if (id) {
-                s->id = malloc(sizeof(*id));
-                *s->id = *id;
-        }
+        kos_identity_t old = s->id;
+        s->id = copy;
         pthread_mutex_unlock(&z->lock);
+        kos_identity_clear(&old);
 }
 
 /* ---- SubjectAccessReview ---------------------------------------------------------------- */
 
 static int is_master(const kos_identity_t *id)
 {
-        for (int i = 0; i < id->n_groups; i++)
+        for (size_t i = 0; i < id->n_groups; i++)
                 if (strcmp(id->groups[i], "system:masters") == 0)
                         return 1;
         return 0;
@@ -212,29 +249,143 @@ static json_t *attributes(const kos_request_t *req, const char *path, denial_t *
         return a;
 }
 
+/* A JSON string of bytes as Go's encoding/json writes a Go string: every byte that is not
+ * part of valid UTF-8 becomes U+FFFD (jansson refuses invalid UTF-8 outright). */
+static json_t *go_string(const char *s, size_t n)
+{
+        char *buf = malloc(n * 3 + 1);
+        if (!buf)
+                return NULL;
+        size_t k = 0;
+        const unsigned char *u = (const unsigned char *)s;
+        for (size_t i = 0; i < n;) {
+                unsigned c = u[i];
+                size_t len = 0;
+                unsigned lo = 0x80, hi = 0xbf;
+                if (c < 0x80)
+                        len = 1;
+                else if (c >= 0xc2 && c <= 0xdf)
+                        len = 2;
+                else if (c >= 0xe0 && c <= 0xef) {
+                        len = 3;
+                        lo = c == 0xe0 ? 0xa0 : 0x80;
+                        hi = c == 0xed ? 0x9f : 0xbf;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        len = 4;
+                        lo = c == 0xf0 ? 0x90 : 0x80;
+                        hi = c == 0xf4 ? 0x8f : 0xbf;
+                }
+                int ok = len > 0 && i + len <= n;
+                if (ok && len > 1) {
+                        ok = u[i + 1] >= lo && u[i + 1] <= hi;
+                        for (size_t j = 2; ok && j < len; j++)
+                                ok = u[i + j] >= 0x80 && u[i + j] <= 0xbf;
+                }
+                if (!ok) { /* utf8.RuneError, one byte consumed */
+                        memcpy(buf + k, "\xef\xbf\xbd", 3);
+                        k += 3;
+                        i++;
+                        continue;
+                }
+                memcpy(buf + k, s + i, len);
+                k += len;
+                i += len;
+        }
+        json_t *j = json_stringn(buf, k);
+        free(buf);
+        return j;
+}
+
+static json_t *go_str(const char *s)
+{
+        return go_string(s, strlen(s));
+}
+
+/* The user part of a SubjectAccessReviewSpec as webhook.go Authorize fills it: user, uid,
+ * groups and extra (convertToSARExtra). NULL when out of memory. */
+static json_t *sar_spec_user(const kos_identity_t *id)
+{
+        json_t *spec = json_object();
+        json_t *groups = json_array();
+        if (!spec || !groups)
+                goto fail;
+        if (json_object_set_new(spec, "user", go_str(id->user)) ||
+            (id->uid && id->uid[0] && json_object_set_new(spec, "uid", go_str(id->uid))))
+                goto fail;
+        for (size_t i = 0; i < id->n_groups; i++)
+                if (json_array_append_new(groups, go_str(id->groups[i])))
+                        goto fail;
+        if (json_object_set_new(spec, "groups", groups)) {
+                groups = NULL;
+                goto fail;
+        }
+        groups = NULL;
+        if (id->n_extra) {
+                json_t *extra = json_object();
+                if (!extra || json_object_set_new(spec, "extra", extra))
+                        goto fail;
+                for (size_t i = 0; i < id->n_extra; i++) {
+                        json_t *vals = json_array(),
+                               *key = go_string(id->extra[i].key, id->extra[i].key_len);
+                        int bad = !vals || !key;
+                        for (size_t j = 0; !bad && j < id->extra[i].n_values; j++)
+                                bad = json_array_append_new(vals, go_str(id->extra[i].values[j]));
+                        /* the key as Go encodes it (NUL bytes and all) */
+                        bad = bad || json_object_setn_new(extra, json_string_value(key),
+                                                          json_string_length(key), vals);
+                        vals = bad ? vals : NULL;
+                        json_decref(key);
+                        json_decref(vals);
+                        if (bad)
+                                goto fail;
+                }
+        }
+        return spec;
+fail:
+        json_decref(groups);
+        json_decref(spec);
+        return NULL;
+}
+
+/* webhook.go shouldCache: the requester-controlled attributes stay under the bound */
+static int should_cache(json_t *attrs)
+{
+        static const char *const keys[] = {"namespace", "verb",        "group", "version",
+                                           "resource",  "subresource", "name",  "path"};
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                n += json_string_length(json_object_get(attrs, keys[i]));
+        return n < MAX_CONTROLLED_ATTR_CACHE_SIZE;
+}
+
 kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                                    const kos_request_t *req, const char *path, char *msg,
                                    size_t msg_size)
 {
+        /* options/authorization.go: PrivilegedGroups system:masters needs no review */
         if (is_master(id))
                 return KOS_AUTHZ_ALLOW;
         denial_t d = {"", "", ""};
+        json_t *spec = sar_spec_user(id);
         json_t *attrs = attributes(req, path, &d);
+        if (!spec || !attrs) {
+                json_decref(spec);
+                json_decref(attrs);
+                snprintf(msg, msg_size, "out of memory");
+                return KOS_AUTHZ_ERROR;
+        }
         int resource = json_object_get(attrs, "resource") != NULL;
+        int cacheable = should_cache(attrs);
         const char *verb = req->kind == KOS_REQ_EXTERNAL ? "list" : "get";
-        json_t *spec = json_object();
         json_object_set_new(spec, resource ? "resourceAttributes" : "nonResourceAttributes", attrs);
-        json_object_set_new(spec, "user", json_string(id->user));
-        json_t *groups = json_array();
-        for (int i = 0; i < id->n_groups; i++)
-                json_array_append_new(groups, json_string(id->groups[i]));
-        json_object_set_new(spec, "groups", groups);
-        char *key = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-        int cacheable = key && strlen(key) <= KEY_MAX;
+        /* the key is the whole spec, extras included (webhook.go: json.Marshal(r.Spec)) */
+        char *dump = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+        unsigned char key[32];
+        cacheable = cacheable && dump && cache_key(z, dump, strlen(dump), NULL, 0, key) == 0;
+        free(dump);
         int result;
         if (cacheable && cache_get(z, z->sar, key, &result, msg, msg_size, NULL)) {
                 json_decref(spec);
-                free(key);
                 return (kos_authz_result_t)result;
         }
         json_t *review = json_object();
@@ -248,44 +399,102 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                           review, &out, err, sizeof(err));
         json_decref(review);
         if (st != 201 && st != 200) {
+                /* for the log only: the apiserver's answer may name our ServiceAccount */
+                const char *m = json_string_value(json_object_get(out, "message"));
                 if (st >= 0)
-                        snprintf(err, sizeof(err), "SubjectAccessReview: HTTP %d", st);
-                snprintf(msg, msg_size, "Internal error occurred: %s", err);
+                        snprintf(err, sizeof(err), "HTTP %d%s%.200s", st, m ? ": " : "",
+                                 m ? m : "");
+                snprintf(msg, msg_size, "SubjectAccessReview failed: %s", err);
                 json_decref(out);
-                free(key);
                 return KOS_AUTHZ_ERROR; /* never cached: the next request retries */
         }
         json_t *status = json_object_get(out, "status");
-        if (json_is_true(json_object_get(status, "allowed"))) {
+        const char *reason = json_string_value(json_object_get(status, "reason"));
+        int allowed = json_is_true(json_object_get(status, "allowed"));
+        int denied = json_is_true(json_object_get(status, "denied"));
+        if (allowed && !denied) {
                 result = KOS_AUTHZ_ALLOW;
                 msg[0] = '\0';
         } else {
+                /* responsewriters.ForbiddenStatusError: the message, then ": <reason>" */
                 result = KOS_AUTHZ_DENY;
+                char r[256] = "";
+                if (reason && reason[0])
+                        snprintf(r, sizeof(r), ": %.200s", reason);
                 if (resource)
                         snprintf(msg, msg_size,
                                  "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API "
-                                 "group \"%s\" %s",
-                                 d.object, id->user, verb, d.resource, api_group(req->api),
-                                 d.scope);
+                                 "group \"%s\" %s%s",
+                                 d.object, id->user, verb, d.resource, api_group(req->api), d.scope,
+                                 r);
                 else
-                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s", id->user,
-                                 d.object);
+                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s%s", id->user,
+                                 d.object, r);
         }
         json_decref(out);
         if (cacheable)
                 cache_put(z, z->sar, key, result, msg, NULL);
-        free(key);
         return (kos_authz_result_t)result;
 }
 
 /* ---- TokenReview ------------------------------------------------------------------------ */
+
+/* status.user of a TokenReview into id (webhook token authenticator: Name, UID, Groups,
+ * Extra, all of them). 0, or -1 with why. */
+int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, size_t why_size)
+{
+        memset(id, 0, sizeof(*id));
+        if (!json_is_true(json_object_get(status, "authenticated"))) {
+                const char *e = json_string_value(json_object_get(status, "error"));
+                snprintf(why, why_size, "token not authenticated%s%.200s", e ? ": " : "",
+                         e ? e : "");
+                return -1;
+        }
+        json_t *user = json_object_get(status, "user");
+        const char *name = json_string_value(json_object_get(user, "username"));
+        const char *uid = json_string_value(json_object_get(user, "uid"));
+        if (!name || !name[0]) {
+                snprintf(why, why_size, "token review named no user");
+                return -1;
+        }
+        if (kos_identity_set_user(id, name, uid && uid[0] ? uid : NULL) == -1)
+                goto oom;
+        size_t i;
+        json_t *g;
+        json_array_foreach(json_object_get(user, "groups"), i, g)
+        {
+                if (json_is_string(g) && kos_identity_add_group(id, json_string_value(g)) == -1)
+                        goto oom;
+        }
+        const char *k;
+        json_t *vals;
+        json_object_foreach(json_object_get(user, "extra"), k, vals)
+        {
+                json_t *v;
+                json_array_foreach(vals, i, v)
+                {
+                        if (json_is_string(v) &&
+                            kos_identity_add_extra(id, k, strlen(k), json_string_value(v)) == -1)
+                                goto oom;
+                }
+        }
+        return 0;
+oom:
+        kos_identity_clear(id);
+        snprintf(why, why_size, "out of memory");
+        return -1;
+}
 
 int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, char *msg,
                            size_t msg_size)
 {
         kos_authz_t *z = opaque;
         int result;
-        if (strlen(token) <= KEY_MAX && cache_get(z, z->tokens, token, &result, msg, msg_size, id))
+        unsigned char key[32];
+        /* keyFunc(hashPool, audiences = none, token) */
+        int cacheable = cache_key(z, token, strlen(token), NULL, 0, key) == 0;
+        memset(id, 0, sizeof(*id));
+        if (cacheable && cache_get(z, z->tokens, key, &result, msg, msg_size, id))
                 return result;
         json_t *review = json_object();
         json_object_set_new(review, "apiVersion", json_string("authentication.k8s.io/v1"));
@@ -299,65 +508,116 @@ int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, 
                                review, &out, err, sizeof(err));
         json_decref(review);
         if (st != 201 && st != 200) {
-                snprintf(msg, msg_size, "Unauthorized: token review failed: %s",
-                         st >= 0 ? "kube-apiserver refused the TokenReview" : err);
+                const char *m = json_string_value(json_object_get(out, "message"));
+                if (st >= 0)
+                        snprintf(msg, msg_size, "TokenReview failed: HTTP %d%s%.200s", st,
+                                 m ? ": " : "", m ? m : "");
+                else
+                        snprintf(msg, msg_size, "TokenReview failed: %s", err);
                 json_decref(out);
                 return -1; /* not cached: an apiserver hiccup must not lock a user out */
         }
-        json_t *status = json_object_get(out, "status");
-        memset(id, 0, sizeof(*id));
-        if (!json_is_true(json_object_get(status, "authenticated"))) {
-                const char *e = json_string_value(json_object_get(status, "error"));
-                snprintf(msg, msg_size, "Unauthorized%s%s", e ? ": " : "", e ? e : "");
-                result = -1;
-        } else {
-                json_t *user = json_object_get(status, "user");
-                snprintf(id->user, sizeof(id->user), "%s",
-                         json_string_value(json_object_get(user, "username"))
-                             ? json_string_value(json_object_get(user, "username"))
-                             : "");
-                size_t i;
-                json_t *g;
-                json_array_foreach(json_object_get(user, "groups"), i, g)
-                {
-                        if (id->n_groups < KOS_AUTH_MAX_GROUPS && json_is_string(g))
-                                snprintf(id->groups[id->n_groups++], sizeof(id->groups[0]), "%s",
-                                         json_string_value(g));
-                }
-                result = id->user[0] ? 0 : -1;
-                if (result)
-                        snprintf(msg, msg_size, "Unauthorized: token review named no user");
-                else
-                        msg[0] = '\0';
-        }
+        result = kos_authz_parse_token_review(json_object_get(out, "status"), id, msg, msg_size);
+        if (result == 0)
+                msg[0] = '\0';
         json_decref(out);
-        if (strlen(token) <= KEY_MAX)
-                cache_put(z, z->tokens, token, result, msg, result == 0 ? id : NULL);
+        if (cacheable)
+                cache_put(z, z->tokens, key, result, msg, result == 0 ? id : NULL);
         return result;
 }
 
 /* ---- extension-apiserver-authentication ------------------------------------------------- */
 
-/* The ConfigMap stores lists as JSON arrays (["X-Remote-User"]); auth.c takes CSV. */
-static void json_list_csv(json_t *data, const char *key, char *out, size_t size)
+/* requestheader_controller.go deserializeStrings: "" is no list; anything else must be a JSON
+ * array of strings (json.Unmarshal into []string; null is no list), taken as it is. */
+static int json_list(json_t *data, const char *key, kos_strlist_t *out, char *errstr,
+                     size_t errstr_size)
 {
-        out[0] = '\0';
         const char *v = json_string_value(json_object_get(data, key));
-        json_t *arr = v ? json_loads(v, 0, NULL) : NULL;
-        size_t i, len = 0;
+        if (!v || !v[0])
+                return 0;
+        json_error_t je;
+        json_t *arr = json_loads(v, JSON_DECODE_ANY, &je);
+        int bad = !arr || !(json_is_array(arr) || json_is_null(arr));
+        size_t i;
         json_t *e;
-        json_array_foreach(arr, i, e)
+        json_array_foreach(bad ? NULL : arr, i, e)
         {
-                if (!json_is_string(e))
-                        continue;
-                len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s%s",
-                                        len ? "," : "", json_string_value(e));
+                if (!json_is_string(e) ||
+                    kos_strlist_add(out, json_string_value(e), json_string_length(e)) == -1) {
+                        bad = 1;
+                        break;
+                }
         }
         json_decref(arr);
+        if (bad)
+                snprintf(errstr, errstr_size, "%s: not a JSON list of strings", key);
+        return bad ? -1 : 0;
 }
 
-int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int *changed, char *errstr,
-                                size_t errstr_size)
+/* A CA bundle of the ConfigMap (ConfigMapCAController.loadCABundle): an empty or missing key
+ * keeps the bundle loaded before (none at first). */
+static const char *cm_ca(json_t *data, const char *key, char **kept)
+{
+        const char *v = json_string_value(json_object_get(data, key));
+        if (v && v[0]) {
+                char *copy = strdup(v);
+                if (copy) {
+                        free(*kept);
+                        *kept = copy;
+                }
+        }
+        return *kept;
+}
+
+int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char **kept_client_ca,
+                              char **kept_rh_ca, kos_auth_conf_t *c, char *errstr,
+                              size_t errstr_size)
+{
+        /* options/authentication.go DelegatingAuthenticationOptions.ApplyTo, per setting:
+         *  - --client-ca-file given: the flag; else the ConfigMap's client-ca-file;
+         *  - --requestheader-client-ca-file given: every requestheader-* setting from the
+         *    flags; else every one of them from the ConfigMap (CA, allowed names, username,
+         *    group and extra headers, lists exactly as stored: no defaults). */
+        *c = *flags;
+        memset(&c->requestheader_allowed_names, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_username_headers, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_group_headers, 0, sizeof(kos_strlist_t));
+        memset(&c->requestheader_extra_headers_prefix, 0, sizeof(kos_strlist_t));
+        if (!flags->client_ca_file)
+                c->client_ca_pem = cm_ca(data, "client-ca-file", kept_client_ca);
+        if (flags->requestheader_client_ca_file) {
+                if (kos_strlist_copy(&c->requestheader_allowed_names,
+                                     &flags->requestheader_allowed_names) ||
+                    kos_strlist_copy(&c->requestheader_username_headers,
+                                     &flags->requestheader_username_headers) ||
+                    kos_strlist_copy(&c->requestheader_group_headers,
+                                     &flags->requestheader_group_headers) ||
+                    kos_strlist_copy(&c->requestheader_extra_headers_prefix,
+                                     &flags->requestheader_extra_headers_prefix)) {
+                        kos_auth_conf_clear(c);
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                return 0;
+        }
+        c->requestheader_client_ca_pem = cm_ca(data, "requestheader-client-ca-file", kept_rh_ca);
+        if (json_list(data, "requestheader-allowed-names", &c->requestheader_allowed_names, errstr,
+                      errstr_size) ||
+            json_list(data, "requestheader-username-headers", &c->requestheader_username_headers,
+                      errstr, errstr_size) ||
+            json_list(data, "requestheader-group-headers", &c->requestheader_group_headers, errstr,
+                      errstr_size) ||
+            json_list(data, "requestheader-extra-headers-prefix",
+                      &c->requestheader_extra_headers_prefix, errstr, errstr_size)) {
+                kos_auth_conf_clear(c);
+                return -1;
+        }
+        return 0;
+}
+
+int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth_conf_t *flags,
+                                int *changed, char *errstr, size_t errstr_size)
 {
         *changed = 0;
         json_t *cm = NULL;
@@ -366,7 +626,7 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int *changed, 
                                "/api/v1/namespaces/kube-system/configmaps/"
                                "extension-apiserver-authentication",
                                NULL, &cm, err, sizeof(err));
-        if (st != 200) {
+        if (st != 200 && st != 404) { /* NotFound is "nothing configured", as in k8s */
                 snprintf(errstr, errstr_size,
                          "reading kube-system/extension-apiserver-authentication: %s",
                          st >= 0 ? (st == 403 ? "forbidden (RoleBinding to "
@@ -376,8 +636,8 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int *changed, 
                 json_decref(cm);
                 return -1;
         }
-        json_t *data = json_object_get(cm, "data");
-        char *dump = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *data = st == 200 ? json_object_get(cm, "data") : NULL;
+        char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
         pthread_mutex_lock(&z->lock);
         int same = z->last_cm && dump && strcmp(z->last_cm, dump) == 0;
         pthread_mutex_unlock(&z->lock);
@@ -386,21 +646,12 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int *changed, 
                 json_decref(cm);
                 return 0;
         }
-        char names[1024], users[512], groups[512], extra[512];
-        json_list_csv(data, "requestheader-allowed-names", names, sizeof(names));
-        json_list_csv(data, "requestheader-username-headers", users, sizeof(users));
-        json_list_csv(data, "requestheader-group-headers", groups, sizeof(groups));
-        json_list_csv(data, "requestheader-extra-headers-prefix", extra, sizeof(extra));
-        kos_auth_conf_t c = {
-            .requestheader_client_ca_pem =
-                json_string_value(json_object_get(data, "requestheader-client-ca-file")),
-            .client_ca_pem = json_string_value(json_object_get(data, "client-ca-file")),
-            .requestheader_allowed_names = names,
-            .requestheader_username_headers = users[0] ? users : NULL,
-            .requestheader_group_headers = groups[0] ? groups : NULL,
-            .requestheader_extra_headers_prefix = extra[0] ? extra : NULL,
-        };
-        int rc = kos_auth_update(auth, &c, err, sizeof(err));
+        kos_auth_conf_t c;
+        int rc = kos_authz_merge_configmap(data, flags, &z->kept_client_ca, &z->kept_rh_ca, &c, err,
+                                           sizeof(err));
+        if (rc == 0)
+                rc = kos_auth_update(auth, &c, err, sizeof(err));
+        kos_auth_conf_clear(&c);
         if (rc == 0) {
                 pthread_mutex_lock(&z->lock);
                 free(z->last_cm);
@@ -433,17 +684,19 @@ static void *watch_main(void *arg)
                         return NULL;
                 char err[512];
                 int changed;
-                if (kos_authz_load_cluster_auth(z, z->watched, &changed, err, sizeof(err)) == -1)
+                if (kos_authz_load_cluster_auth(z, z->watched, z->flags, &changed, err,
+                                                sizeof(err)) == -1)
                         KOS_WARN("authz", "%s (keeping the previous settings)", err);
                 else if (changed)
                         KOS_INFO("authz", "authentication settings reloaded from the cluster");
         }
 }
 
-int kos_authz_watch_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int interval_ms, char *errstr,
-                                 size_t errstr_size)
+int kos_authz_watch_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth_conf_t *flags,
+                                 int interval_ms, char *errstr, size_t errstr_size)
 {
         z->watched = auth;
+        z->flags = flags;
         z->watch_interval_ms = interval_ms;
         if (pthread_create(&z->watcher, NULL, watch_main, z)) {
                 snprintf(errstr, errstr_size, "pthread_create failed");

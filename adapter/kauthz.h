@@ -2,10 +2,14 @@
  * do it (research/api.md §5):
  *  - SubjectAccessReview for every request but the health paths and group system:masters,
  *    with the attributes kube-apiserver itself would use (wildcard = get with name "*",
- *    external = list on the metric), answers cached for a short TTL (allow and deny alike);
+ *    external = list on the metric) and the whole user (name, uid, groups, extra), answers
+ *    cached for a short TTL (allow and deny alike) under a key that covers all of the spec
+ *    (plugin/pkg/authorizer/webhook/webhook.go Authorize);
  *  - TokenReview for bearer tokens of direct callers, cached the same way;
- *  - kube-system/extension-apiserver-authentication: the request-header and client CAs and
- *    the header names, re-read periodically so CA rotation is followed. */
+ *  - kube-system/extension-apiserver-authentication: the settings no flag gives (see
+ *    kos_authz_load_cluster_auth), re-read periodically so CA rotation is followed.
+ * Cache keys are HMAC-SHA256 under a random per-process key: no token is kept in memory and
+ * no client can choose the slot its request lands in. */
 #ifndef KOS_KAUTHZ_H
 #define KOS_KAUTHZ_H
 
@@ -22,23 +26,40 @@ void kos_authz_destroy(kos_authz_t *z);
 typedef enum { KOS_AUTHZ_ALLOW = 0, KOS_AUTHZ_DENY = 1, KOS_AUTHZ_ERROR = -1 } kos_authz_result_t;
 
 /* Decides whether id may make the routed request (path = the raw URL path, for non-resource
- * requests). On DENY, msg is the Kubernetes-style "... is forbidden: User ..." text; on ERROR,
- * the reason the review could not be made. */
+ * requests). On DENY, msg is kube-apiserver's "... is forbidden: User ..." text for the
+ * client; on ERROR, the reason the review could not be made, for the log only (it may quote
+ * the apiserver). */
 kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                                    const kos_request_t *req, const char *path, char *msg,
                                    size_t msg_size);
+
+/* status of a TokenReview into a zeroed id (user, uid, every group, every extra). 0, or -1
+ * with why. Pure: for tests. */
+int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, size_t why_size);
 
 /* A kos_token_review_fn (opaque = kos_authz_t *). */
 int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, char *msg,
                            size_t msg_size);
 
-/* Reads the extension-apiserver-authentication ConfigMap into auth (kos_auth_update).
- * 0, or -1 with errstr (auth unchanged). *changed is set when the content differed. */
-int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int *changed, char *errstr,
-                                size_t errstr_size);
+/* The pure part of kos_authz_load_cluster_auth: the ConfigMap's data (may be NULL) under the
+ * flags, into c (kos_auth_conf_clear it; its CA PEMs point into data or *kept_*, the bundles
+ * last loaded, which an empty key keeps). 0, or -1 with errstr (c cleared) when a list is not
+ * a JSON list of strings. */
+int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char **kept_client_ca,
+                              char **kept_rh_ca, kos_auth_conf_t *c, char *errstr,
+                              size_t errstr_size);
+
+/* Reads the extension-apiserver-authentication ConfigMap into auth (kos_auth_update), for
+ * the settings the flags (borrowed, must outlive z) do not give, as
+ * DelegatingAuthenticationOptions.ApplyTo decides: without --client-ca-file its client-ca-file;
+ * without --requestheader-client-ca-file all of its requestheader-* keys (lists are JSON
+ * arrays, taken as stored). A missing ConfigMap configures nothing. 0, or -1 with errstr (auth
+ * unchanged). *changed is set when the content differed. */
+int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth_conf_t *flags,
+                                int *changed, char *errstr, size_t errstr_size);
 
 /* Starts a thread that re-reads the ConfigMap every interval_ms. */
-int kos_authz_watch_cluster_auth(kos_authz_t *z, kos_auth_t *auth, int interval_ms, char *errstr,
-                                 size_t errstr_size);
+int kos_authz_watch_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth_conf_t *flags,
+                                 int interval_ms, char *errstr, size_t errstr_size);
 
 #endif

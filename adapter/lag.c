@@ -425,100 +425,137 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
 
 /* ---- building the snapshot --------------------------------------------------------------- */
 
-typedef struct {
-        kos_part_lag_t *v;
-        size_t n, cap;
-} part_vec_t;
-
-static kos_part_lag_t *part_add(part_vec_t *pv, const char *topic, int32_t partition)
+/* Partition counts of every topic the cluster shows us, asked for after the groups were read:
+ * any partition a group could have been given before then is in this answer. Topics hidden by
+ * ACLs are missing from it; their entries are left to ListOffsets (groupparts.h). *md_out
+ * owns the names; destroy it after the last use of *out. */
+static int fetch_topic_counts(kos_lag_t *lag, const struct rd_kafka_metadata **md_out,
+                              kos_topic_counts_t *out, char *errstr, size_t errstr_size)
 {
-        for (size_t i = 0; i < pv->n; i++)
-                if (pv->v[i].partition == partition && strcmp(pv->v[i].topic, topic) == 0)
-                        return &pv->v[i];
-        if (pv->n == pv->cap) {
-                pv->cap = pv->cap ? pv->cap * 2 : 16;
-                pv->v = realloc(pv->v, pv->cap * sizeof(*pv->v));
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err =
+            rd_kafka_metadata(lag->admin, 1, NULL, &md, lag->opts.kafka_timeout_ms);
+        if (err) {
+                snprintf(errstr, errstr_size, "Metadata: %s", rd_kafka_err2str(err));
+                return -1;
         }
-        kos_part_lag_t *p = &pv->v[pv->n++];
-        memset(p, 0, sizeof(*p));
-        p->topic = strdup(topic);
-        p->partition = partition;
-        p->committed = KOS_OFFSET_UNKNOWN;
-        p->end = KOS_OFFSET_UNKNOWN;
-        p->log_start = KOS_OFFSET_UNKNOWN;
-        p->lag = -1;
-        p->head_ts_ms = -1;
-        p->member = -1;
-        return p;
-}
-
-/* Co-partitioned consumers (a join: kos-processor, Kafka Streams tasks) may own partition p
- * of a second input without it being in the group's assignment: kos-processor subscribes to
- * its requests topic and assigns the responses partition of the same number by hand. So a
- * partition no member holds is attributed to the one member that holds the same partition
- * number of the group's other topics, when exactly one does; otherwise it stays unassigned.
- * This only changes per-pod attribution, never a group's lag. */
-static void attribute_tasks(kos_group_lag_t *g)
-{
-        int32_t maxp = -1;
-        int unassigned = 0;
-        for (size_t i = 0; i < g->n_parts; i++) {
-                if (g->parts[i].partition > maxp)
-                        maxp = g->parts[i].partition;
-                unassigned |= g->parts[i].member < 0;
+        out->n = 0;
+        out->v = calloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
+        if (!out->v) {
+                rd_kafka_metadata_destroy(md);
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
         }
-        if (!unassigned || g->n_members == 0 || maxp < 0 || maxp > 100000)
-                return;
-        int *owner = malloc(((size_t)maxp + 1) * sizeof(*owner));
-        for (int32_t p = 0; p <= maxp; p++)
-                owner[p] = -1;
-        for (size_t i = 0; i < g->n_parts; i++) {
-                const kos_part_lag_t *p = &g->parts[i];
-                if (p->member < 0)
-                        continue;
-                if (owner[p->partition] == -1)
-                        owner[p->partition] = p->member;
-                else if (owner[p->partition] != p->member)
-                        owner[p->partition] = -2; /* ambiguous: leave it alone */
-        }
-        for (size_t i = 0; i < g->n_parts; i++)
-                if (g->parts[i].member < 0 && owner[g->parts[i].partition] >= 0)
-                        g->parts[i].member = owner[g->parts[i].partition];
-        free(owner);
+        for (int i = 0; i < md->topic_cnt; i++)
+                if (md->topics[i].partition_cnt > 0)
+                        out->v[out->n++] =
+                            (kos_topic_count_t){md->topics[i].topic, md->topics[i].partition_cnt};
+        kos_topic_counts_sort(out);
+        *md_out = md;
+        return 0;
 }
 
 /* The group's partitions: every committed offset plus every assigned partition (an assigned
- * partition without a commit is lag by the no-commit policy), as kafka-consumer-groups lists. */
-static void build_group(kos_group_lag_t *g, group_work_t *w)
+ * partition without a commit is lag by the no-commit policy), as kafka-consumer-groups lists,
+ * each checked against the topic's partition count (groupparts.h). -1 when out of memory. */
+static int build_group(kos_group_lag_t *g, group_work_t *w, const kos_topic_counts_t *topics,
+                       kos_gp_rejects_t *rej)
 {
-        part_vec_t pv = {0};
+        size_t n = 0;
+        if (w->offsets)
+                n += (size_t)w->offsets->cnt;
+        for (size_t m = 0; m < w->n_members; m++)
+                if (w->assignments[m])
+                        n += (size_t)w->assignments[m]->cnt;
+        kos_gp_entry_t *in = malloc((n ? n : 1) * sizeof(*in));
+        g->parts = calloc(n ? n : 1, sizeof(*g->parts));
+        if (!in || !g->parts) {
+                free(in);
+                free(g->parts);
+                g->parts = NULL;
+                return -1;
+        }
+        size_t k = 0;
+        for (int i = 0; w->offsets && i < w->offsets->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &w->offsets->elems[i];
+                if (tp->err || tp->offset < 0)
+                        continue;
+                in[k++] = (kos_gp_entry_t){tp->topic, tp->partition, -1, tp->offset};
+        }
+        for (size_t m = 0; m < w->n_members; m++)
+                for (int i = 0; w->assignments[m] && i < w->assignments[m]->cnt; i++) {
+                        const rd_kafka_topic_partition_t *tp = &w->assignments[m]->elems[i];
+                        in[k++] = (kos_gp_entry_t){tp->topic, tp->partition, (int)m, 0};
+                }
+        long got = kos_group_parts_build(topics, in, k, g->parts, rej);
+        free(in);
+        if (got < 0) {
+                free(g->parts);
+                g->parts = NULL;
+                return -1;
+        }
+        g->n_parts = (size_t)got;
         g->group_id = w->group_id;
         w->group_id = NULL;
         g->state = w->state;
         w->state = NULL;
-        if (w->offsets) {
-                for (int i = 0; i < w->offsets->cnt; i++) {
-                        rd_kafka_topic_partition_t *tp = &w->offsets->elems[i];
-                        if (tp->err || tp->offset < 0)
-                                continue;
-                        part_add(&pv, tp->topic, tp->partition)->committed = tp->offset;
-                }
-        }
         g->members = w->members;
         g->n_members = w->n_members;
         w->members = NULL;
-        for (size_t m = 0; m < g->n_members; m++) {
-                rd_kafka_topic_partition_list_t *a = w->assignments[m];
-                for (int i = 0; a && i < a->cnt; i++)
-                        part_add(&pv, a->elems[i].topic, a->elems[i].partition)->member = (int)m;
-                if (a)
-                        rd_kafka_topic_partition_list_destroy(a);
-                w->assignments[m] = NULL;
-        }
+        for (size_t m = 0; m < w->n_members; m++)
+                if (w->assignments[m]) {
+                        rd_kafka_topic_partition_list_destroy(w->assignments[m]);
+                        w->assignments[m] = NULL;
+                }
         w->n_members = 0;
-        g->parts = pv.v;
-        g->n_parts = pv.n;
-        attribute_tasks(g);
+        return 0;
+}
+
+/* One line for each group whose metadata had refused entries, when that changed since the
+ * previous snapshot (a rogue member's assignment is read on every refresh: it is logged once,
+ * not every second), at most a few per refresh; the counters on /metrics count them all. */
+#define REJECT_LINES_PER_REFRESH 5
+static void log_rejects(const kos_snapshot_t *s, const kos_gp_rejects_t *rej,
+                        const kos_snapshot_t *prev)
+{
+        size_t lines = 0, quiet = 0;
+        for (size_t i = 0; i < s->n_groups; i++) {
+                const kos_group_lag_t *g = &s->groups[i];
+                const kos_gp_rejects_t *r = &rej[i];
+                if (!g->rejected)
+                        continue;
+                const kos_group_lag_t *pg = prev ? kos_snapshot_group(prev, g->group_id) : NULL;
+                if (pg && pg->rejected == g->rejected)
+                        continue;
+                if (lines == REJECT_LINES_PER_REFRESH) {
+                        quiet++;
+                        continue;
+                }
+                lines++;
+                char group[128], client[128] = "", member[128] = "";
+                kos_gp_printable(group, sizeof(group), g->group_id);
+                if (r->first_member >= 0 && (size_t)r->first_member < g->n_members) {
+                        kos_gp_printable(client, sizeof(client),
+                                         g->members[r->first_member].client_id);
+                        kos_gp_printable(member, sizeof(member),
+                                         g->members[r->first_member].member_id);
+                }
+                KOS_WARN("lag",
+                         "group %s: ignoring %llu entries of its metadata (bad partition %llu, "
+                         "unknown topic %llu, duplicate %llu), first: %s [%d] (%s) %s%s%s%s%s; "
+                         "its lag counts its real partitions only",
+                         group, (unsigned long long)g->rejected,
+                         (unsigned long long)r->count[KOS_GP_BAD_PARTITION],
+                         (unsigned long long)r->count[KOS_GP_UNKNOWN_TOPIC],
+                         (unsigned long long)r->count[KOS_GP_DUPLICATE], r->first_topic,
+                         (int)r->first_partition, kos_gp_reason_name(r->first_reason),
+                         r->first_member >= 0 ? "assigned to member " : "committed offset", member,
+                         r->first_member >= 0 ? " (client.id " : "", client,
+                         r->first_member >= 0 ? ")" : "");
+        }
+        if (quiet)
+                KOS_WARN("lag", "%zu more groups with ignored metadata entries (see /metrics)",
+                         quiet);
 }
 
 /* A group whose offsets or members could not be read this refresh (its coordinator is moving,
@@ -651,14 +688,19 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
 }
 
 /* Committed offsets can outlive their topic for a while after it is deleted; such partitions
- * have no lag to report (kafka-consumer-groups leaves them out as well). */
-static void drop_gone_partitions(kos_snapshot_t *s)
+ * have no lag to report (kafka-consumer-groups leaves them out as well). A member assigned a
+ * topic that does not exist is refused like a bad partition number (rej[i] for group i). */
+static void drop_gone_partitions(kos_snapshot_t *s, kos_gp_rejects_t *rej)
 {
         for (size_t i = 0; i < s->n_groups; i++) {
                 kos_group_lag_t *g = &s->groups[i];
                 size_t k = 0;
                 for (size_t j = 0; j < g->n_parts; j++) {
                         if (g->parts[j].end == KOS_OFFSET_GONE) {
+                                if (g->parts[j].member >= 0)
+                                        kos_gp_reject(&rej[i], g->parts[j].topic,
+                                                      g->parts[j].partition, g->parts[j].member,
+                                                      KOS_GP_UNKNOWN_TOPIC);
                                 free(g->parts[j].topic);
                                 continue;
                         }
@@ -876,6 +918,10 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         group_work_t *w = NULL;
         size_t n = 0;
         kos_snapshot_t *s = NULL;
+        const struct rd_kafka_metadata *md = NULL;
+        kos_topic_counts_t topics = {0};
+        kos_gp_rejects_t *rej = NULL;
+        uint64_t rejected[KOS_GP_REASONS] = {0};
         int rc = -1;
         if (list_groups(lag, &w, &n, errstr, errstr_size) == -1)
                 goto done;
@@ -883,24 +929,51 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         if (fetch_groups(lag, w, n, errstr, errstr_size) == -1)
                 goto done;
         int64_t t_groups = mono_us();
+        if (fetch_topic_counts(lag, &md, &topics, errstr, errstr_size) == -1)
+                goto done;
+        int64_t t_meta = mono_us();
         s = kos_snapshot_new();
-        s->groups = calloc(n ? n : 1, sizeof(*s->groups));
+        rej = calloc(n ? n : 1, sizeof(*rej));
+        if (!s || !rej || !(s->groups = calloc(n ? n : 1, sizeof(*s->groups)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        /* Groups are built in group-id order (w is sorted), so kos_snapshot_finish leaves them
+         * where rej[] has them. */
         for (size_t i = 0; i < n; i++) {
                 if (!w[i].offsets_done || w[i].offsets_err || !w[i].described) {
                         /* Built below from the previous snapshot, as unknown (503). */
+                        char gid[128];
+                        kos_gp_printable(gid, sizeof(gid), w[i].group_id);
                         KOS_WARN("lag", "group %s: %s unavailable (%s): its values are unknown",
-                                 w[i].group_id, w[i].described ? "offsets" : "members",
+                                 gid, w[i].described ? "offsets" : "members",
                                  !w[i].offsets_done ? "no answer"
                                  : w[i].offsets_err ? rd_kafka_err2str(w[i].offsets_err)
                                                     : "describe failed");
                         continue;
                 }
-                build_group(&s->groups[s->n_groups++], &w[i]);
+                if (build_group(&s->groups[s->n_groups], &w[i], &topics, &rej[s->n_groups]) == -1) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto done;
+                }
+                s->n_groups++;
         }
         kos_snapshot_finish(s);
         if (fetch_offsets(lag, s, RD_KAFKA_OFFSET_END, errstr, errstr_size) == -1)
                 goto done;
-        drop_gone_partitions(s);
+        drop_gone_partitions(s, rej);
+        /* After the drop: only partitions that exist lend their owner to another topic's. */
+        for (size_t i = 0; i < s->n_groups; i++) {
+                kos_group_lag_t *g = &s->groups[i];
+                if (kos_group_parts_attribute(g->parts, g->n_parts) == -1) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto done;
+                }
+                for (int r = 0; r < KOS_GP_REASONS; r++) {
+                        g->rejected += rej[i].count[r];
+                        rejected[r] += rej[i].count[r];
+                }
+        }
         if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
             fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
@@ -912,6 +985,8 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                             kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
                 }
         kos_snapshot_t *prev = kos_snapshot_current();
+        /* Before the carried groups are added: rej[] is indexed like the built groups. */
+        log_rejects(s, rej, prev);
         carry_unknown_groups(s, prev, w, n);
         size_t missing_heads = lag->heads ? reuse_heads(s, prev) : 0;
         kos_snapshot_unref(prev);
@@ -922,19 +997,27 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                 for (size_t i = 0; i < s->n_groups; i++)
                         parts += s->groups[i].n_parts;
                 KOS_DBG("lag",
-                        "refresh: %zu groups, %zu partitions (list %.1f, groups %.1f, offsets "
-                        "%.1f, heads %.1f ms) %.1f ms",
+                        "refresh: %zu groups, %zu partitions (list %.1f, groups %.1f, metadata "
+                        "%.1f, offsets %.1f, heads %.1f ms) %.1f ms",
                         s->n_groups, parts, (double)(t_list - t0) / 1000.0,
-                        (double)(t_groups - t_list) / 1000.0,
-                        (double)(t_offsets - t_groups) / 1000.0,
+                        (double)(t_groups - t_list) / 1000.0, (double)(t_meta - t_groups) / 1000.0,
+                        (double)(t_offsets - t_meta) / 1000.0,
                         (double)(s->refresh_us - (t_offsets - t0)) / 1000.0,
                         (double)s->refresh_us / 1000.0);
         }
         rc = 0;
 done:
         group_work_free(w, n);
+        free(rej);
+        free(topics.v);
+        if (md)
+                rd_kafka_metadata_destroy(md);
         pthread_mutex_lock(&lag->lock);
         if (rc == 0) {
+                for (int r = 0; r < KOS_GP_REASONS; r++) {
+                        lag->stats.rejected_total[r] += rejected[r];
+                        lag->stats.rejected_last[r] = rejected[r];
+                }
                 lag->stats.refreshes_ok++;
                 lag->stats.last_refresh_us = s->refresh_us;
                 lag->stats.last_ok_ms = s->taken_ms;

@@ -1,12 +1,14 @@
 /* The lag engine: the only code that talks to Kafka. A background thread refreshes every
  * interval: ListConsumerGroups → ListConsumerGroupOffsets (all groups in flight at once) and
- * DescribeConsumerGroups → end offsets batched per broker (offsets_for_times END) → log start
- * offsets where the policy needs them → timestamps of the first unconsumed records; then it
- * publishes one immutable snapshot (snapshot.h). A failed refresh publishes nothing, so the
- * served snapshot ages and the provider answers 503 past the staleness bound. */
+ * DescribeConsumerGroups → Metadata (partition counts, against which every partition named by
+ * group metadata is checked: groupparts.h) → end offsets batched per broker (offsets_for_times
+ * END) → log start offsets where the policy needs them → timestamps of the first unconsumed
+ * records; then it publishes one immutable snapshot (snapshot.h). A failed refresh publishes
+ * nothing, so the served snapshot ages and the provider answers 503 past the staleness bound. */
 #ifndef KOS_LAG_H
 #define KOS_LAG_H
 
+#include "groupparts.h"
 #include "kconf.h"
 #include "snapshot.h"
 
@@ -29,7 +31,10 @@ typedef struct {
         int64_t last_refresh_us; /* duration of the last successful refresh */
         int64_t last_ok_ms;      /* wall clock of the last successful refresh, 0 = never */
         uint64_t head_fetched;   /* records fetched for head timestamps, total */
-        char last_error[256];    /* "" when the last refresh succeeded */
+        /* Entries of group metadata refused (groupparts.h), in total and in the last refresh. */
+        uint64_t rejected_total[KOS_GP_REASONS];
+        uint64_t rejected_last[KOS_GP_REASONS];
+        char last_error[256]; /* "" when the last refresh succeeded */
 } kos_lag_stats_t;
 
 typedef struct kos_lag_s kos_lag_t;

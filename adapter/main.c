@@ -155,7 +155,10 @@ int main(int argc, char **argv)
         kos_lag_opts_t lo;
         kos_lag_opts_defaults(&lo);
         kos_server_conf_t sc = {.bind_address = "0.0.0.0", .port = 6443, .threads = 2};
-        kos_auth_conf_t ac = {0};
+        kos_auth_conf_t ac;
+        /* pflag StringSlice: the first use of a list flag replaces its default, later uses
+         * append */
+        int rh_list_set[4] = {0, 0, 0, 0};
         const char *mapping_file = NULL;
         int64_t staleness_ms = 15000, ms;
         long long n;
@@ -174,12 +177,17 @@ int main(int argc, char **argv)
         /* glibc gives every thread its own 64 MiB arena; with librdkafka's and the HTTP
          * pool's threads that multiplies RSS for no gain in a process this size. */
         mallopt(M_ARENA_MAX, 2);
+        if (kos_auth_conf_defaults(&ac) == -1) {
+                kos_kconf_destroy(kc);
+                return fail_start("out of memory");
+        }
 
         int c;
         while ((c = getopt_long(argc, argv, "b:X:F:dqh", long_opts, NULL)) != -1) {
                 int bad = kos_kconf_flag(kc, c, optarg, err, sizeof(err));
                 if (bad == 1) { /* -X list */
                         kos_kconf_destroy(kc);
+                        kos_auth_conf_clear(&ac);
                         return 0;
                 }
                 int kafka_flag = bad != 2;
@@ -270,16 +278,32 @@ int main(int argc, char **argv)
                         ac.requestheader_client_ca_file = optarg;
                         break;
                 case OPT_RH_NAMES:
-                        ac.requestheader_allowed_names = optarg;
+                        if (!rh_list_set[0]++)
+                                kos_strlist_clear(&ac.requestheader_allowed_names);
+                        bad = kos_strlist_parse_flag(&ac.requestheader_allowed_names,
+                                                     "--requestheader-allowed-names", optarg, err,
+                                                     sizeof(err));
                         break;
                 case OPT_RH_USER:
-                        ac.requestheader_username_headers = optarg;
+                        if (!rh_list_set[1]++)
+                                kos_strlist_clear(&ac.requestheader_username_headers);
+                        bad = kos_strlist_parse_flag(&ac.requestheader_username_headers,
+                                                     "--requestheader-username-headers", optarg,
+                                                     err, sizeof(err));
                         break;
                 case OPT_RH_GROUP:
-                        ac.requestheader_group_headers = optarg;
+                        if (!rh_list_set[2]++)
+                                kos_strlist_clear(&ac.requestheader_group_headers);
+                        bad = kos_strlist_parse_flag(&ac.requestheader_group_headers,
+                                                     "--requestheader-group-headers", optarg, err,
+                                                     sizeof(err));
                         break;
                 case OPT_RH_EXTRA:
-                        ac.requestheader_extra_headers_prefix = optarg;
+                        if (!rh_list_set[3]++)
+                                kos_strlist_clear(&ac.requestheader_extra_headers_prefix);
+                        bad = kos_strlist_parse_flag(&ac.requestheader_extra_headers_prefix,
+                                                     "--requestheader-extra-headers-prefix", optarg,
+                                                     err, sizeof(err));
                         break;
                 case OPT_CLIENT_CA:
                         ac.client_ca_file = optarg;
@@ -312,14 +336,17 @@ int main(int argc, char **argv)
                         printf("kos-adapter %s (librdkafka %s)\n", KOS_VERSION,
                                rd_kafka_version_str());
                         kos_kconf_destroy(kc);
+                        kos_auth_conf_clear(&ac);
                         return 0;
                 case 'h':
                         usage(stdout);
                         kos_kconf_destroy(kc);
+                        kos_auth_conf_clear(&ac);
                         return 0;
                 default:
                         usage(stderr);
                         kos_kconf_destroy(kc);
+                        kos_auth_conf_clear(&ac);
                         return 2;
                 }
                 if (bad) {
@@ -348,9 +375,11 @@ int main(int argc, char **argv)
                 rc = fail_start("--max-staleness must be at least --refresh-interval");
                 goto out;
         }
-        if (!ac.requestheader_client_ca_file && !ac.client_ca_file)
-                KOS_WARN("main", "neither --requestheader-client-ca-file nor --client-ca-file: "
-                                 "every request but the health checks will get 401");
+        if (!ac.requestheader_client_ca_file &&
+            (rh_list_set[0] || rh_list_set[1] || rh_list_set[2] || rh_list_set[3]))
+                KOS_WARN("main", "--requestheader-* flags without --requestheader-client-ca-file "
+                                 "are ignored (as in k8s.io/apiserver): those settings come "
+                                 "from the cluster, if at all");
         if (mapping_file && !(mapping = kos_mapping_load(mapping_file, err, sizeof(err)))) {
                 rc = fail_start(err);
                 goto out;
@@ -367,6 +396,8 @@ int main(int argc, char **argv)
                 rc = fail_start(err);
                 goto out;
         }
+        /* secure_serving.go: tls.RequestClientCert whenever a client CA may be configured */
+        sc.request_client_certs = ac.client_ca_file || ac.requestheader_client_ca_file;
         if (kubeconfig && no_kube) {
                 rc = fail_start("--kubeconfig and --no-kube exclude each other");
                 goto out;
@@ -382,12 +413,17 @@ int main(int argc, char **argv)
                         rc = fail_start(err);
                         goto out;
                 }
-                authz = kos_authz_new(kube, (int)authz_ttl_ms);
+                if (!(authz = kos_authz_new(kube, (int)authz_ttl_ms))) {
+                        rc = fail_start("cannot set up the authorization caches");
+                        goto out;
+                }
                 kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
-                if (!skip_lookup) {
+                /* ApplyTo reads the ConfigMap only for a CA whose flag is absent */
+                if (!skip_lookup && (!ac.client_ca_file || !ac.requestheader_client_ca_file)) {
                         int changed;
-                        if (kos_authz_load_cluster_auth(authz, auth, &changed, err, sizeof(err)) ==
-                            -1) {
+                        sc.request_client_certs = 1; /* the ConfigMap may bring CAs any time */
+                        if (kos_authz_load_cluster_auth(authz, auth, &ac, &changed, err,
+                                                        sizeof(err)) == -1) {
                                 if (!tolerate_lookup) {
                                         rc = fail_start(err);
                                         goto out;
@@ -395,7 +431,8 @@ int main(int argc, char **argv)
                                 KOS_WARN("main", "%s; using the flags", err);
                         }
                         /* Follow CA rotation: re-read the ConfigMap every 30 s. */
-                        if (kos_authz_watch_cluster_auth(authz, auth, 30000, err, sizeof(err))) {
+                        if (kos_authz_watch_cluster_auth(authz, auth, &ac, 30000, err,
+                                                         sizeof(err))) {
                                 rc = fail_start(err);
                                 goto out;
                         }
@@ -450,6 +487,7 @@ out:
         kos_authz_destroy(authz);
         kos_kube_destroy(kube);
         kos_auth_destroy(auth);
+        kos_auth_conf_clear(&ac);
         kos_mapping_destroy(mapping);
         kos_kconf_destroy(kc);
         return rc;

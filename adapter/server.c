@@ -14,22 +14,94 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
-#define MAX_HEADERS 100
+/* TLS credentials for one generation of the trusted CAs: the serving certificate plus the
+ * CA list sent in the CertificateRequest. A connection takes the current one when it starts
+ * and holds a reference until it closes (GnuTLS needs them for the session's lifetime). */
+typedef struct {
+        gnutls_certificate_credentials_t cred;
+        uint64_t auth_gen;
+        atomic_int refs;
+} tls_gen_t;
 
 struct kos_server_s {
         struct MHD_Daemon *d;
         const kos_dispatch_ctx_t *ctx;
-        char *cert_pem, *key_pem, *trust_pem;
+        char *cert_pem, *key_pem;
         int port;
+        int request_client_certs;
+        pthread_mutex_t gen_lock;
+        tls_gen_t *gen; /* current; NULL until the first connection */
 };
 
-/* Per TLS connection: the peer certificate is verified on the first request only. */
+/* Per TLS connection: the presented chain, parsed once; it is verified on every request
+ * (kos_auth_check_peer reuses a result only while it cannot have changed). */
 typedef struct {
-        int verified;
-        kos_peer_t peer;
+        int loaded;
+        kos_peer_cert_t *cert; /* NULL: no certificate */
+        tls_gen_t *gen;
 } conn_state_t;
+
+static void gen_release(tls_gen_t *g)
+{
+        if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
+                gnutls_certificate_free_credentials(g->cred);
+                free(g);
+        }
+}
+
+static tls_gen_t *gen_build(const kos_server_t *s)
+{
+        uint64_t auth_gen;
+        char *trust = kos_auth_trust_pem(s->ctx->auth, &auth_gen);
+        tls_gen_t *g = calloc(1, sizeof(*g));
+        if (!trust || !g || gnutls_certificate_allocate_credentials(&g->cred) < 0) {
+                free(trust);
+                free(g);
+                return NULL;
+        }
+        gnutls_datum_t c = {(unsigned char *)s->cert_pem, (unsigned)strlen(s->cert_pem)};
+        gnutls_datum_t k = {(unsigned char *)s->key_pem, (unsigned)strlen(s->key_pem)};
+        gnutls_datum_t t = {(unsigned char *)trust, (unsigned)strlen(trust)};
+        if (gnutls_certificate_set_x509_key_mem(g->cred, &c, &k, GNUTLS_X509_FMT_PEM) < 0 ||
+            (t.size &&
+             gnutls_certificate_set_x509_trust_mem(g->cred, &t, GNUTLS_X509_FMT_PEM) < 0)) {
+                gnutls_certificate_free_credentials(g->cred);
+                free(g);
+                free(trust);
+                return NULL;
+        }
+        free(trust);
+        g->auth_gen = auth_gen;
+        atomic_init(&g->refs, 1);
+        return g;
+}
+
+/* The credentials for a new connection: rebuilt when the CAs changed since the last one
+ * (dynamiccertificates/tlsconfig.go: the TLS config follows the client CA content). */
+static tls_gen_t *gen_acquire(kos_server_t *s)
+{
+        uint64_t now_gen = kos_auth_generation(s->ctx->auth);
+        pthread_mutex_lock(&s->gen_lock);
+        if (!s->gen || s->gen->auth_gen != now_gen) {
+                tls_gen_t *g = gen_build(s);
+                if (g) {
+                        gen_release(s->gen);
+                        s->gen = g;
+                } else {
+                        KOS_WARN("httpd", "cannot build TLS credentials for the current CAs; "
+                                          "keeping the previous ones");
+                }
+        }
+        tls_gen_t *g = s->gen;
+        if (g)
+                atomic_fetch_add(&g->refs, 1);
+        pthread_mutex_unlock(&s->gen_lock);
+        return g;
+}
 
 static int64_t wall_ms(void)
 {
@@ -52,31 +124,48 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
         return strlen(s);
 }
 
+/* Runs before the TLS handshake (MHD has set the session up): the session gets the
+ * credentials of the current CAs and, when any CA may be configured, asks for a client
+ * certificate (secure_serving.go: tls.RequestClientCert; verification is ours). */
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
-        (void)cls;
-        (void)c;
+        kos_server_t *s = cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                *socket_context = calloc(1, sizeof(conn_state_t));
+                conn_state_t *st = calloc(1, sizeof(*st));
+                *socket_context = st;
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+                if (!st || !ci || !ci->tls_session)
+                        return;
+                gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+                if ((st->gen = gen_acquire(s)) &&
+                    gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, st->gen->cred) == 0 &&
+                    s->request_client_certs)
+                        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-                free(*socket_context);
+                conn_state_t *st = *socket_context;
+                if (st) {
+                        kos_peer_cert_free(st->cert);
+                        gen_release(st->gen);
+                        free(st);
+                }
                 *socket_context = NULL;
         }
 }
 
-static void verify_peer(const kos_server_t *s, struct MHD_Connection *c, kos_peer_t *peer)
+/* The chain the client presented, parsed once per connection. */
+static kos_peer_cert_t *load_peer_cert(struct MHD_Connection *c)
 {
-        memset(peer, 0, sizeof(*peer));
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (!ci || !ci->tls_session)
-                return;
+                return NULL;
         unsigned n = 0;
         const gnutls_datum_t *certs =
             gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
         if (!certs || n == 0)
-                return;
+                return NULL;
         if (n > 8)
                 n = 8;
         const void *der[8];
@@ -85,13 +174,14 @@ static void verify_peer(const kos_server_t *s, struct MHD_Connection *c, kos_pee
                 der[i] = certs[i].data;
                 len[i] = certs[i].size;
         }
-        kos_auth_verify_peer(s->ctx->auth, der, len, n, peer);
+        return kos_peer_cert_new(der, len, n);
 }
 
+/* All request headers: no count limit (only MHD's memory limit bounds the request head). */
 typedef struct {
-        kos_header_t h[MAX_HEADERS];
-        size_t n;
-        int truncated;
+        kos_header_t *h;
+        size_t n, cap;
+        int failed;
 } headers_t;
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -99,9 +189,15 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 {
         (void)kind;
         headers_t *hs = cls;
-        if (hs->n == MAX_HEADERS) {
-                hs->truncated = 1;
-                return MHD_NO;
+        if (hs->n == hs->cap) {
+                size_t cap = hs->cap ? hs->cap * 2 : 32;
+                kos_header_t *h = realloc(hs->h, cap * sizeof(*h));
+                if (!h) {
+                        hs->failed = 1;
+                        return MHD_NO;
+                }
+                hs->h = h;
+                hs->cap = cap;
         }
         hs->h[hs->n].name = key;
         hs->h[hs->n].value = value ? value : "";
@@ -175,30 +271,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const union MHD_ConnectionInfo *sc =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         conn_state_t *st = sc ? sc->socket_context : NULL;
-        kos_peer_t local;
-        const kos_peer_t *peer = &local;
+        kos_peer_cert_t *local = NULL;
+        kos_peer_cert_t *cert;
         if (st) {
-                if (!st->verified) {
-                        verify_peer(s, c, &st->peer);
-                        st->verified = 1;
+                if (!st->loaded) {
+                        st->cert = load_peer_cert(c);
+                        st->loaded = 1;
                 }
-                peer = &st->peer;
+                cert = st->cert;
         } else {
-                verify_peer(s, c, &local);
+                cert = local = load_peer_cert(c);
         }
+        /* x509.Authenticator verifies on every request, at the current time */
+        const kos_peer_t *peer =
+            cert ? kos_auth_check_peer(s->ctx->auth, cert, (int64_t)time(NULL)) : NULL;
 
-        headers_t hs = {.n = 0};
+        headers_t hs = {0};
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hs);
         query_t q = {0};
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
 
         kos_response_t r;
-        if (hs.truncated) {
+        if (hs.failed) {
                 memset(&r, 0, sizeof(r));
-                r.status = 431;
+                r.status = 500;
                 r.content_type = "application/json";
-                r.body = kos_render_status(431, "BadRequest",
-                                           "too many request headers (limit 100)", &r.body_len);
+                r.body = kos_render_status(500, "InternalError",
+                                           "Internal error occurred: out of memory", &r.body_len);
         } else if (q.overflow) {
                 memset(&r, 0, sizeof(r));
                 r.status = 414;
@@ -209,6 +308,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r);
         }
         free(q.buf);
+        free(hs.h);
+        kos_peer_cert_free(local);
         int64_t dt = mono_us() - t0;
         kos_req_stats_record(s->ctx->stats, r.status, dt);
         if (kos_log_get_level() >= KOS_LOG_DEBUG)
@@ -268,6 +369,11 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size)
 {
         kos_server_t *s = calloc(1, sizeof(*s));
+        if (!s) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        pthread_mutex_init(&s->gen_lock, NULL);
         s->ctx = conf->ctx;
         if (!(s->cert_pem = slurp(conf->tls_cert_file, "--tls-cert-file", errstr, errstr_size)) ||
             !(s->key_pem =
@@ -275,9 +381,7 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
             check_keypair(s->cert_pem, s->key_pem, conf->tls_cert_file, conf->tls_key_file, errstr,
                           errstr_size) == -1)
                 goto fail;
-        const char *trust = kos_auth_trust_pem(conf->ctx->auth);
-        if (trust && *trust)
-                s->trust_pem = strdup(trust);
+        s->request_client_certs = conf->request_client_certs;
 
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
@@ -304,8 +408,6 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         /* TLS 1.2+ only, as the aggregator and kubectl require. */
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                             (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
-        if (s->trust_pem) /* makes MHD send a CertificateRequest (verification is ours) */
-                opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->trust_pem};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                             conf->threads > 0 ? conf->threads : 2, NULL};
@@ -319,8 +421,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
         opts[k++] =
             (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                            (intptr_t)notify_connection, NULL};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_connection, s};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -352,6 +454,7 @@ void kos_server_stop(kos_server_t *s)
                 MHD_stop_daemon(s->d);
         free(s->cert_pem);
         free(s->key_pem);
-        free(s->trust_pem);
+        gen_release(s->gen);
+        pthread_mutex_destroy(&s->gen_lock);
         free(s);
 }

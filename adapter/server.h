@@ -1,7 +1,8 @@
 /* The HTTPS front of kos-adapter: the only file that knows libmicrohttpd and GnuTLS sessions.
- * It terminates TLS (requesting, not requiring, a client certificate), verifies the peer once
- * per connection, hands method/path/query/headers to the dispatch pipeline and writes back its
- * answer. */
+ * It terminates TLS (requesting, not requiring, a client certificate whenever a client CA may
+ * be configured, with the CA list of the current settings), parses the peer's chain once per
+ * connection and has it verified on every request, hands method/path/query/headers to the
+ * dispatch pipeline and writes back its answer. */
 #ifndef KOS_SERVER_H
 #define KOS_SERVER_H
 
@@ -15,6 +16,7 @@ typedef struct {
         int threads; /* MHD thread pool size */
         int connection_limit;
         int connection_timeout_s;
+        int request_client_certs; /* ask TLS clients for a certificate (a CA is or may be set) */
         const kos_dispatch_ctx_t *ctx; /* borrowed; must outlive the server */
 } kos_server_conf_t;
 

@@ -45,6 +45,7 @@ typedef struct {
         size_t n_parts;
         kos_member_t *members; /* owned */
         size_t n_members;
+        uint64_t rejected; /* entries of its metadata refused by the last refresh (groupparts.h) */
 } kos_group_lag_t;
 
 typedef struct kos_snapshot_s {

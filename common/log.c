@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,10 +34,10 @@ static const char *level_name(int level)
         }
 }
 
-void kos_log(int level, const char *component, const char *fmt, ...)
+/* format(printf, 3, 0): the caller's arguments were checked where kos_log was called. */
+__attribute__((format(printf, 3, 0))) static void vlog(int level, const char *component,
+                                                       const char *fmt, va_list ap)
 {
-        if (level > log_level)
-                return;
         char line[2048];
         struct timespec ts;
         struct tm tm;
@@ -46,10 +47,7 @@ void kos_log(int level, const char *component, const char *fmt, ...)
                          "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                          ts.tv_nsec / 1000000, level_name(level), component);
-        va_list ap;
-        va_start(ap, fmt);
         int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-        va_end(ap);
         size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
         if (len > sizeof(line) - 2)
                 len = sizeof(line) - 2;
@@ -60,4 +58,38 @@ void kos_log(int level, const char *component, const char *fmt, ...)
         line[len++] = '\n';
         ssize_t w = write(STDERR_FILENO, line, len);
         (void)w;
+}
+
+void kos_log(int level, const char *component, const char *fmt, ...)
+{
+        if (level > log_level)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vlog(level, component, fmt, ap);
+        va_end(ap);
+}
+
+void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt, ...)
+{
+        if (level > log_level)
+                return;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long window = (long long)ts.tv_sec / KOS_LOG_LIMIT_WINDOW_S;
+        long long seen = atomic_load(&lim->window);
+        if (seen != window && atomic_compare_exchange_strong(&lim->window, &seen, window)) {
+                unsigned dropped = atomic_exchange(&lim->dropped, 0);
+                atomic_store(&lim->count, 0);
+                if (dropped)
+                        kos_log(level, component, "%u similar lines suppressed", dropped);
+        }
+        if (atomic_fetch_add(&lim->count, 1) >= KOS_LOG_LIMIT_BURST) {
+                atomic_fetch_add(&lim->dropped, 1);
+                return;
+        }
+        va_list ap;
+        va_start(ap, fmt);
+        vlog(level, component, fmt, ap);
+        va_end(ap);
 }

@@ -12,6 +12,19 @@ int kos_log_get_level(void);
 void kos_log(int level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A rate limit for one kind of line (a static per call site; zeroed = ready): at most
+ * KOS_LOG_LIMIT_BURST lines per KOS_LOG_LIMIT_WINDOW_S seconds, then a count of the lines
+ * dropped, so a client cannot flood the log with its refused requests. */
+#define KOS_LOG_LIMIT_BURST    20
+#define KOS_LOG_LIMIT_WINDOW_S 10
+typedef struct {
+        _Atomic long long window;
+        _Atomic unsigned count;
+        _Atomic unsigned dropped;
+} kos_log_limit_t;
+void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #define KOS_DBG(comp, ...)  kos_log(KOS_LOG_DEBUG, comp, __VA_ARGS__)
 #define KOS_INFO(comp, ...) kos_log(KOS_LOG_INFO, comp, __VA_ARGS__)
 #define KOS_WARN(comp, ...) kos_log(KOS_LOG_WARN, comp, __VA_ARGS__)

@@ -114,7 +114,9 @@ int kos_delivery_parse_meta(const void *meta, size_t size, int64_t *st)
                 return -1;
         memcpy(buf, meta, size);
         buf[size] = '\0';
-        if (sscanf(buf, "kos1 st=%lld%c", &v, &tail) != 1)
+        /* Any member of the group can commit any metadata: only a timestamp (>= 0; sscanf
+         * clamps past int64) is a stream time, so st - 2*window - grace cannot overflow. */
+        if (sscanf(buf, "kos1 st=%lld%c", &v, &tail) != 1 || v < 0 || v > INT64_MAX / 2)
                 return -1;
         *st = v;
         return 0;

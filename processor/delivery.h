@@ -54,7 +54,8 @@ void kos_delivery_abandon(kos_delivery_t *d);
 void kos_delivery_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *offsets, void *commit_opaque);
 
-/* Parses "kos1 st=<ms>" commit metadata. @returns 0 with *st, -1 when absent or foreign. */
+/* Parses "kos1 st=<ms>" commit metadata. @returns 0 with *st, -1 when absent, foreign or not
+ * a timestamp in [0, INT64_MAX / 2]. */
 int kos_delivery_parse_meta(const void *meta, size_t size, int64_t *st);
 
 #endif

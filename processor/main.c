@@ -4,6 +4,7 @@
 #include "delivery.h"
 #include "httpd.h"
 #include "kconf.h"
+#include "kicker.h"
 #include "log.h"
 #include "options.h"
 #include "proc.h"
@@ -217,6 +218,11 @@ int main(int argc, char **argv)
         enable_wakeup(rd_kafka_queue_get_consumer(proc.consumer));
         /* Known to the consumer before assignment, so its partition queues can be split off. */
         proc.rs_rkt = rd_kafka_topic_new(proc.consumer, conf.topics[KOS_T_RESPONSES], NULL);
+        if (!(proc.kicker =
+                  kos_kicker_new(proc.consumer, conf.topics, partitions, err, sizeof(err)))) {
+                rc = fail_start(1, err);
+                goto out;
+        }
         if (subscribe(err, sizeof(err)) == -1) {
                 rc = fail_start(1, err);
                 goto out;
@@ -225,6 +231,7 @@ int main(int argc, char **argv)
         rc = kos_proc_run(&proc);
 out:
         kos_httpd_destroy(httpd);
+        kos_kicker_destroy(proc.kicker);
         if (proc.rs_rkt)
                 rd_kafka_topic_destroy(proc.rs_rkt);
         if (proc.consumer)

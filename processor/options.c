@@ -51,9 +51,11 @@ static void usage(FILE *out)
                 "                              Streams' record cache)\n"
                 "      --max-future DUR        records this far ahead of the clock are bad\n"
                 "                              (default 1h; 0 = no check)\n"
-                "      --max-task-idle DUR     wait this long for a lagging input before\n"
-                "                              processing the other out of timestamp order\n"
-                "                              (default 500ms)\n"
+                "      --max-task-idle DUR     how long a task waits for new records of an input\n"
+                "                              that is empty and caught up with the broker\n"
+                "                              before processing the other ahead of it (default\n"
+                "                              0, as Kafka Streams' max.task.idle.ms); an input\n"
+                "                              the broker has more of is always waited for\n"
                 "      --max-buffered N        records pulled per input partition ahead of the\n"
                 "                              merge (default 1000; librdkafka prefetches more)\n"
                 "\n"
@@ -154,7 +156,7 @@ void kos_proc_conf_defaults(kos_proc_conf_t *c)
         c->replication = -1;
         c->connect_timeout_ms = 10000;
         c->shutdown_timeout_ms = 10000;
-        c->max_task_idle_ms = 500;
+        c->max_task_idle_ms = 0;
         c->max_future_ms = 3600000;
         c->max_buffered = 1000;
         c->http = 1;
@@ -364,6 +366,8 @@ static int build_kafka(const kos_proc_conf_t *c, kos_kconf_t *kc_cons, kos_kconf
             {"enable.auto.offset.store", "false"},
             {"auto.offset.reset", "earliest"}, /* as Kafka Streams */
             {"isolation.level", "read_committed"},
+            /* How the merge knows an input is caught up (task.h); required. */
+            {"enable.partition.eof", "true"},
             {"allow.auto.create.topics", "false"},
             /* Prefetch per input partition (each has its own queue). librdkafka keeps about
              * 600 bytes per fetched record, so its defaults (100000 records, 64 MB per
@@ -414,6 +418,18 @@ static int build_kafka(const kos_proc_conf_t *c, kos_kconf_t *kc_cons, kos_kconf
                         if (r == -1)
                                 return -1;
                 }
+        }
+        rd_kafka_conf_t *rc = kos_kconf_dup(kc_cons);
+        char eof[16] = "";
+        size_t eof_size = sizeof(eof);
+        rd_kafka_conf_get(rc, "enable.partition.eof", eof, &eof_size);
+        rd_kafka_conf_destroy(rc);
+        if (strcmp(eof, "true") != 0) {
+                snprintf(err, errsz,
+                         "enable.partition.eof=%s: kos-processor needs end-of-partition events "
+                         "to know when an input is caught up (leave it at true)",
+                         eof);
+                return -1;
         }
         if (!kos_kconf_has_brokers(kc_cons)) {
                 snprintf(err, errsz,

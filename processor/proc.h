@@ -5,6 +5,8 @@
 #ifndef KOS_PROC_PROC_H
 #define KOS_PROC_PROC_H
 
+#include "merge.h"
+#include "assignment.h"
 #include "metrics.h"
 #include "options.h"
 #include "topology.h"
@@ -20,10 +22,12 @@ typedef struct {
         rd_kafka_message_t **q; /* fetched, not yet processed (a ring); owned */
         size_t head, len, cap;
         int64_t replay_end;   /* records below this offset rebuild state only */
-        int64_t fetched_next; /* after the last record fetched */
-        int64_t end_at_start; /* the partition's end offset when the task started */
+        int64_t fetched_next; /* after the last record fetched (or end-of-partition position) */
         int64_t next;         /* after the last record processed live: the commit position */
         int64_t committed;    /* the last position the broker acknowledged */
+        int heard;            /* a record or end-of-partition event of this task arrived: the
+                               * consumer's cached watermark is at least that fresh */
+        int at_eof;           /* the last event was end-of-partition: caught up */
 } kos_side_t;
 
 typedef struct kos_task_s {
@@ -32,7 +36,7 @@ typedef struct kos_task_s {
         kos_side_t side[KOS_SIDES];
         kos_topo_t *topo;
         int64_t replay_floor_ts; /* replayed records older than this cannot matter: skipped */
-        int64_t waiting_since;   /* monotonic ms since one side waits for the other; 0 = not */
+        kos_merge_t merge;       /* which input waits for which, since when (task.h) */
         struct kos_proc_s *proc;
 } kos_task_t;
 
@@ -47,16 +51,21 @@ typedef struct {
         atomic_ullong assigned, revoked, lost; /* rebalance events */
         atomic_ullong rewinds;                 /* state rebuilt after a failed delivery/txn */
         atomic_ullong txn_aborts;
-        atomic_ullong merge_forced; /* records processed out of order after --max-task-idle */
+        atomic_ullong merge_forced; /* records processed ahead of an empty, caught-up input */
         atomic_ullong partitions;   /* gauge: tasks owned */
         atomic_ullong replaying;    /* gauge: tasks still replaying */
+        atomic_ullong waiting;      /* gauge: tasks waiting for an input the broker has more of */
+        atomic_ullong longest_wait_ms; /* gauge: the longest such wait going on */
         atomic_ullong state_records, state_sessions, state_bytes; /* gauges */
         atomic_ullong lag[KOS_SIDES]; /* gauge: end offset - processed position, owned tasks */
         kos_hist_t commit_latency_us;
         kos_topo_stats_t topo;
+        /* Entries of the group leader's assignments refused (assignment.h), by reason. */
+        atomic_ullong assign_rejected[KOS_AS_REASONS];
 } kos_proc_stats_t;
 
 typedef struct kos_delivery_s kos_delivery_t;
+typedef struct kos_kicker_s kos_kicker_t;
 
 typedef struct kos_proc_s {
         const kos_proc_conf_t *conf;
@@ -70,6 +79,7 @@ typedef struct kos_proc_s {
         kos_task_t **tasks;       /* [n_partitions]; NULL where not owned */
         uint64_t next_incarnation;
         kos_delivery_t *delivery;
+        kos_kicker_t *kicker; /* wakes librdkafka's fetcher for starved partitions */
         kos_proc_stats_t stats;
         atomic_int ready;       /* joined the group and got a first assignment */
         atomic_int fatal;       /* a fatal Kafka error: stop */

@@ -8,6 +8,7 @@
  * output suppressed; a join emits only when one of its two records is past the committed
  * offset, which is exactly what the previous owner had not yet committed. */
 #include "rebalance.h"
+#include "assignment.h"
 #include "delivery.h"
 #include "log.h"
 #include "task.h"
@@ -79,33 +80,6 @@ static int64_t probe_ts(const char *topic, int32_t part, int64_t offset)
 static int64_t max64(int64_t a, int64_t b)
 {
         return a > b ? a : b;
-}
-
-/* The end offset of every input partition of the new tasks, fresh from the broker: the
- * consumer's cached high watermark of a partition this process owned before is stale until
- * the first fetch, and the merge would take "fetched up to it" for "caught up". */
-static void fetch_end_offsets(kos_proc_t *p, const int32_t *parts, int n)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; i < n; i++)
-                for (int s = 0; s < KOS_SIDES; s++)
-                        if (p->tasks[parts[i]])
-                                rd_kafka_topic_partition_list_add(l, tname(p, s), parts[i])
-                                    ->offset = RD_KAFKA_OFFSET_END;
-        rd_kafka_resp_err_t err =
-            l->cnt ? rd_kafka_offsets_for_times(p->consumer, l, KAFKA_TIMEOUT_MS) : 0;
-        for (int i = 0; !err && i < l->cnt; i++) {
-                rd_kafka_topic_partition_t *tp = &l->elems[i];
-                kos_task_t *t = p->tasks[tp->partition];
-                if (t && !tp->err)
-                        t->side[strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) ? KOS_SIDE_RS
-                                                                         : KOS_SIDE_RQ]
-                            .end_at_start = tp->offset;
-        }
-        if (err)
-                KOS_WARN("rebalance", "end offsets: %s (the merge relies on fetches)",
-                         rd_kafka_err2str(err));
-        rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
@@ -207,7 +181,6 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 }
         }
         rd_kafka_topic_partition_list_destroy(times);
-        fetch_end_offsets(p, parts, n);
 
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
         for (int i = 0; start && i < n; i++) {
@@ -232,24 +205,83 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
         return l;
 }
 
+/* One line for what the group leader handed out and this member refused: at most every
+ * REJECT_LOG_MS (a rogue leader can force one rebalance after another), with the count of
+ * entries refused in between; kos_processor_assignment_rejected_total counts them all. */
+#define REJECT_LOG_MS 10000
+static void log_rejects(kos_proc_t *p, const kos_as_rejects_t *r)
+{
+        static int64_t last;
+        static uint64_t quiet;
+        uint64_t total = 0;
+        for (int i = 0; i < KOS_AS_REASONS; i++) {
+                KOS_ADD(p->stats.assign_rejected[i], r->count[i]);
+                total += r->count[i];
+        }
+        if (!total)
+                return;
+        int64_t now = kos_now_ms();
+        if (last && now - last < REJECT_LOG_MS) {
+                quiet += total;
+                return;
+        }
+        char *member = rd_kafka_memberid(p->consumer);
+        char more[64] = "";
+        if (quiet)
+                snprintf(more, sizeof(more), " (+%" PRIu64 " since the last line)", quiet);
+        KOS_WARN("rebalance",
+                 "group %s, member %s: the group leader assigned %" PRIu64 " entries this member "
+                 "ignores (bad partition %" PRIu64 ", other topic %" PRIu64 ", duplicate %" PRIu64
+                 "), first: %s [%" PRId32 "] (%s; %s has %d partitions here: a bogus assignment, "
+                 "or the topic grew since start and a restart takes the new ones)%s",
+                 p->conf->group, member ? member : "?", total, r->count[KOS_AS_BAD_PARTITION],
+                 r->count[KOS_AS_OTHER_TOPIC], r->count[KOS_AS_DUPLICATE], r->first_topic,
+                 r->first_partition, kos_as_reason_name(r->first_reason), tname(p, KOS_SIDE_RQ),
+                 p->n_partitions, more);
+        if (member)
+                rd_kafka_mem_free(p->consumer, member);
+        last = now;
+        quiet = 0;
+}
+
+/* The requests partitions of parts that are valid tasks whose p->tasks[] slot is (want_owned)
+ * or is not (!want_owned) taken, ascending, each once; a new array (free()) of *n, or NULL when
+ * out of memory. Refusals go to rej unless it is NULL. */
+static int32_t *select_tasks(kos_proc_t *p, const rd_kafka_topic_partition_list_t *parts,
+                             int want_owned, int *n, kos_as_rejects_t *rej)
+{
+        size_t cnt = parts->cnt > 0 ? (size_t)parts->cnt : 0;
+        kos_as_entry_t *in = malloc((cnt + 1) * sizeof(*in));
+        int32_t *out = malloc((cnt + 1) * sizeof(*out));
+        unsigned char *owned = malloc((size_t)p->n_partitions + 1);
+        if (!in || !out || !owned) {
+                free(in);
+                free(out);
+                free(owned);
+                return NULL;
+        }
+        for (size_t i = 0; i < cnt; i++)
+                in[i] = (kos_as_entry_t){parts->elems[i].topic, parts->elems[i].partition};
+        for (int i = 0; i < p->n_partitions; i++)
+                owned[i] = p->tasks[i] != NULL;
+        *n = (int)kos_assignment_select(tname(p, KOS_SIDE_RQ), p->n_partitions, owned, want_owned,
+                                        in, cnt, out, rej);
+        free(in);
+        free(owned);
+        return out;
+}
+
 static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
 {
-        int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
         int n = 0;
-        for (int i = 0; ps && i < parts->cnt; i++) {
-                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-                if (strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) != 0)
-                        continue;
-                if (tp->partition >= p->n_partitions) {
-                        KOS_ERR("rebalance",
-                                "%s [%" PRId32 "] has no partner: %s has %d partitions; not "
-                                "processing it (restart after fixing the topics)",
-                                tp->topic, tp->partition, tname(p, KOS_SIDE_RS), p->n_partitions);
-                        continue;
-                }
-                if (!p->tasks[tp->partition])
-                        ps[n++] = tp->partition;
+        kos_as_rejects_t rej = {0};
+        int32_t *ps = select_tasks(p, parts, 0, &n, &rej);
+        if (!ps) {
+                KOS_ERR("rebalance", "out of memory taking an assignment");
+                atomic_store(&p->fatal, 1);
+                return;
         }
+        log_rejects(p, &rej);
         int64_t t0 = kos_now_ms();
         rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
         if (!l)
@@ -302,13 +334,17 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 KOS_ADD(p->stats.revoked, 1);
                 rewind = kos_delivery_commit_now(p->delivery, (int)p->conf->shutdown_timeout_ms);
         }
-        rd_kafka_topic_partition_list_t *un = rd_kafka_topic_partition_list_new(2 * parts->cnt);
-        for (int i = 0; i < parts->cnt; i++) {
-                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-                if (strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) == 0 && tp->partition >= 0 &&
-                    tp->partition < p->n_partitions && p->tasks[tp->partition])
-                        drop(p, tp->partition, un);
+        /* The bogus entries of an assignment come back here; they were counted when assigned. */
+        int n = 0;
+        int32_t *ps = select_tasks(p, parts, 1, &n, NULL);
+        rd_kafka_topic_partition_list_t *un = rd_kafka_topic_partition_list_new(2 * n);
+        for (int i = 0; ps && i < n; i++)
+                drop(p, ps[i], un);
+        if (!ps) {
+                KOS_ERR("rebalance", "out of memory taking a revocation");
+                atomic_store(&p->fatal, 1);
         }
+        free(ps);
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(p->consumer, un);
         if (e) {
                 KOS_ERR("rebalance", "incremental_unassign: %s", rd_kafka_error_string(e));
@@ -392,24 +428,6 @@ void kos_rebalance_rewind(kos_proc_t *p)
                 rd_kafka_topic_partition_list_destroy(l);
         }
         free(ps);
-}
-
-/* librdkafka pauses every assigned partition around a rebalance callback and resumes them when
- * the callback (un)assigns, but a broker thread left with nothing to fetch only notices the
- * resume at its next wake-up, up to a second later: the partitions this member keeps would
- * stall for that long on every rebalance. Any request to the broker wakes it; ListOffsets for
- * the owned partitions is one per leader and cheap. */
-void kos_rebalance_kick(kos_proc_t *p)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-        for (int i = 0; i < p->n_partitions; i++)
-                if (p->tasks[i])
-                        for (int s = 0; s < KOS_SIDES; s++)
-                                rd_kafka_topic_partition_list_add(l, tname(p, s), i)->offset =
-                                    RD_KAFKA_OFFSET_END;
-        if (l->cnt)
-                rd_kafka_offsets_for_times(p->consumer, l, 2000);
-        rd_kafka_topic_partition_list_destroy(l);
 }
 
 void kos_rebalance_drop_all(kos_proc_t *p)

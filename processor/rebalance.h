@@ -27,10 +27,6 @@ void kos_rebalance_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
  * seeking the consumer back. Used when outputs were lost or a transaction aborted. */
 void kos_rebalance_rewind(kos_proc_t *p);
 
-/* Wakes the fetchers of the partitions this member kept after a rebalance callback (see
- * rebalance.c). Call from the poll loop when p->kick_fetchers is set. */
-void kos_rebalance_kick(kos_proc_t *p);
-
 /* Frees every task (after the consumer closed). */
 void kos_rebalance_drop_all(kos_proc_t *p);
 

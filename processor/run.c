@@ -1,6 +1,7 @@
 /* The poll loop and the shutdown (see run.h). */
 #include "run.h"
 #include "delivery.h"
+#include "kicker.h"
 #include "log.h"
 #include "rebalance.h"
 #include "stats.h"
@@ -36,7 +37,8 @@ static void consumer_error(kos_proc_t *p, const rd_kafka_message_t *m)
 
 static void route(kos_proc_t *p, rd_kafka_message_t *m)
 {
-        if (m->err) {
+        /* End-of-partition events go to their task like records (task.h). */
+        if (m->err && (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF || !m->rkt)) {
                 consumer_error(p, m);
                 rd_kafka_message_destroy(m);
                 return;
@@ -80,6 +82,18 @@ static void wait_for_work(kos_proc_t *p, int timeout_ms)
                 ;
 }
 
+/* librdkafka pauses every assigned partition around a rebalance callback and resumes them
+ * when the callback (un)assigns, but a broker thread left with nothing to fetch only notices
+ * the resume at its next wake-up, up to a second later: the partitions this member keeps
+ * would stall that long on every rebalance. */
+static void kick_all(kos_proc_t *p)
+{
+        for (int i = 0; i < p->n_partitions; i++)
+                if (p->tasks[i])
+                        for (int s = 0; s < KOS_SIDES; s++)
+                                kos_kicker_want(p->kicker, s, i);
+}
+
 static size_t pull_tasks(kos_proc_t *p)
 {
         size_t n = 0;
@@ -102,6 +116,7 @@ static void shutdown_consumer(kos_proc_t *p, int fatal)
 {
         int64_t t0 = kos_now_ms();
         p->closing = 1;
+        kos_kicker_stop(p->kicker); /* its requests must not outlive the consumer */
         /* A commit during a rebalance fails (stale generation): let it finish first, serving
          * the callbacks it needs, without processing more records. */
         while (!fatal && atomic_load(&p->rebalancing) &&
@@ -146,7 +161,7 @@ int kos_proc_run(kos_proc_t *p)
                 size_t fetched = serve_consumer(p);
                 if (p->kick_fetchers) {
                         p->kick_fetchers = 0;
-                        kos_rebalance_kick(p);
+                        kick_all(p);
                 }
                 fetched += pull_tasks(p);
                 now = kos_now_ms();

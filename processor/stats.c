@@ -1,5 +1,6 @@
 /* Metrics, gauges, progress line and rate-limited record warnings (see stats.h, proc.h). */
 #include "stats.h"
+#include "kicker.h"
 #include "log.h"
 #include "task.h"
 
@@ -8,6 +9,9 @@
 #include <time.h>
 
 #define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
+
+#define WAIT_WARN_MS       5000 /* a task waiting this long for an input is worth a log line */
+#define WAIT_WARN_EVERY_MS 10000
 
 int64_t kos_now_ms(void)
 {
@@ -46,14 +50,51 @@ void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_
         suppressed[kind] = 0;
 }
 
+/* A task that waits long for an input the broker has more of (its leader offline, the
+ * fetch failing) holds its other input back rather than lose joins: say so, once in a while. */
+static void warn_waiting(kos_proc_t *p, const kos_task_t *t, int64_t waited_ms, uint64_t waiting)
+{
+        static int64_t last;
+        int64_t now = kos_now_ms();
+        if (last && now - last < WAIT_WARN_EVERY_MS)
+                return;
+        last = now;
+        int empty = t->side[KOS_SIDE_RQ].len ? KOS_SIDE_RS : KOS_SIDE_RQ;
+        const char *topic =
+            p->conf->topics[empty == KOS_SIDE_RQ ? KOS_T_REQUESTS : KOS_T_RESPONSES];
+        const char *other =
+            p->conf->topics[empty == KOS_SIDE_RQ ? KOS_T_RESPONSES : KOS_T_REQUESTS];
+        int64_t lo = -1, hi = -1;
+        rd_kafka_get_watermark_offsets(p->consumer, topic, t->partition, &lo, &hi);
+        KOS_WARN("task",
+                 "task %" PRId32 " has been waiting %.1f s for %s [%" PRId32
+                 "] (fetched to %" PRId64 ", end %" PRId64
+                 " when last heard): the broker has more of it, or has not said otherwise; "
+                 "%zu records of %s [%" PRId32 "] wait rather than be processed out of order "
+                 "(%" PRIu64 " task(s) waiting)",
+                 t->partition, (double)waited_ms / 1000.0, topic, t->partition,
+                 t->side[empty].fetched_next, hi, t->side[1 - empty].len, other, t->partition,
+                 waiting);
+}
+
 void kos_proc_stats_refresh(kos_proc_t *p)
 {
         uint64_t recs = 0, sess = 0, bytes = 0, tasks = 0, replaying = 0, lag[KOS_SIDES] = {0};
+        uint64_t waiting = 0;
+        int64_t now = kos_now_ms(), longest = 0;
+        const kos_task_t *longest_task = NULL;
         for (int i = 0; p->tasks && i < p->n_partitions; i++) {
                 kos_task_t *t = p->tasks[i];
                 if (!t)
                         continue;
                 tasks++;
+                if (t->merge.waiting_since) {
+                        waiting++;
+                        if (now - t->merge.waiting_since > longest) {
+                                longest = now - t->merge.waiting_since;
+                                longest_task = t;
+                        }
+                }
                 replaying += (uint64_t)kos_task_replaying(t);
                 recs += kos_topo_records(t->topo);
                 sess += kos_topo_sessions(t->topo);
@@ -78,6 +119,10 @@ void kos_proc_stats_refresh(kos_proc_t *p)
         atomic_store(&p->stats.state_bytes, bytes);
         atomic_store(&p->stats.partitions, tasks);
         atomic_store(&p->stats.replaying, replaying);
+        atomic_store(&p->stats.waiting, waiting);
+        atomic_store(&p->stats.longest_wait_ms, (uint64_t)longest);
+        if (longest_task && longest >= WAIT_WARN_MS)
+                warn_waiting(p, longest_task, longest, waiting);
 }
 
 static void counter(kos_strbuf_t *b, const char *name, const char *help, uint64_t v)
@@ -158,9 +203,32 @@ void kos_proc_stats_render(kos_proc_t *p, kos_strbuf_t *b)
         counter(b, "kos_processor_transaction_aborts_total", "Transactions aborted.",
                 LOAD(s->txn_aborts));
         counter(b, "kos_processor_merge_forced_total",
-                "Records processed while the other input of their task lagged for longer than "
-                "--max-task-idle (timestamp order not guaranteed).",
+                "Records processed ahead of the other input of their task, which had nothing "
+                "queued and was caught up with the broker (for --max-task-idle): its next "
+                "records may come behind stream time (late beyond window + grace).",
                 LOAD(s->merge_forced));
+        counter(b, "kos_processor_fetch_wakeups_total",
+                "Rounds of requests sent to wake librdkafka's fetcher for partitions whose "
+                "queue ran low before they caught up.",
+                kos_kicker_rounds(p->kicker));
+        gauge(b, "kos_processor_tasks_waiting",
+              "Tasks holding one input back because the other has nothing queued but more on "
+              "the broker (or its end is not known yet).",
+              LOAD(s->waiting));
+        kos_prom_meta(b, "kos_processor_input_wait_seconds", "gauge",
+                      "The longest such wait going on (0: none); seconds mean a partition that "
+                      "cannot be fetched.");
+        kos_prom_double(b, "kos_processor_input_wait_seconds", "",
+                        (double)LOAD(s->longest_wait_ms) / 1000.0);
+        kos_prom_meta(b, "kos_processor_assignment_rejected_total", "counter",
+                      "Entries of the group leader's assignments ignored: a partition number "
+                      "outside the inputs' partitions, another topic, a repeat.");
+        for (int i = 0; i < KOS_AS_REASONS; i++) {
+                char labels[64];
+                snprintf(labels, sizeof(labels), "reason=\"%s\"", kos_as_reason_name(i));
+                kos_prom_u64(b, "kos_processor_assignment_rejected_total", labels,
+                             LOAD(s->assign_rejected[i]));
+        }
         kos_prom_meta(b, "kos_processor_consumer_lag", "gauge",
                       "Records behind the end of the owned input partitions (the group's own "
                       "view covers only the requests topic: responses partitions follow their "
@@ -194,11 +262,12 @@ void kos_proc_stats_log(kos_proc_t *p, int64_t now_ms)
         KOS_INFO("stats",
                  "in %.0f/s out %.0f/s (total in %" PRIu64 " out %" PRIu64 "), joins %" PRIu64
                  ", bad %" PRIu64 ", late %" PRIu64 ", forced %" PRIu64 ", tasks %" PRIu64
-                 " (%" PRIu64 " replaying), state %" PRIu64 " records %" PRIu64 " sessions %.1f MB",
+                 " (%" PRIu64 " replaying, %" PRIu64 " waiting), state %" PRIu64 " records %" PRIu64
+                 " sessions %.1f MB",
                  dt > 0 ? (double)(in - last_in) / dt : 0,
                  dt > 0 ? (double)(out - last_out) / dt : 0, in, out, LOAD(s->topo.joins),
                  LOAD(s->bad[0]) + LOAD(s->bad[1]), LOAD(s->topo.late), LOAD(s->merge_forced),
-                 LOAD(s->partitions), LOAD(s->replaying), LOAD(s->state_records),
+                 LOAD(s->partitions), LOAD(s->replaying), LOAD(s->waiting), LOAD(s->state_records),
                  LOAD(s->state_sessions), (double)LOAD(s->state_bytes) / 1e6);
         last_ms = now_ms;
         last_in = in;

@@ -2,6 +2,7 @@
  * and the hand-over of each record to the topology. */
 #include "task.h"
 #include "delivery.h"
+#include "kicker.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -34,7 +35,6 @@ kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
                 sd->cap = 256;
                 sd->q = malloc(sd->cap * sizeof(*sd->q));
                 sd->replay_end = sd->fetched_next = sd->next = sd->committed = -1;
-                sd->end_at_start = -1;
         }
         if (!t->topo || !t->side[0].q || !t->side[1].q) {
                 kos_task_destroy(t);
@@ -112,10 +112,17 @@ static int grow(kos_side_t *sd)
 void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
 {
         kos_side_t *sd = &t->side[side];
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                /* Queued behind the records it follows, at the fetch position. */
+                sd->heard = sd->at_eof = 1;
+                if (m->offset > sd->fetched_next)
+                        sd->fetched_next = m->offset;
+                rd_kafka_message_destroy(m);
+                return;
+        }
         if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition,
-                                             m->offset, rd_kafka_message_errstr(m));
+                kos_proc_record_warn(KOS_WARN_BAD, topic_of(t, side), t->partition, m->offset,
+                                     rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 return;
         }
@@ -134,15 +141,17 @@ void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
         sd->q[(sd->head + sd->len) & (sd->cap - 1)] = m;
         sd->len++;
         sd->fetched_next = m->offset + 1;
+        sd->heard = 1;
+        sd->at_eof = 0;
 }
 
 size_t kos_task_pull(kos_task_t *t)
 {
         rd_kafka_message_t *batch[512];
         size_t total = 0;
+        size_t max = (size_t)t->proc->conf->max_buffered;
         for (int s = 0; s < KOS_SIDES; s++) {
                 kos_side_t *sd = &t->side[s];
-                size_t max = (size_t)t->proc->conf->max_buffered;
                 while (sd->pq && sd->len < max) {
                         size_t want = max - sd->len;
                         if (want > sizeof(batch) / sizeof(batch[0]))
@@ -156,6 +165,10 @@ size_t kos_task_pull(kos_task_t *t)
                         if ((size_t)n < want)
                                 break;
                 }
+                /* Below --max-buffered librdkafka's queue is under its limits (records under
+                 * 512 bytes), so fetching may go on - if the broker thread wakes (task.h). */
+                if (sd->pq && rd_kafka_queue_length(sd->pq) < max && !kos_task_caught_up(t, s))
+                        kos_kicker_want(t->proc->kicker, s, t->partition);
         }
         return total;
 }
@@ -165,18 +178,16 @@ static int64_t ts_of(const rd_kafka_message_t *m)
         return rd_kafka_message_timestamp(m, NULL);
 }
 
-/* The consumer's cached high watermark comes with every fetch response, so "fetched up to it"
- * means nothing more is there right now and the other input need not wait. The end offset
- * read when the task started covers a cache that is older than the task. */
-static int caught_up(const kos_task_t *t, int side)
+int kos_task_caught_up(const kos_task_t *t, int side)
 {
+        const kos_side_t *sd = &t->side[side];
+        if (sd->at_eof)
+                return 1;
         int64_t lo, hi;
-        if (rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition, &lo,
-                                           &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
-                return 0;
-        if (t->side[side].end_at_start > hi)
-                hi = t->side[side].end_at_start;
-        return hi >= 0 && t->side[side].fetched_next >= hi;
+        return sd->heard &&
+               rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition,
+                                              &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               hi >= 0 && sd->fetched_next >= hi;
 }
 
 static void process_one(kos_task_t *t, int side, rd_kafka_message_t *m)
@@ -230,26 +241,25 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
 {
         size_t n = 0;
         while (n < budget) {
-                rd_kafka_message_t *rq = head(&t->side[KOS_SIDE_RQ]);
-                rd_kafka_message_t *rs = head(&t->side[KOS_SIDE_RS]);
-                int side;
-                if (rq && rs) {
-                        side = ts_of(rs) < ts_of(rq) ? KOS_SIDE_RS : KOS_SIDE_RQ;
-                        t->waiting_since = 0;
-                } else if (rq || rs) {
-                        side = rq ? KOS_SIDE_RQ : KOS_SIDE_RS;
-                        if (caught_up(t, 1 - side)) {
-                                t->waiting_since = 0;
-                        } else {
-                                if (!t->waiting_since)
-                                        t->waiting_since = now;
-                                if (now - t->waiting_since < t->proc->conf->max_task_idle_ms)
-                                        break;
-                                KOS_ADD(t->proc->stats.merge_forced, 1);
-                        }
-                } else {
-                        break;
+                kos_merge_input_t in[KOS_SIDES];
+                for (int s = 0; s < KOS_SIDES; s++) {
+                        rd_kafka_message_t *h = head(&t->side[s]);
+                        in[s].queued = h != NULL;
+                        in[s].ts = h ? ts_of(h) : 0;
+                        in[s].caught_up = 0;
                 }
+                /* Asked only when it decides: get_watermark_offsets takes a lock. */
+                if (in[0].queued != in[1].queued) {
+                        int empty = in[0].queued ? 1 : 0;
+                        in[empty].caught_up = kos_task_caught_up(t, empty);
+                }
+                int ahead;
+                int side =
+                    kos_merge_next(&t->merge, in, t->proc->conf->max_task_idle_ms, now, &ahead);
+                if (side < 0)
+                        break;
+                if (ahead)
+                        KOS_ADD(t->proc->stats.merge_forced, 1);
                 kos_side_t *sd = &t->side[side];
                 rd_kafka_message_t *m = sd->q[sd->head];
                 sd->head = (sd->head + 1) & (sd->cap - 1);

@@ -12,16 +12,31 @@
 #      kafka-consumer-groups, and draws lag + replicas + load over time to demo.png.
 # Everything is stopped on exit. Options: --keep (leave Kafka, adapter and the last processor
 # running until Ctrl-C), --short (a 45 s run instead of 100 s).
+# --cluster: the same scenario on a real Kubernetes node instead (scripts/demo_cluster.py, in a
+# network namespace of its own: control plane, Kafka, containerd + kubelet, the image built with
+# buildah, kos applied with kubectl apply -k, the real HPA scaling real pods), progress like
+# `kubectl get hpa,pods -w`, the same out/demo.png from the cluster's view. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-keep=0; duration=100; profile="3k@15s,ramp:60k@15s,hold@25s,3k@45s"
+keep=0; duration=100; profile="3k@15s,ramp:60k@15s,hold@25s,3k@45s"; cluster=0; short=()
 for a in "$@"; do
   case $a in
     --keep) keep=1 ;;
-    --short) duration=45; profile="3k@8s,ramp:60k@8s,hold@10s,3k@19s" ;;
-    *) echo "demo.sh: unknown option $a (--keep, --short)" >&2; exit 2 ;;
+    --short) duration=45; profile="3k@8s,ramp:60k@8s,hold@10s,3k@19s"; short=(--short) ;;
+    --cluster) cluster=1 ;;
+    *) echo "demo.sh: unknown option $a (--keep, --short, --cluster)" >&2; exit 2 ;;
   esac
 done
+if ((cluster)); then
+  ((keep == 0)) || { echo "demo.sh: --keep is for the local demo" >&2; exit 2; }
+  printf '\n\033[1m== %s\033[0m\n' "installing and building (the first run also builds kubelet and the image)"
+  scripts/install-deps.sh
+  tests/harness/kafka.sh install
+  scripts/install-k8s.sh
+  scripts/build.sh normal
+  mkdir -p out
+  exec tests/harness/node.sh run -- /usr/bin/python3 scripts/demo_cluster.py --png out/demo.png "${short[@]}"
+fi
 work=${KOS_DEMO_DIR:-$(mktemp -d /tmp/kos-demo.XXXXXX)}
 mkdir -p "$work" out
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

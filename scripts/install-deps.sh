@@ -4,8 +4,10 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config clang clang-format llvm
       libclang-rt-14-dev libmicrohttpd-dev libjansson-dev librdkafka-dev
-      libcurl4-openssl-dev libyaml-dev libssl-dev libgnutls28-dev kcat curl python3-matplotlib python3-pytest
-      openssl maven)
+      libcurl4-openssl-dev libyaml-dev libssl-dev libgnutls28-dev kcat curl python3-matplotlib python3-pytest python3-cryptography
+      openssl maven
+      buildah containerd runc containernetworking-plugins debootstrap iproute2)
+# The last line: the image (scripts/build-image.sh) and the real test node (tests/harness/node.sh).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes test stack from the Go module proxy, once, into
 # $KOS_CACHE/k8s-$KUBE_VERSION/bin (KOS_CACHE defaults to ~/.cache/kos):
-#   kube-apiserver, kube-controller-manager, kubectl   generated wrapper module (k8s-src-$KUBE_VERSION)
+#   kube-apiserver, kube-controller-manager, kubectl,  generated wrapper module (k8s-src-$KUBE_VERSION)
+#   kube-scheduler, kubelet (the real test node)
 #   etcd, etcdctl                                      generated wrapper module (etcd-src-$ETCD_VERSION)
-#   kwok, vegeta, test-adapter                         go install pkg@version
+#   kwok, vegeta, helm, test-adapter                   go install pkg@version
 # Versions: scripts/k8s-versions.env. Idempotent: a binary is rebuilt only when its stamp file
 # ($BIN/.stamp-NAME, holding the version) is missing or names another version. Concurrent runs
 # serialise on a lock. test-adapter is optional: a failure there is reported, not fatal.
@@ -66,8 +67,8 @@ gomod_path() { # prints the path of the go.mod of module@version (downloads it, 
 		sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
 }
 
-# --- kube-apiserver, kube-controller-manager, kubectl ---------------------------------------
-K8S_CMDS=(kube-apiserver kube-controller-manager kubectl)
+# --- kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kubelet --------------
+K8S_CMDS=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet)
 build_k8s() {
 	local mod gd minor sv ldf p c
 	mod=$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION")
@@ -199,7 +200,7 @@ all_present() {
 	for c in "${K8S_CMDS[@]}"; do have "$c" "$KUBE_VERSION" || return 1; done
 	have etcd "$ETCD_VERSION" && have etcdctl "$ETCD_VERSION" && have kwok "$KWOK_VERSION" &&
 		[[ -f $BIN/kwok-stages.yaml && $(cat "$BIN/.stamp-kwok-stages" 2>/dev/null) == "$KWOK_VERSION" ]] &&
-		have vegeta "$VEGETA_VERSION" || return 1
+		have vegeta "$VEGETA_VERSION" && have helm "$HELM_VERSION" || return 1
 	# test-adapter is optional; a recorded failure for this version counts as "done"
 	have test-adapter "$TEST_ADAPTER_VERSION" ||
 		[[ -f $BIN/.failed-test-adapter && $(<"$BIN/.failed-test-adapter") == "$TEST_ADAPTER_VERSION" ]]
@@ -221,7 +222,10 @@ main() {
 	local c need=0
 	for c in "${K8S_CMDS[@]}"; do have "$c" "$KUBE_VERSION" || need=1; done
 	if ((need)); then
-		step "kube-apiserver,kube-controller-manager,kubectl" "$KUBE_VERSION" build_k8s ||
+		step "$(
+			IFS=,
+			echo "${K8S_CMDS[*]}"
+		)" "$KUBE_VERSION" build_k8s ||
 			die "building Kubernetes $KUBE_VERSION failed (see the go output above)"
 	fi
 	if ! have etcd "$ETCD_VERSION" || ! have etcdctl "$ETCD_VERSION"; then
@@ -237,6 +241,12 @@ main() {
 	if ! have vegeta "$VEGETA_VERSION"; then
 		step vegeta "$VEGETA_VERSION" go_install vegeta github.com/tsenart/vegeta/v12 "$VEGETA_VERSION" \
 			"-X main.Version=$VEGETA_VERSION" || die "building vegeta failed"
+	fi
+	if ! have helm "$HELM_VERSION"; then
+		# The version variables as helm's Makefile sets them for a tagged release.
+		step helm "$HELM_VERSION" go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION" \
+			"-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ||
+			die "building helm failed"
 	fi
 	if ! have test-adapter "$TEST_ADAPTER_VERSION" &&
 		! [[ -f $BIN/.failed-test-adapter && $(<"$BIN/.failed-test-adapter") == "$TEST_ADAPTER_VERSION" ]]; then

@@ -754,7 +754,9 @@ def main():
             log(f"{len(pods)} kwok pods ready")
             mapping = f"{NS} pods * {GROUP}\n"
             kos_args = ["--kubeconfig", cp.kubeconfig]
-            ad = ka.Adapter(certs, kafka.bootstrap, mapping=mapping, args=kos_args)
+            # no CA flags: the cluster's ConfigMap supplies the CAs (the aggregator's front proxy)
+            ad = ka.Adapter(certs, kafka.bootstrap, mapping=mapping, args=kos_args,
+                            default_auth=False)
             ta = None
             try:
                 ad.start()
@@ -840,7 +842,7 @@ def main():
                     rc = ad.stop()
                     if rc != 0:
                         raise AssertionError(f"kos-adapter exited with {rc}: {ad.stderr()}")
-                    ad = ka.Adapter(certs, kafka.bootstrap, mapping=mapping,
+                    ad = ka.Adapter(certs, kafka.bootstrap, mapping=mapping, default_auth=False,
                                     args=kos_args + ["-d", "--secure-port", str(port)])
                     ad.start()
                     for name in APISERVICES:

@@ -7,6 +7,10 @@ thread) on one local broker (not part of ctest).
    broker is pinned to the other), at-least-once and exactly-once, in alternating rounds.
    records/s = input records of both topics processed per second between 10 % and 90 % of the
    input (the steady part; start-up excluded); RSS = median VmRSS over that part, and VmHWM.
+   Only correct work counts: after each run its output is checked - the final session of
+   every key equal to the one computed from the input (which the other implementation must
+   match too) and as many joins as the reference made - and no ratio is printed (exit 1)
+   unless every run of both passed: a run that drops joins would otherwise look faster.
 2. Rebalance pause: one kos-processor consumes live input (kos-datagen at a fixed rate) and a
    second one joins; the pause is the longest time during which no SESSIONS partition receives
    a record, in the 10 s after the join (the steady-state gap before the join, which the commit
@@ -68,8 +72,21 @@ def med(xs):
 # --- throughput ---------------------------------------------------------------------------
 
 
-def drain(kafka, total, impl, mode, tag, timeout=600, kos_args=()):
-    """Runs one implementation over the whole input; returns its figures."""
+def verify(kafka, out, mode, want):
+    """Checks one run's output against the input's expected sessions; returns a list of
+    problems (empty: correct)."""
+    got = kp.final_sessions(kafka.bootstrap, out, read_committed=mode == "eos")
+    diffs = kp.compare(want, got, limit=3)
+    if not diffs:
+        return []
+    missing = len(want.keys() - got.keys())
+    wrong = sum(1 for k in want.keys() & got.keys() if want[k] != got[k])
+    return [f"{missing} of {len(want)} sessions missing, {wrong} wrong"] + diffs
+
+
+def drain(kafka, total, impl, mode, tag, want, timeout=600, kos_args=()):
+    """Runs one implementation over the whole input; returns its figures and whether its output
+    was right."""
     b = kafka.bootstrap
     out = f"bench-{impl}-{mode}-{tag}"
     group = f"bench-{impl}-{mode}-{tag}"
@@ -84,9 +101,15 @@ def drain(kafka, total, impl, mode, tag, timeout=600, kos_args=()):
         p.start()
         pid = p.proc.pid
 
+        last = {}
+
         def count():
             m = p.metrics()
+            last.update(m)
             return sum(v for k, v in m.items() if k.startswith("kos_processor_records_in_total"))
+
+        def joins():
+            return int(last.get("kos_processor_joins_total", -1))
     else:
         args = ["--app-id", group, "--rq", "bench-rq", "--rs", "bench-rs", "--out", out]
         if mode == "eos":
@@ -97,6 +120,10 @@ def drain(kafka, total, impl, mode, tag, timeout=600, kos_args=()):
         def count():
             s = p.stats()
             return s["in"] if s else 0
+
+        def joins():
+            s = p.stats()
+            return s["joined"] if s else -1
     samples = []  # (t, count, rss)
     t0 = time.monotonic()
     try:
@@ -109,6 +136,11 @@ def drain(kafka, total, impl, mode, tag, timeout=600, kos_args=()):
                 raise AssertionError(f"{impl} {mode}: {n} of {total} records in {timeout}s")
             time.sleep(0.1 if impl == "kos" else 0.25)
         hwm = rss_kib(pid, "VmHWM")
+        if impl == "kos":
+            count()  # the joins of the last record too
+        else:
+            time.sleep(1.5)  # one more stats line
+        n_joins = joins()
     finally:
         if impl == "kos":
             p.terminate()
@@ -125,7 +157,8 @@ def drain(kafka, total, impl, mode, tag, timeout=600, kos_args=()):
     rate = (n90 - n10) / (t90 - t10) if t90 > t10 else float("nan")
     steady = [r for t, _, r in samples if t10 <= t <= t90 and r]
     return {"records_s": rate, "rss_mib": med(steady) / 1024, "hwm_mib": hwm / 1024,
-            "seconds": samples[-1][0] - t0}
+            "seconds": samples[-1][0] - t0, "joins": n_joins,
+            "problems": verify(kafka, out, mode, want)}
 
 
 def bench_throughput(kafka, args, results):
@@ -137,20 +170,32 @@ def bench_throughput(kafka, args, results):
     assert rc == 0, err
     total = sum(kd.end_offsets(b, "bench-rq", PARTITIONS).values()) + \
         sum(kd.end_offsets(b, "bench-rs", PARTITIONS).values())
+    want = kp.expected_sessions(b, "bench-rq", "bench-rs")
     print(f"input: {args.frames} frames, {total} records in 2 x {PARTITIONS} partitions "
-          f"(kos-datagen --seed 1); each implementation pinned to core {PROC_CORE}, broker to "
-          f"core {BROKER_CORE}")
+          f"(kos-datagen --seed 1), {len(want)} sessions expected; each implementation pinned "
+          f"to core {PROC_CORE}, broker to core {BROKER_CORE}")
     impls = ["kos"] + ([] if args.skip_ref else ["ref"])
+    refused = []
     for mode in args.modes.split(","):
         rows = {i: [] for i in impls}
         for r in range(args.rounds):
             for impl in impls:
-                row = drain(kafka, total, impl, mode, f"r{r}", kos_args=args.kos_args.split())
+                row = drain(kafka, total, impl, mode, f"r{r}", want,
+                            kos_args=args.kos_args.split())
                 rows[impl].append(row)
+                verdict = "output right" if not row["problems"] else \
+                    "OUTPUT WRONG: " + "; ".join(row["problems"])
                 print(f"  {mode} round {r + 1} {impl}: {row['records_s']:>9,.0f} records/s, "
                       f"RSS {row['rss_mib']:6.1f} MiB (peak {row['hwm_mib']:6.1f}), "
-                      f"{row['seconds']:.1f} s", flush=True)
-        summary = {i: {k: med([x[k] for x in rows[i]]) for k in rows[i][0]} for i in impls}
+                      f"{row['seconds']:.1f} s, {row['joins']} joins, {verdict}", flush=True)
+                if row["problems"]:
+                    refused.append(f"{mode} round {r + 1} {impl}: {row['problems'][0]}")
+        joins = {i: {x["joins"] for x in rows[i]} for i in impls}
+        if "ref" in joins and joins["kos"] != joins["ref"]:
+            refused.append(f"{mode}: joins kos {sorted(joins['kos'])} != ref "
+                           f"{sorted(joins['ref'])}")
+        summary = {i: {k: med([x[k] for x in rows[i]]) for k in rows[i][0] if k != "problems"}
+                   for i in impls}
         results["throughput"][mode] = summary
         print(f"{mode}: medians of {args.rounds} rounds")
         for i in impls:
@@ -158,14 +203,19 @@ def bench_throughput(kafka, args, results):
             print(f"  {'kos-processor' if i == 'kos' else 'Kafka Streams':14s} "
                   f"{s['records_s']:>9,.0f} records/s  RSS {s['rss_mib']:6.1f} MiB  "
                   f"peak {s['hwm_mib']:6.1f} MiB")
-        if "ref" in summary:
+        if refused:
+            results["throughput"][mode]["refused"] = refused
+            print(f"  no ratio: the outputs differ from the expected sessions or from each "
+                  f"other ({'; '.join(refused)})")
+        elif "ref" in summary:
             ratio = summary["kos"]["records_s"] / summary["ref"]["records_s"]
             mem = summary["kos"]["rss_mib"] / summary["ref"]["rss_mib"]
             results["throughput"][mode]["ratio_records_s"] = ratio
             results["throughput"][mode]["ratio_rss"] = mem
             print(f"  ratio kos/ref: {ratio:.2f}x records/s (goal >= 3: "
                   f"{'met' if ratio >= 3 else 'MISSED'}), RSS {mem:.3f} (goal <= 0.1: "
-                  f"{'met' if mem <= 0.1 else 'MISSED'})")
+                  f"{'met' if mem <= 0.1 else 'MISSED'}), identical output")
+    return not refused
 
 
 # --- rebalance pause ------------------------------------------------------------------------
@@ -295,17 +345,18 @@ def main():
         subprocess.run([str(kp.STREAMS_REF), "--build-only"], check=True)
     print(f"load average before start: {os.getloadavg()[0]:.2f} (keep the machine idle)")
     results = {"throughput": {}, "rebalance": {}, "frames": args.frames, "rounds": args.rounds}
+    ok = True
     with kh.KafkaBroker(Path(os.environ.get("TMPDIR", "/tmp")) / f"kos-bench-proc-{os.getpid()}") \
             as kafka:
         pin_broker(kafka.workdir)
         if args.only in (None, "throughput"):
-            bench_throughput(kafka, args, results)
+            ok = bench_throughput(kafka, args, results)
         if args.only in (None, "rebalance"):
             bench_rebalance(kafka, args, results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -69,7 +69,9 @@ def env(tmp_path_factory):
         certs = ka.make_certs(root / "certs")
         for f in ("admin.crt", "admin.key"):  # the cluster's admin, trusted via the ConfigMap
             shutil.copy(cp.pki / f, certs / f"cp{f}")
-        ad = ka.Adapter(certs, kafka.bootstrap, mapping=MAPPING,
+        # No CA flags: like the manifests, the cluster's ConfigMap supplies the CAs (a CA flag
+        # would replace it, as in k8s.io/apiserver).
+        ad = ka.Adapter(certs, kafka.bootstrap, mapping=MAPPING, default_auth=False,
                         args=["--kubeconfig", cp.kubeconfig, "--refresh-interval", "500ms",
                               "--max-staleness", "4s", "--kube-cache-ttl", "1s"])
         ad.start()

@@ -193,6 +193,7 @@ def configured_local(tree, tmp_path_factory):
 RENDERS = {
     "base": lambda tree: tree / "base",
     "cloud": lambda tree: tree / "overlays" / "cloud",
+    "node": lambda tree: tree / "overlays" / "node",
     "local": lambda tree: tree / "overlays" / "local",
     "local-external-lag": lambda tree: tree / "overlays" / "local-external-lag",
     "base+component": lambda tree: tree / "test-base-with-component",
@@ -315,7 +316,7 @@ def test_adapter_deployment(rendered):
     assert svc["spec"]["ports"][0]["targetPort"] == "https"
 
 
-@pytest.mark.parametrize("name", ["base", "cloud"])
+@pytest.mark.parametrize("name", ["base", "cloud", "node"])
 def test_security_contexts(rendered, name):
     """Every workload runs non-root with a read-only root filesystem, no capabilities, no
     privilege escalation and the runtime's seccomp profile."""
@@ -384,6 +385,8 @@ def test_app_deployments(rendered, name):
     assert c["command"] == [f"/usr/local/bin/{name}"]
     env = {e["name"]: e for e in c.get("env", [])}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # the HPA owns the replicas: an apply must not reset them
+    assert "replicas" not in dep["spec"], dep["spec"].get("replicas")
     args = c["args"]
     assert "--http-port=8080" in args
     props = args[args.index("-F") + 1]
@@ -426,7 +429,7 @@ def test_one_hpa_per_deployment(rendered, name):
         assert (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) == (1, 4)
 
 
-@pytest.mark.parametrize("name", ["base", "cloud", "local"])
+@pytest.mark.parametrize("name", ["base", "cloud", "node", "local"])
 def test_processor_hpa_like_the_original(rendered, name):
     h = hpas_by_target(rendered[name])[("Deployment", "kos-processor")]
     assert sorted(
@@ -503,6 +506,25 @@ def test_cloud_overlay(rendered, tree):
     run(["openssl", "verify", "-CAfile", ca, certs / "serving.crt"])
     san = run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", certs / "serving.crt"]).stdout
     assert "DNS:kos-adapter.kos.svc" in san
+
+
+def test_node_overlay_is_the_cloud_overlay_with_a_local_image(rendered):
+    """overlays/node: every object of overlays/cloud, the same but for the image (tag dev,
+    never pulled)."""
+    def key(o):
+        return (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+    cloud = {key(o): o for o in rendered["cloud"]}
+    node = {key(o): o for o in rendered["node"]}
+    assert cloud.keys() == node.keys()
+    for k, o in node.items():
+        if o["kind"] != "Deployment":
+            assert o == cloud[k], k
+            continue
+        c = container(o)
+        assert c["image"] == IMAGE + ":dev" and c["imagePullPolicy"] == "Never", k
+        want = json.loads(json.dumps(cloud[k]))
+        container(want)["image"], container(want)["imagePullPolicy"] = c["image"], "Never"
+        assert o == want, k
 
 
 def test_cloud_overlay_needs_certs(tmp_path):

@@ -2,6 +2,9 @@
 # Runs a real, minimal Kubernetes control plane for kos tests, all on 127.0.0.1:
 #   etcd -> kube-apiserver (aggregation / front-proxy configured) -> kube-controller-manager
 #   (deployment, replicaset, HPA, garbage collector) -> kwok (fake kubelet for node kwok-node-0).
+# With KOS_K8S_NODE=1 (tests/harness/node.sh: a real kubelet joins, inside the test's own network
+# namespace) there is no kwok but a kube-scheduler, ServiceAccount admission, aggregator routing to
+# endpoints, and the controllers real pods need (service accounts, root CA, endpoints, PDBs).
 # Binaries come from scripts/install-k8s.sh ($KOS_CACHE/k8s-$KUBE_VERSION/bin, or $KOS_K8S_BIN).
 # All state lives in DIR: pki/, etcd/, *.log, pids/, admin.kubeconfig, ports, apiserver-url.
 # Usage: k8s.sh start DIR | stop DIR | env DIR | status DIR
@@ -16,10 +19,16 @@ BIN=${KOS_K8S_BIN:-$KOS_CACHE/k8s-$KUBE_VERSION/bin}
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 HPA_SYNC_PERIOD=${KOS_K8S_HPA_SYNC_PERIOD:-2s}
+NODE_MODE=${KOS_K8S_NODE:-0}
+BIND_ADDRESS=${KOS_K8S_BIND_ADDRESS:-127.0.0.1}
+SERVICE_CIDR=${KOS_K8S_SERVICE_CIDR:-10.0.0.0/24}
 START_TIMEOUT_S=${KOS_K8S_START_TIMEOUT_S:-120}
 STOP_TIMEOUT_S=15
 # Stop order is the reverse of this.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kwok)
+[[ $NODE_MODE == 1 ]] && COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+# Stop and straggler hunting cover both sets, whatever mode started DIR.
+ALL_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { echo "k8s.sh: $*" >&2; }
 die() {
@@ -36,7 +45,11 @@ usage: k8s.sh start DIR    generate PKI (once), start etcd, kube-apiserver, kube
        k8s.sh status DIR   list the components and whether they run
 env:   KOS_CACHE, KOS_K8S_BIN (binary dir), KOS_K8S_OWNER_PID (stop everything when this pid
        exits), KOS_K8S_HPA_SYNC_PERIOD (default 2s), KOS_K8S_START_TIMEOUT_S (default 120),
-       KOS_K8S_KCM_ARGS / KOS_K8S_APISERVER_ARGS (extra flags, space separated)
+       KOS_K8S_KCM_ARGS / KOS_K8S_APISERVER_ARGS (extra flags, space separated),
+       KOS_K8S_NODE=1 (kube-scheduler instead of kwok, settings for a real kubelet),
+       KOS_K8S_BIND_ADDRESS (apiserver address, default 127.0.0.1), KOS_K8S_APISERVER_PORT
+       (default: a free port), KOS_K8S_SERVICE_CIDR (default 10.0.0.0/24; its first address, the
+       "kubernetes" Service, is in the serving certificate)
 EOF
 	exit 2
 }
@@ -95,7 +108,7 @@ kill_stragglers() {
 		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
 		[[ $cmd == *"$dir/"* ]] || continue
 		argv0=${cmd%% *}
-		for name in "${COMPONENTS[@]}"; do
+		for name in "${ALL_COMPONENTS[@]}"; do
 			[[ ${argv0##*/} == "$name" ]] || continue
 			log "killing straggler $name (pid $p)"
 			kill -KILL "$p" 2>/dev/null || true
@@ -105,8 +118,8 @@ kill_stragglers() {
 
 stop_all() {
 	local dir=$1 i wpid
-	for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-		stop_comp "${COMPONENTS[i]}" "$dir"
+	for ((i = ${#ALL_COMPONENTS[@]} - 1; i >= 0; i--)); do
+		stop_comp "${ALL_COMPONENTS[i]}" "$dir"
 	done
 	kill_stragglers "$dir"
 	if [[ -f $dir/pids/watcher ]]; then
@@ -169,8 +182,11 @@ gen_pki() {
 			rm -f "$1.csr" "$1.ext"
 		}
 		ca ca kos-test-ca
+		local sans="IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+		[[ $BIND_ADDRESS != 127.0.0.1 ]] && sans+=",IP:$BIND_ADDRESS"
+		[[ $(service_ip) != 10.0.0.1 ]] && sans+=",IP:$(service_ip)"
 		leaf apiserver ca /CN=kube-apiserver \
-			"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+			"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=$sans"
 		leaf admin ca "/O=system:masters/CN=admin" \
 			"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
 		# Separate CA for the aggregator's client identity (requestheader / front proxy).
@@ -189,6 +205,11 @@ gen_pki() {
 		chmod 644 ./*.crt sa.pub
 		touch .complete
 	) || die "PKI generation in $p failed"
+}
+
+service_ip() { # the first address of SERVICE_CIDR: the "kubernetes" Service's ClusterIP
+	local net=${SERVICE_CIDR%/*}
+	echo "${net%.*}.$((${net##*.} + 1))"
 }
 
 write_kubeconfig() { # DIR URL
@@ -280,7 +301,11 @@ cmd_start() {
 	local dir t0 tstep eport pport aport url kc kubectl pid n
 	mkdir -p "$1"
 	dir=$(cd "$1" && pwd -P)
-	need_bin etcd kube-apiserver kube-controller-manager kwok
+	if [[ $NODE_MODE == 1 ]]; then
+		need_bin etcd kube-apiserver kube-controller-manager kube-scheduler
+	else
+		need_bin etcd kube-apiserver kube-controller-manager kwok
+	fi
 	mkdir -p "$dir/pids"
 	if pid=$(comp_pid kube-apiserver "$dir"); then
 		log "control plane already running in $dir (apiserver pid $pid)"
@@ -300,11 +325,13 @@ cmd_start() {
 
 	# Ports are chosen once per DIR, so a restart keeps the kubeconfig valid.
 	if [[ ! -f $dir/ports ]]; then
-		pick_ports 3 >"$dir/ports"
+		pick_ports 4 >"$dir/ports"
 	fi
-	read -r eport pport aport <"$dir/ports"
+	local sport
+	read -r eport pport aport sport <"$dir/ports"
+	aport=${KOS_K8S_APISERVER_PORT:-$aport}
 	[[ $eport =~ ^[0-9]+$ && $pport =~ ^[0-9]+$ && $aport =~ ^[0-9]+$ ]] || die "bad $dir/ports"
-	url=https://127.0.0.1:$aport
+	url=https://$BIND_ADDRESS:$aport
 	kc=$dir/admin.kubeconfig
 	write_kubeconfig "$dir" "$url"
 	echo "$url" >"$dir/apiserver-url"
@@ -326,10 +353,15 @@ cmd_start() {
 	# --- kube-apiserver ---
 	tstep=$(now_ms)
 	mkdir -p "$dir/apiserver-certs"
+	# kwok: no pods really run, so no service-account tokens, and the aggregator dials the
+	# ExternalName Service. A real node: tokens mounted into pods, the aggregator dials the
+	# adapter pods' endpoints as in a cluster without kube-proxy's help.
+	local node_args=(--disable-admission-plugins=ServiceAccount --enable-aggregator-routing=false)
+	[[ $NODE_MODE == 1 ]] && node_args=(--enable-aggregator-routing=true --kubelet-preferred-address-types=InternalIP)
 	# shellcheck disable=SC2086
 	launch kube-apiserver "$dir" \
-		--bind-address=127.0.0.1 --secure-port="$aport" \
-		--advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+		--bind-address="$BIND_ADDRESS" --secure-port="$aport" \
+		--advertise-address="$BIND_ADDRESS" --endpoint-reconciler-type=none \
 		--etcd-servers="http://127.0.0.1:$eport" \
 		--cert-dir="$dir/apiserver-certs" \
 		--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
@@ -337,7 +369,7 @@ cmd_start() {
 		--token-auth-file="$P/tokens.csv" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
-		--service-cluster-ip-range=10.0.0.0/24 \
+		--service-cluster-ip-range="$SERVICE_CIDR" \
 		--authorization-mode=RBAC \
 		--requestheader-client-ca-file="$P/front-proxy-ca.crt" \
 		--requestheader-allowed-names=front-proxy-client \
@@ -346,8 +378,7 @@ cmd_start() {
 		--requestheader-extra-headers-prefix=X-Remote-Extra- \
 		--proxy-client-cert-file="$P/front-proxy-client.crt" \
 		--proxy-client-key-file="$P/front-proxy-client.key" \
-		--enable-aggregator-routing=false \
-		--disable-admission-plugins=ServiceAccount \
+		"${node_args[@]}" \
 		--allow-privileged=true --enable-priority-and-fairness=false --profiling=false \
 		--v=1 ${KOS_K8S_APISERVER_ARGS:-}
 	wait_for kube-apiserver "$dir" "$LOG_OFF" "$START_TIMEOUT_S" \
@@ -358,9 +389,18 @@ cmd_start() {
 	# --- kube-controller-manager ---
 	tstep=$(now_ms)
 	# shellcheck disable=SC2086
+	local controllers=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller
+	local kcm_node=()
+	if [[ $NODE_MODE == 1 ]]; then
+		controllers+=,serviceaccount-controller,root-ca-certificate-publisher-controller
+		controllers+=,endpoints-controller,endpointslice-controller,disruption-controller
+		# the kubelet registers with the not-ready taint; this controller lifts it once Ready
+		controllers+=,node-lifecycle-controller
+		kcm_node=(--root-ca-file="$P/ca.crt")
+	fi
 	launch kube-controller-manager "$dir" \
-		--kubeconfig="$kc" \
-		--controllers=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller \
+		--kubeconfig="$kc" "${kcm_node[@]}" \
+		--controllers="$controllers" \
 		--leader-elect=false --use-service-account-credentials=false \
 		--secure-port=0 \
 		--horizontal-pod-autoscaler-sync-period="$HPA_SYNC_PERIOD" \
@@ -373,7 +413,34 @@ cmd_start() {
 		die "kube-controller-manager failed to start; log: $dir/kube-controller-manager.log"
 	log "kube-controller-manager ready in $(fmt_ms $(($(now_ms) - tstep)))"
 
-	# --- kwok + node ---
+	kubectl=$(kubectl_bin)
+	if [[ $NODE_MODE == 1 ]]; then
+		start_scheduler "$dir" "$kc" "$sport"
+	else
+		start_kwok "$dir" "$kc" "$kubectl"
+	fi
+
+	trap - EXIT
+	n=$(($(now_ms) - t0))
+	echo "$n" >"$dir/start-ms"
+	log "control plane up at $url in $(fmt_ms "$n") (kubeconfig $kc)"
+	echo "$url"
+}
+
+start_scheduler() { # DIR KUBECONFIG PORT
+	local dir=$1 kc=$2 port=$3 tstep
+	tstep=$(now_ms)
+	[[ $port =~ ^[0-9]+$ ]] || die "bad $dir/ports (no scheduler port): remove it"
+	launch kube-scheduler "$dir" --kubeconfig="$kc" --leader-elect=false \
+		--bind-address=127.0.0.1 --secure-port="$port" --v=1
+	wait_for kube-scheduler "$dir" "$LOG_OFF" 60 \
+		curl -sfk --max-time 2 "https://127.0.0.1:$port/healthz" ||
+		die "kube-scheduler failed to start; log: $dir/kube-scheduler.log"
+	log "kube-scheduler ready in $(fmt_ms $(($(now_ms) - tstep)))"
+}
+
+start_kwok() { # DIR KUBECONFIG KUBECTL
+	local dir=$1 kc=$2 kubectl=$3 tstep
 	tstep=$(now_ms)
 	# kwok >= 0.8 has no built-in stages: install-k8s.sh extracts the upstream "fast" set
 	# (node-initialize, node-heartbeat-with-lease, pod-ready/complete/delete) of this version.
@@ -384,7 +451,6 @@ cmd_start() {
 		--manage-nodes-with-label-selector= \
 		--cidr=127.244.0.0/16 --node-ip=127.0.0.1 \
 		--node-lease-duration-seconds=40
-	kubectl=$(kubectl_bin)
 	"$kubectl" --kubeconfig="$kc" apply -f - >/dev/null <<'EOF' || die "creating node kwok-node-0 failed"
 apiVersion: v1
 kind: Node
@@ -405,12 +471,6 @@ EOF
 	wait_for kwok "$dir" "$LOG_OFF" 60 node_ready "$kubectl" "$kc" kwok-node-0 ||
 		die "kwok did not make node kwok-node-0 Ready; log: $dir/kwok.log"
 	log "kwok ready (node kwok-node-0 Ready) in $(fmt_ms $(($(now_ms) - tstep)))"
-
-	trap - EXIT
-	n=$(($(now_ms) - t0))
-	echo "$n" >"$dir/start-ms"
-	log "control plane up at $url in $(fmt_ms "$n") (kubeconfig $kc)"
-	echo "$url"
 }
 
 kcm_started() { # LOG OFFSET: the HPA controller (started last of ours) is running

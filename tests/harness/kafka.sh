@@ -2,7 +2,7 @@
 # Runs real KRaft Apache Kafka brokers (jars from Maven Central) for kos tests, bound to
 # 127.0.0.1 only: one broker, or a cluster of N broker+controller nodes on loopback; plus the
 # Kafka CLI tools from the same jars. No Docker, no tarball.
-# Usage: kafka.sh install | start DIR | stop DIR | kill DIR | cluster-start DIR [N]
+# Usage: kafka.sh install | libs | start DIR | stop DIR | kill DIR | cluster-start DIR [N]
 #        | tool MAINCLASS ARGS... | cgc ARGS... | topics ARGS...
 set -euo pipefail
 
@@ -19,6 +19,9 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 START_TIMEOUT_S=90
 STOP_TIMEOUT_S=20
+# The clients' listener. Only tests/harness/node.sh changes it: to the node address inside the
+# test's own network namespace, where pods reach it (a single broker only).
+BROKER_HOST=${KOS_KAFKA_HOST:-127.0.0.1}
 
 log() { echo "kafka.sh: $*" >&2; }
 die() {
@@ -28,6 +31,7 @@ die() {
 usage() {
 	cat >&2 <<'EOF'
 usage: kafka.sh install                      fetch Kafka jars into $KOS_CACHE (default ~/.cache/kos)
+       kafka.sh libs                         install, then print the directory of those jars
        kafka.sh start DIR                    start (or restart) a broker whose state lives in DIR;
                                              prints the bootstrap address, also in DIR/bootstrap.
                                              DIR may be a node of a cluster (DIR/node.env): it
@@ -47,7 +51,8 @@ usage: kafka.sh install                      fetch Kafka jars into $KOS_CACHE (d
        kafka.sh cgc ARGS...                  kafka-consumer-groups (ConsumerGroupCommand)
        kafka.sh topics ARGS...               kafka-topics (TopicCommand)
 env:   KOS_CACHE, JAVA_HOME, KAFKA_OWNER_PID (start: stop the broker when this pid exits),
-       KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g for a single broker, -Xms128m -Xmx512m per node)
+       KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g for a single broker, -Xms128m -Xmx512m per node),
+       KOS_KAFKA_HOST (client listener address, default 127.0.0.1)
 EOF
 	exit 2
 }
@@ -207,6 +212,7 @@ render_config() {
 	t=${t//@NODE_ID@/$NODE_ID}
 	t=${t//@VOTERS@/$VOTERS}
 	t=${t//@BROKER_PORT@/$BPORT}
+	t=${t//@BROKER_HOST@/$BROKER_HOST}
 	t=${t//@CONTROLLER_PORT@/$CPORT}
 	t=${t//@REPLICATION@/$REPLICATION}
 	t=${t//@MIN_ISR@/$MIN_ISR}
@@ -220,7 +226,7 @@ launch_node() {
 	local dir=$1 pid
 	LAUNCHED_PID='' LOG_OFF=0
 	load_node "$dir"
-	BOOTSTRAP=127.0.0.1:$BPORT
+	BOOTSTRAP=$BROKER_HOST:$BPORT
 	if pid=$(broker_pid "$dir"); then
 		log "broker already running in $dir (pid $pid)"
 		return 0
@@ -436,6 +442,10 @@ sub=$1
 shift
 case $sub in
 install) cmd_install ;;
+libs)
+	cmd_install
+	echo "$LIBS"
+	;;
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
 kill) cmd_kill "$@" ;;

@@ -56,11 +56,14 @@ def make_certs(outdir):
 class Adapter:
     """kos-adapter on 127.0.0.1 with a free port. Extra flags via `args`."""
 
-    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None, port=0):
+    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None, port=0,
+                 default_auth=True):
         """port 0: any free port (a new one on every start); a fixed port survives restarts
-        (an APIService keeps pointing at it)."""
+        (an APIService keeps pointing at it). default_auth False: no --client-ca-file or
+        --requestheader-* flags."""
         self.certs = Path(certs)
         self.fixed_port = port
+        self.default_auth = default_auth
         self.bootstrap = bootstrap
         self.args = list(args)
         self.workdir = Path(workdir or certs)
@@ -73,10 +76,11 @@ class Adapter:
         cmd = [adapter_path(), "-b", self.bootstrap, "--secure-port", str(self.fixed_port),
                "--bind-address", "127.0.0.1",
                "--tls-cert-file", str(self.certs / "serving.crt"),
-               "--tls-private-key-file", str(self.certs / "serving.key"),
-               "--client-ca-file", str(self.certs / "client-ca.crt"),
-               "--requestheader-client-ca-file", str(self.certs / "front-proxy-ca.crt"),
-               "--requestheader-allowed-names", "front-proxy-client"]
+               "--tls-private-key-file", str(self.certs / "serving.key")]
+        if self.default_auth:
+            cmd += ["--client-ca-file", str(self.certs / "client-ca.crt"),
+                    "--requestheader-client-ca-file", str(self.certs / "front-proxy-ca.crt"),
+                    "--requestheader-allowed-names", "front-proxy-client"]
         if self.mapping is not None:
             mf = self.workdir / "mapping.txt"
             mf.write_text(self.mapping)
@@ -93,8 +97,17 @@ class Adapter:
         if wait_ready:
             deadline = time.time() + timeout
             while time.time() < deadline:
-                if self.get("/readyz", cert=None, raw=True)[0] == 200:
-                    return self
+                try:
+                    if self.get("/readyz", cert=None, raw=True)[0] == 200:
+                        return self
+                except OSError:
+                    if self.proc.poll() is None:
+                        raise
+                if self.proc.poll() is not None:
+                    self.proc.wait(timeout=10)
+                    time.sleep(0.2)  # the stderr reader catches up
+                    raise RuntimeError(f"kos-adapter exited with {self.proc.returncode} while "
+                                       f"starting:\n{self.stderr()}")
                 time.sleep(0.1)
             raise RuntimeError(f"kos-adapter not ready in {timeout}s: {self.stderr()}")
         return self

@@ -23,6 +23,10 @@ What runs (all bound to 127.0.0.1, logs in WORKDIR/<name>.log):
     Running + Ready within a second; there is no scheduler, so set nodeName).
 The admin kubeconfig (client cert CN=admin, O=system:masters) is cp.kubeconfig; a bearer token
 for the same user is cp.admin_token. A watcher stops everything if this Python process dies.
+
+Inside `tests/harness/node.sh run` (KOS_K8S_NODE=1 in the environment) there is no kwok: a
+kube-scheduler runs instead, ServiceAccount admission and the controllers real pods need are on,
+the aggregator routes to endpoints, and tests/harness/kos_node.py adds a real kubelet.
 """
 
 import json
@@ -143,7 +147,7 @@ class ControlPlane:
     component's log tail; stop() is idempotent.
     """
 
-    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kwok")
+    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kwok", "kube-scheduler")
 
     def __init__(self, workdir, hpa_sync_period="2s", kcm_args=(), apiserver_args=()):
         self.workdir = Path(workdir).resolve()

@@ -68,6 +68,10 @@ def generate(bootstrap, prefix, *args, timeout=180):
     (["--max-session-hits", "0"], "--max-session-hits"),
     (["--http-port", "70000"], "--http-port"),
     (["--max-buffered", "x"], "--max-buffered"),
+    (["--max-task-idle", "-1s"], "--max-task-idle"),
+    (["--max-task-idle", "soon"], "--max-task-idle"),
+    # The merge needs end-of-partition events to know an input is caught up.
+    (["-X", "enable.partition.eof=false"], "enable.partition.eof"),
     (["--requests-topic", "a", "--responses-topic", "a"], "--responses-topic"),
     (["--sessions-topic", "GAME-FRAME-RQ"], "--sessions-topic"),
     (["-X", "no.such.property=1"], "no.such.property"),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepares overlays/local for one test run: copies manifests/ to DEST/manifests, writes the
+# Prepares overlays/local for one test run: copies manifests/ to DEST/manifests (and dashboards/
+# to DEST/dashboards, for components/grafana-dashboard), writes the
 # adapter's port and the APIService caBundle into the copy's overlays/local/params.env and
 # prints the path of the configured overlay, ready for `kubectl apply -k`.
 # The repo is never written to, so concurrent runs do not interfere.
@@ -34,5 +35,8 @@ manifests=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 mkdir -p "$dest"
 rm -rf "$dest/manifests"
 cp -R "$manifests" "$dest/manifests"
+# components/grafana-dashboard includes ../../../dashboards (the JSON lives there)
+rm -rf "$dest/dashboards"
+cp -R "$manifests/../dashboards" "$dest/dashboards"
 printf 'ADAPTER_PORT=%s\nCA_BUNDLE=%s\n' "$port" "$bundle" >"$dest/manifests/overlays/local/params.env"
 cd "$dest/manifests/overlays/local" && pwd

@@ -12,6 +12,13 @@
 #   multi-org.crt         CN=ops, O=team-a + O=team-b, clientAuth, signed by client-ca
 #   fake-proxy.crt        CN=front-proxy-client, clientAuth, signed by client-ca (a direct client
 #                         using the front proxy's name: must not become a front proxy)
+#   two-cn-proxy.crt      subject CN=front-proxy-client,CN=x (DER order), front-proxy-ca: Go's
+#                         pkix.Name keeps the LAST CN, so k8s sees "x" (not an allowed name)
+#   two-cn-proxy-last.crt CN=x,CN=front-proxy-client, front-proxy-ca: k8s sees the proxy
+#   two-cn-client.crt     CN=alice,CN=mallory, client-ca: k8s' user is "mallory"
+#   multi-rdn.crt         O=o-b+O=o-a / CN=cn-b+CN=cn-a / O=o-c (multi-valued RDNs), client-ca
+#   uid-client.crt        UID=uid-123, CN=carol, O=team-c, client-ca (user UID from the cert)
+#   two-uid-client.crt    UID=u1, UID=u2, CN=dave, client-ca (two UIDs: refused by k8s)
 #   not-a-cert.pem        text without any PEM block
 #   *.der                 DER of every leaf (kos_auth_verify_peer takes DER)
 set -euo pipefail
@@ -42,13 +49,20 @@ leaf unknown-client unknown-ca "/O=system:masters/CN=kos-admin" clientAuth
 leaf client-ca-server client-ca "/CN=kos-server" serverAuth
 leaf multi-org client-ca "/O=team-a/O=team-b/CN=ops" clientAuth
 leaf fake-proxy client-ca "/CN=front-proxy-client" clientAuth
+leaf two-cn-proxy front-proxy-ca "/CN=front-proxy-client/CN=x" clientAuth
+leaf two-cn-proxy-last front-proxy-ca "/CN=x/CN=front-proxy-client" clientAuth
+leaf two-cn-client client-ca "/CN=alice/CN=mallory" clientAuth
+leaf multi-rdn client-ca "/O=o-b+O=o-a/CN=cn-b+CN=cn-a/O=o-c" clientAuth
+leaf uid-client client-ca "/UID=uid-123/CN=carol/O=team-c" clientAuth
+leaf two-uid-client client-ca "/UID=u1/UID=u2/CN=dave" clientAuth
 openssl req -x509 -newkey rsa:2048 -nodes -keyout self-signed.key -out self-signed.crt \
   -days "$days" -subj "/O=system:masters/CN=kos-admin" \
   -addext "extendedKeyUsage=clientAuth" 2>/dev/null
 echo "this file has no PEM certificate in it" > not-a-cert.pem
 
 for f in front-proxy-client admin serving evil-proxy unknown-client self-signed \
-  client-ca-server multi-org fake-proxy; do
+  client-ca-server multi-org fake-proxy two-cn-proxy two-cn-proxy-last two-cn-client multi-rdn \
+  uid-client two-uid-client; do
   openssl x509 -in "$f.crt" -outform DER -out "$f.der"
 done
 rm -f ./*.srl
