@@ -100,6 +100,8 @@ static size_t read_answer(int fd, char *buf, size_t cap, int idle_ms)
         for (;;) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 int r = poll(&p, 1, idle_ms < 0 ? 15000 : idle_ms);
+                if (r < 0 && errno == EINTR) /* libFuzzer's SIGALRM for -timeout */
+                        continue;
                 if (r == 0 && idle_ms >= 0)
                         break;
                 FUZZ_ASSERT(r == 1); /* else the server neither answered nor closed */
