@@ -13,8 +13,16 @@
 
 struct kos_lag_s {
         kos_lag_opts_t opts;
+        /* Both NULL while Kafka is unreachable (see refresh_main); refresh thread only after
+         * kos_lag_start. */
         rd_kafka_t *admin; /* admin calls + end/log-start offsets (isolation as configured) */
         rd_kafka_t *heads; /* assign()-only consumer that reads the first unconsumed records */
+        /* Owned templates the clients are (re)created from, and the probe's: a plain client
+         * without group.id, so without a consumer-group handle. heads_conf NULL with
+         * --no-lag-seconds. */
+        rd_kafka_conf_t *admin_conf, *heads_conf, *probe_conf;
+        int reconnect_backoff_ms, reconnect_backoff_max_ms;
+        int unreachable; /* the current refresh failed because no broker answered Metadata */
         pthread_t thread;
         int started;
         pthread_mutex_t lock; /* guards stats and stop */
@@ -77,6 +85,47 @@ static rd_kafka_conf_t *client_conf(const kos_kconf_t *kc, int read_committed, c
         return conf;
 }
 
+/* librdkafka's integer property KEY of conf, or def when unset or unreadable. */
+static int conf_int(const rd_kafka_conf_t *conf, const char *key, int def)
+{
+        char buf[32];
+        size_t size = sizeof(buf);
+        if (rd_kafka_conf_get(conf, key, buf, &size) != RD_KAFKA_CONF_OK)
+                return def;
+        char *end;
+        long v = strtol(buf, &end, 10);
+        return end != buf && *end == '\0' && v >= 0 && v <= 3600000 ? (int)v : def;
+}
+
+/* Creates the admin and head clients from their templates. -1 with errstr. */
+static int open_clients(kos_lag_t *lag, char *errstr, size_t errstr_size)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_dup(lag->admin_conf);
+        if (!(lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size))) {
+                rd_kafka_conf_destroy(conf);
+                return -1;
+        }
+        if (lag->heads_conf) {
+                conf = rd_kafka_conf_dup(lag->heads_conf);
+                if (!(lag->heads = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size))) {
+                        rd_kafka_conf_destroy(conf);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* Destroys the clients without the consumer close handshake: it needs a coordinator, and
+ * neither client ever joins a group. */
+static void close_clients(kos_lag_t *lag)
+{
+        if (lag->heads)
+                rd_kafka_destroy_flags(lag->heads, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        if (lag->admin)
+                rd_kafka_destroy_flags(lag->admin, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        lag->heads = lag->admin = NULL;
+}
+
 kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *errstr,
                        size_t errstr_size)
 {
@@ -95,27 +144,35 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
 
         /* ListOffsets uses the client's isolation.level: read_uncommitted gives the high
          * watermark (what kafka-consumer-groups reports), read_committed the LSO. */
-        rd_kafka_conf_t *conf = client_conf(kc, opts->read_committed, errstr, errstr_size);
-        if (!conf)
+        if (!(lag->probe_conf = client_conf(kc, opts->read_committed, errstr, errstr_size)))
+                goto fail;
+        lag->reconnect_backoff_ms = conf_int(lag->probe_conf, "reconnect.backoff.ms", 100);
+        lag->reconnect_backoff_max_ms =
+            conf_int(lag->probe_conf, "reconnect.backoff.max.ms", 10000);
+        if (lag->reconnect_backoff_max_ms < lag->reconnect_backoff_ms)
+                lag->reconnect_backoff_max_ms = lag->reconnect_backoff_ms;
+        lag->admin_conf = rd_kafka_conf_dup(lag->probe_conf);
+        /* A probe tries each bootstrap broker once: the pauses between probes are the
+         * backoff. */
+        char probe_backoff[16];
+        snprintf(probe_backoff, sizeof(probe_backoff), "%d", opts->kafka_timeout_ms);
+        if (rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.max.ms", probe_backoff, errstr,
+                              errstr_size) ||
+            rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.ms", probe_backoff, errstr,
+                              errstr_size))
                 goto fail;
         /* librdkafka (2.0.2, still in 2.4: issue 5040) handles a NOT_COORDINATOR answer to
          * ListConsumerGroupOffsets by asking the client's own group handle to look up its
          * coordinator again, and dereferences NULL when the client has no group.id: every
          * group-coordinator move (a broker stopping) crashed the adapter. With a group id the
          * handle exists; this client never subscribes or commits, so the group never exists. */
-        if (rd_kafka_conf_set(conf, "group.id", "__kos-adapter-admin", errstr, errstr_size)) {
-                rd_kafka_conf_destroy(conf);
+        if (rd_kafka_conf_set(lag->admin_conf, "group.id", "__kos-adapter-admin", errstr,
+                              errstr_size))
                 goto fail;
-        }
-        lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-        if (!lag->admin) {
-                rd_kafka_conf_destroy(conf);
-                goto fail;
-        }
         if (opts->head_timestamps) {
-                conf = client_conf(kc, 0, errstr, errstr_size);
-                if (!conf)
+                if (!(lag->heads_conf = client_conf(kc, 0, errstr, errstr_size)))
                         goto fail;
+                rd_kafka_conf_t *conf = lag->heads_conf;
                 char e[256];
                 /* One record per partition is all we need, but a broker returns only whole
                  * record batches and skips (after the first partition) any partition whose
@@ -132,15 +189,11 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof(e))) {
                         snprintf(errstr, errstr_size, "head consumer config: %s", e);
-                        rd_kafka_conf_destroy(conf);
-                        goto fail;
-                }
-                lag->heads = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-                if (!lag->heads) {
-                        rd_kafka_conf_destroy(conf);
                         goto fail;
                 }
         }
+        if (open_clients(lag, errstr, errstr_size) == -1)
+                goto fail;
         return lag;
 fail:
         kos_lag_destroy(lag);
@@ -235,6 +288,7 @@ static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *
         rd_kafka_resp_err_t err = rd_kafka_metadata(lag->admin, 0, NULL, &md, refresh_left_ms(lag));
         if (err) {
                 snprintf(errstr, errstr_size, "Metadata: %s", rd_kafka_err2str(err));
+                lag->unreachable = 1;
                 return -1;
         }
         int n_brokers = md->broker_cnt;
@@ -911,6 +965,12 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
         int64_t t0 = mono_us();
+        lag->unreachable = 0;
+        if (!lag->admin) {
+                snprintf(errstr, errstr_size, "Kafka clients closed (Kafka unreachable)");
+                lag->unreachable = 1;
+                return -1;
+        }
         lag->poll_slack_ms = lag->opts.kafka_timeout_ms / 10 < POLL_SLACK_MAX_MS
                                  ? lag->opts.kafka_timeout_ms / 10
                                  : POLL_SLACK_MAX_MS;
@@ -1040,17 +1100,90 @@ done:
         return 0;
 }
 
+/* Whether a broker answers Metadata within --kafka-timeout, asked by a short-lived client
+ * without group.id: no consumer-group handle, so no coordinator lookups (see refresh_main). */
+static int probe_kafka(kos_lag_t *lag)
+{
+        char e[256];
+        rd_kafka_conf_t *conf = rd_kafka_conf_dup(lag->probe_conf);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+        if (!rk) {
+                rd_kafka_conf_destroy(conf);
+                KOS_WARN("lag", "Kafka probe client: %s", e);
+                return -1;
+        }
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, lag->opts.kafka_timeout_ms);
+        int ok = !err && md->broker_cnt > 0;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return ok ? 0 : -1;
+}
+
+/* Sleeps on lag->wake until mono_us() reaches until_us or stop is asked; returns stop. */
+static int wait_until_us(kos_lag_t *lag, int64_t until_us)
+{
+        pthread_mutex_lock(&lag->lock);
+        while (!lag->stop && mono_us() < until_us) {
+                struct timespec ts = {.tv_sec = until_us / 1000000,
+                                      .tv_nsec = (until_us % 1000000) * 1000};
+                pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
+        }
+        int stop = lag->stop;
+        pthread_mutex_unlock(&lag->lock);
+        return stop;
+}
+
+int kos_lag_probe_backoff_ms(int failed_probes, int backoff_ms, int backoff_max_ms,
+                             int refresh_interval_ms)
+{
+        int64_t b = backoff_ms > 0 ? backoff_ms : 1;
+        for (int i = 1; i < failed_probes && b < backoff_max_ms; i++)
+                b *= 2;
+        if (b > backoff_max_ms)
+                b = backoff_max_ms;
+        return b > refresh_interval_ms ? (int)b : refresh_interval_ms;
+}
+
 /* Refreshes start every interval, measured start to start, so a commit is served at most one
  * interval plus one refresh after it happened; a refresh longer than the interval is followed
- * by the next one at once. */
+ * by the next one at once.
+ * When no broker answers a refresh's Metadata request, the clients are closed and Kafka is
+ * probed instead, at growing intervals (kos_lag_probe_backoff_ms), until a broker answers; then
+ * the clients are created again and refreshes resume. librdkafka 2.0's clients with a group.id
+ * (both of ours need one) look their group coordinator up while no broker is reachable with
+ * each force-connecting a broker past reconnect.backoff.ms, and their main threads spin on it:
+ * adapters left running against a stopped cluster used ~47 % of a core and ~2000 connect()
+ * a second. Snapshots age meanwhile, so requests answer 503 past --max-staleness as always. */
 static void *refresh_main(void *arg)
 {
         kos_lag_t *lag = arg;
-        int was_failing = 0;
+        int was_failing = 0, failed_probes = 0;
         for (;;) {
                 int64_t t0 = mono_us();
                 int64_t next_us = t0 + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
+                if (!lag->admin) {
+                        if (probe_kafka(lag) == 0 && open_clients(lag, err, sizeof(err)) == 0) {
+                                KOS_INFO("lag",
+                                         "Kafka answers again after %d probes: clients "
+                                         "reopened",
+                                         failed_probes);
+                                failed_probes = 0;
+                        } else {
+                                close_clients(lag); /* a half-opened pair */
+                                failed_probes++;
+                                int pause = kos_lag_probe_backoff_ms(
+                                    failed_probes, lag->reconnect_backoff_ms,
+                                    lag->reconnect_backoff_max_ms, lag->opts.refresh_interval_ms);
+                                KOS_DBG("lag", "Kafka probe %d failed after %.1f ms; next in %d ms",
+                                        failed_probes, (double)(mono_us() - t0) / 1000.0, pause);
+                                if (wait_until_us(lag, mono_us() + (int64_t)pause * 1000))
+                                        break;
+                                continue;
+                        }
+                }
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
                         double ms = (double)(mono_us() - t0) / 1000.0;
                         if (!was_failing)
@@ -1058,19 +1191,23 @@ static void *refresh_main(void *arg)
                         else
                                 KOS_DBG("lag", "refresh failed after %.1f ms: %s", ms, err);
                         was_failing = 1;
+                        if (lag->unreachable) {
+                                KOS_WARN("lag",
+                                         "no broker answers: Kafka clients closed, probing "
+                                         "every %d..%d ms until one does",
+                                         kos_lag_probe_backoff_ms(1, lag->reconnect_backoff_ms,
+                                                                  lag->reconnect_backoff_max_ms,
+                                                                  lag->opts.refresh_interval_ms),
+                                         kos_lag_probe_backoff_ms(64, lag->reconnect_backoff_ms,
+                                                                  lag->reconnect_backoff_max_ms,
+                                                                  lag->opts.refresh_interval_ms));
+                                close_clients(lag);
+                        }
                 } else if (was_failing) {
                         KOS_INFO("lag", "refresh recovered");
                         was_failing = 0;
                 }
-                pthread_mutex_lock(&lag->lock);
-                while (!lag->stop && mono_us() < next_us) {
-                        struct timespec ts = {.tv_sec = next_us / 1000000,
-                                              .tv_nsec = (next_us % 1000000) * 1000};
-                        pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
-                }
-                int stop = lag->stop;
-                pthread_mutex_unlock(&lag->lock);
-                if (stop)
+                if (wait_until_us(lag, next_us))
                         break;
         }
         return NULL;
@@ -1111,6 +1248,12 @@ void kos_lag_destroy(kos_lag_t *lag)
         }
         if (lag->admin)
                 rd_kafka_destroy(lag->admin);
+        if (lag->admin_conf)
+                rd_kafka_conf_destroy(lag->admin_conf);
+        if (lag->heads_conf)
+                rd_kafka_conf_destroy(lag->heads_conf);
+        if (lag->probe_conf)
+                rd_kafka_conf_destroy(lag->probe_conf);
         pthread_mutex_destroy(&lag->lock);
         pthread_cond_destroy(&lag->wake);
         free(lag);

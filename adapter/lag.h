@@ -50,4 +50,10 @@ int kos_lag_start(kos_lag_t *lag, char *errstr, size_t errstr_size);
 void kos_lag_destroy(kos_lag_t *lag);
 void kos_lag_get_stats(kos_lag_t *lag, kos_lag_stats_t *out);
 
+/* Pause in ms after the n-th failed probe of an unreachable Kafka (n >= 1): backoff_ms doubled
+ * per failed probe up to backoff_max_ms (librdkafka's reconnect.backoff.ms and
+ * reconnect.backoff.max.ms), never shorter than refresh_interval_ms. Pure. */
+int kos_lag_probe_backoff_ms(int failed_probes, int backoff_ms, int backoff_max_ms,
+                             int refresh_interval_ms);
+
 #endif

@@ -441,9 +441,31 @@ static void test_publish_concurrent(void)
         CHECK(kos_snapshot_current() == NULL);
 }
 
+/* ---- kos_lag_probe_backoff_ms ------------------------------------------------------------ */
+
+static void test_probe_backoff(void)
+{
+        /* librdkafka's defaults (100 ms .. 10 s) with a 1 s refresh interval: the interval
+         * first, then doubling to the cap, which holds. */
+        CHECK_INT(kos_lag_probe_backoff_ms(1, 100, 10000, 1000), 1000);
+        CHECK_INT(kos_lag_probe_backoff_ms(4, 100, 10000, 1000), 1000);
+        CHECK_INT(kos_lag_probe_backoff_ms(5, 100, 10000, 1000), 1600);
+        CHECK_INT(kos_lag_probe_backoff_ms(8, 100, 10000, 1000), 10000);
+        CHECK_INT(kos_lag_probe_backoff_ms(1000000, 100, 10000, 1000), 10000);
+        /* A short interval does not shorten the backoff; a long one wins. */
+        CHECK_INT(kos_lag_probe_backoff_ms(3, 100, 10000, 200), 400);
+        CHECK_INT(kos_lag_probe_backoff_ms(9, 100, 10000, 60000), 60000);
+        /* reconnect.backoff.ms=0 (librdkafka: no backoff) still doubles from 1 ms; max below
+         * the base is the cap. */
+        CHECK_INT(kos_lag_probe_backoff_ms(3, 0, 10000, 0), 4);
+        CHECK_INT(kos_lag_probe_backoff_ms(2, 500, 300, 0), 300);
+        CHECK_INT(kos_lag_probe_backoff_ms(40, 3600000, 3600000, 1000), 3600000);
+}
+
 int main(void)
 {
         test_lag_compute();
+        test_probe_backoff();
         test_lag_opts_defaults();
         test_group_lag_sum();
         test_group_lag_age();
