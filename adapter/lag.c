@@ -152,13 +152,17 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
         if (lag->reconnect_backoff_max_ms < lag->reconnect_backoff_ms)
                 lag->reconnect_backoff_max_ms = lag->reconnect_backoff_ms;
         lag->admin_conf = rd_kafka_conf_dup(lag->probe_conf);
-        /* A probe tries each bootstrap broker once: the pauses between probes are the
-         * backoff. */
+        /* A probe tries each bootstrap broker once (its reconnect backoff, jittered -25 %, is
+         * longer than the probe): the pauses between probes are the backoff. Sparse connections
+         * off, or a waiting Metadata request has librdkafka force a connection every second
+         * past the reconnect backoff. */
         char probe_backoff[16];
-        snprintf(probe_backoff, sizeof(probe_backoff), "%d", opts->kafka_timeout_ms);
+        snprintf(probe_backoff, sizeof(probe_backoff), "%d", 2 * opts->kafka_timeout_ms);
         if (rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.max.ms", probe_backoff, errstr,
                               errstr_size) ||
             rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.ms", probe_backoff, errstr,
+                              errstr_size) ||
+            rd_kafka_conf_set(lag->probe_conf, "enable.sparse.connections", "false", errstr,
                               errstr_size))
                 goto fail;
         /* librdkafka (2.0.2, still in 2.4: issue 5040) handles a NOT_COORDINATOR answer to
