@@ -1178,6 +1178,13 @@ static void *refresh_main(void *arg)
                         } else {
                                 close_clients(lag); /* a half-opened pair */
                                 failed_probes++;
+                                /* Counted as failed refreshes: /metrics shows the outage. */
+                                pthread_mutex_lock(&lag->lock);
+                                lag->stats.refreshes_failed++;
+                                snprintf(lag->stats.last_error, sizeof(lag->stats.last_error),
+                                         "no broker answers (Kafka probe %d failed)",
+                                         failed_probes);
+                                pthread_mutex_unlock(&lag->lock);
                                 int pause = kos_lag_probe_backoff_ms(
                                     failed_probes, lag->reconnect_backoff_ms,
                                     lag->reconnect_backoff_max_ms, lag->opts.refresh_interval_ms);
