@@ -37,6 +37,9 @@ struct kos_lag_s {
 };
 
 #define POLL_SLACK_MAX_MS 100
+/* Consecutive refreshes whose Metadata request no broker answered before the clients are
+ * closed and Kafka is probed instead (refresh_main). */
+#define UNREACHABLE_REFRESHES 2
 
 static int64_t now_ms(void)
 {
@@ -1153,17 +1156,18 @@ int kos_lag_probe_backoff_ms(int failed_probes, int backoff_ms, int backoff_max_
 /* Refreshes start every interval, measured start to start, so a commit is served at most one
  * interval plus one refresh after it happened; a refresh longer than the interval is followed
  * by the next one at once.
- * When no broker answers a refresh's Metadata request, the clients are closed and Kafka is
- * probed instead, at growing intervals (kos_lag_probe_backoff_ms), until a broker answers; then
- * the clients are created again and refreshes resume. librdkafka 2.0's clients with a group.id
- * (both of ours need one) look their group coordinator up while no broker is reachable with
- * each force-connecting a broker past reconnect.backoff.ms, and their main threads spin on it:
- * adapters left running against a stopped cluster used ~47 % of a core and ~2000 connect()
- * a second. Snapshots age meanwhile, so requests answer 503 past --max-staleness as always. */
+ * When no broker answers the Metadata requests of two refreshes in a row, the clients are
+ * closed and Kafka is probed instead, at growing intervals (kos_lag_probe_backoff_ms), until a
+ * broker answers; then the clients are created again and refreshes resume. librdkafka 2.0's clients
+ * with a group.id (both of ours need one) look their group coordinator up while no broker is
+ * reachable with each force-connecting a broker past reconnect.backoff.ms, and their main threads
+ * spin on it: adapters left running against a stopped cluster used ~47 % of a core and ~2000
+ * connect() a second. Snapshots age meanwhile, so requests answer 503 past --max-staleness as
+ * always. */
 static void *refresh_main(void *arg)
 {
         kos_lag_t *lag = arg;
-        int was_failing = 0, failed_probes = 0;
+        int was_failing = 0, failed_probes = 0, unreachable_refreshes = 0;
         for (;;) {
                 int64_t t0 = mono_us();
                 int64_t next_us = t0 + (int64_t)lag->opts.refresh_interval_ms * 1000;
@@ -1202,7 +1206,11 @@ static void *refresh_main(void *arg)
                         else
                                 KOS_DBG("lag", "refresh failed after %.1f ms: %s", ms, err);
                         was_failing = 1;
-                        if (lag->unreachable) {
+                        /* One failed Metadata request can be a broker of a live cluster
+                         * shutting down under it: only consecutive ones close the clients. */
+                        unreachable_refreshes = lag->unreachable ? unreachable_refreshes + 1 : 0;
+                        if (unreachable_refreshes >= UNREACHABLE_REFRESHES) {
+                                unreachable_refreshes = 0;
                                 KOS_WARN("lag",
                                          "no broker answers: Kafka clients closed, probing "
                                          "every %d..%d ms until one does",
@@ -1214,8 +1222,10 @@ static void *refresh_main(void *arg)
                                                                   lag->opts.refresh_interval_ms));
                                 close_clients(lag);
                         }
-                } else if (was_failing) {
-                        KOS_INFO("lag", "refresh recovered");
+                } else {
+                        unreachable_refreshes = 0;
+                        if (was_failing)
+                                KOS_INFO("lag", "refresh recovered");
                         was_failing = 0;
                 }
                 if (wait_until_us(lag, next_us))
