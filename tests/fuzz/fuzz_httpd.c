@@ -155,10 +155,12 @@ static void check_statuses(const char *ans, size_t len)
                 hdr_end += 4;
                 const char *cl = find_ci(p, hdr_end, "\r\nContent-Length:");
                 const char *next = cl ? hdr_end + strtoul(cl + 17, NULL, 10) : hdr_end;
-                if (next < end && end - next > 7 && strncmp(next, "HTTP/1.", 7) == 0)
+                if (next >= end) /* the last response (bodies echo paths and methods) */
+                        break;
+                if (end - next > 7 && strncmp(next, "HTTP/1.", 7) == 0)
                         p = next;
                 else if (end - hdr_end > 7 && strncmp(hdr_end, "HTTP/1.", 7) == 0)
-                        p = hdr_end;
+                        p = hdr_end; /* after a HEAD: Content-Length without a body */
                 else
                         break;
         }
