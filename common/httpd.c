@@ -2,6 +2,7 @@
  * knows libmicrohttpd. */
 #include "httpd.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +41,7 @@ static const char *const text_plain = "text/plain; charset=utf-8";
 
 kos_httpd_t *kos_httpd_new(const kos_httpd_conf_t *conf)
 {
-        kos_httpd_t *h = calloc(1, sizeof(*h));
+        kos_httpd_t *h = kos_xcalloc(1, sizeof(*h));
         if (!h)
                 return NULL;
         h->conf = *conf;
@@ -142,7 +143,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         kos_httpd_t *h = cls;
         req_t *rq = *con_cls;
         if (!rq) {
-                if (!(rq = calloc(1, sizeof(*rq))))
+                if (!(rq = kos_xcalloc(1, sizeof(*rq))))
                         return MHD_NO;
                 *con_cls = rq;
                 return MHD_YES;

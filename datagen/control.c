@@ -2,6 +2,7 @@
 #include "control.h"
 #include "log.h"
 #include "rate.h"
+#include "xalloc.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -26,9 +27,7 @@ struct kos_control_s {
 
 kos_control_t *kos_control_new(double step)
 {
-        kos_control_t *c = calloc(1, sizeof(*c));
-        if (!c)
-                return NULL;
+        kos_control_t *c = kos_xcalloc(1, sizeof(*c));
         c->step = step;
         pthread_mutex_init(&c->lock, NULL);
         return c;
@@ -43,7 +42,8 @@ static void signal_set(sigset_t *set)
         sigaddset(set, SIGUSR2);
 }
 
-void kos_control_post_rate(kos_control_t *c, double rate, const char *why)
+/* Posts a manual rate (what PUT /rate and the signals do). */
+static void post_rate(kos_control_t *c, double rate, const char *why)
 {
         char buf[32];
         kos_rate_format(rate, buf, sizeof(buf));
@@ -70,7 +70,7 @@ static void step(kos_control_t *c, int up)
                 next = 0;
         if (next > KOS_RATE_LIMIT)
                 next = KOS_RATE_LIMIT;
-        kos_control_post_rate(c, next, up ? "SIGUSR1" : "SIGUSR2");
+        post_rate(c, next, up ? "SIGUSR1" : "SIGUSR2");
 }
 
 static void *signal_thread(void *arg)
@@ -133,11 +133,6 @@ void kos_control_destroy(kos_control_t *c)
 int kos_control_stop_requested(kos_control_t *c)
 {
         return atomic_load_explicit(&c->stops, memory_order_relaxed);
-}
-
-void kos_control_request_stop(kos_control_t *c)
-{
-        atomic_fetch_add(&c->stops, 1);
 }
 
 int kos_control_take_rate(kos_control_t *c, double *rate)
@@ -213,7 +208,7 @@ static void on_rate(void *arg, const char *method, const char *path, const char 
                 r->status = 400;
                 kos_strbuf_printf(&r->body, "%s\n", err);
         } else {
-                kos_control_post_rate(c, rate, "PUT /rate");
+                post_rate(c, rate, "PUT /rate");
                 reply_rate(r, rate);
         }
         json_decref(doc);

@@ -21,14 +21,11 @@ void kos_control_register_http(kos_control_t *c, kos_httpd_t *h);
 /* Stops the signal thread and frees c. NULL is a no-op. */
 void kos_control_destroy(kos_control_t *c);
 
-/* Loop side. Number of stop requests so far (signals or kos_control_request_stop). */
+/* Loop side. Number of stop requests (SIGTERM, SIGINT) so far. */
 int kos_control_stop_requested(kos_control_t *c);
-void kos_control_request_stop(kos_control_t *c);
 /* 1 with *rate when a manual rate was posted since the last call. */
 int kos_control_take_rate(kos_control_t *c, double *rate);
 /* The loop publishes its current target so steps and GET /rate start from it. */
 void kos_control_publish_rate(kos_control_t *c, double rate);
-/* Posts a manual rate (what PUT /rate and the signals do). */
-void kos_control_post_rate(kos_control_t *c, double rate, const char *why);
 
 #endif

@@ -278,11 +278,11 @@ static int validate(kos_dg_conf_t *c, kos_kconf_t *kc, char *err, size_t errsz)
 void kos_dg_conf_defaults(kos_dg_conf_t *c)
 {
         memset(c, 0, sizeof(*c));
-        c->topics = (kos_topics_conf_t){.names = {"GAME-FRAME-RQ", "GAME-FRAME-RS"},
-                                        .partitions = 4,
-                                        .replication = -1,
-                                        .create = 1,
-                                        .timeout_ms = 10000};
+        c->topics = (kos_dg_topics_conf_t){.names = {"GAME-FRAME-RQ", "GAME-FRAME-RS"},
+                                           .partitions = 4,
+                                           .replication = -1,
+                                           .create = 1,
+                                           .timeout_ms = 10000};
         c->run = (kos_produce_opts_t){
             .rate = 1000, .flush_timeout_ms = 10000, .stats_interval_ms = 1000, .ts_step = 1};
         c->rate_step = 1000;

@@ -15,7 +15,7 @@
 #define KOS_DG_VERSION "0.1.0"
 
 typedef struct {
-        kos_topics_conf_t topics;
+        kos_dg_topics_conf_t topics;
         kos_produce_opts_t run;
         kos_profile_t profile;
         int has_rate, has_profile, has_seed, has_ts_step;
