@@ -55,10 +55,18 @@ static kos_httpd_t *start_http(kos_producer_t *prod, kos_control_t *ctl, char *e
                                .arg = prod};
         kos_httpd_t *h = kos_httpd_new(&hc);
         kos_control_register_http(ctl, h);
+        if (conf.control_token_file &&
+            kos_control_set_token_file(ctl, conf.control_token_file, err, errsz) == -1) {
+                kos_httpd_destroy(h);
+                return NULL;
+        }
         if (kos_httpd_start(h, err, errsz) == -1) {
                 kos_httpd_destroy(h);
                 return NULL;
         }
+        KOS_INFO("main", "HTTP on %s:%d; PUT /rate %s", conf.bind, kos_httpd_port(h),
+                 conf.control_token_file ? "needs the control token"
+                                         : "from loopback only (no --control-token-file)");
         /* Tests and scripts that pass --http-port 0 read the port from here. */
         printf("listening on port %d\n", kos_httpd_port(h));
         fflush(stdout);

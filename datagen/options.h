@@ -23,7 +23,8 @@ typedef struct {
         uint64_t seed;
         int http;
         int http_port;
-        const char *bind; /* borrowed from argv */
+        const char *bind;               /* borrowed from argv */
+        const char *control_token_file; /* borrowed from argv; NULL: PUT /rate from loopback */
 } kos_dg_conf_t;
 
 /* The defaults documented in --help. */

@@ -5,7 +5,7 @@
 # (scripts/install-keda.sh, Go, ~20 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for b in adapter datagen processor k8s node keda; do
+for b in adapter datagen processor k8s node faults keda; do
   echo "== bench_$b" >&2
   /usr/bin/python3 "tests/bench/bench_$b.py" "$@"
 done
