@@ -140,8 +140,9 @@ def main():
             out = cp.kubectl("get", "hpa,pods", "-n", kn.NS, "--no-headers", check=False).stdout
             rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
             for name, line in rows.items():
-                # like -w: a line when a row changes (its AGE column aside)
-                if seen.get(name, "").rsplit(None, 1)[:1] != line.rsplit(None, 1)[:1]:
+                # like -w: a line when a row changes (its AGE column and kubectl's column
+                # padding, which a new wider value in another row changes, aside)
+                if seen.get(name, "").split()[:-1] != line.split()[:-1]:
                     print(f"{now:6.1f}s  {line}", flush=True)
             for name in seen.keys() - rows.keys():
                 print(f"{now:6.1f}s  {name} gone", flush=True)
