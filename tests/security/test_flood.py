@@ -4,8 +4,8 @@ a flood process keeps N connections open and re-opens each one the server closes
     connections) makes requests on kept-alive connections and on new ones, and
   * a probe (kubelet style: a new connection per probe, no client certificate) polls /healthz;
 every one of their requests must be answered, with p99 latency <= 100 ms (300 ms when the build
-under test is the ASan+UBSan one). The adapter's open
-descriptors are sampled during the flood: the per-address limit must bound them.
+under test is the ASan+UBSan one). The adapter's open descriptors are sampled during the
+flood: the per-address limit must bound them.
 The same for the plain-HTTP port of kos-processor and kos-datagen (/healthz and /metrics).
 No Kafka is needed: the programs serve HTTP before (and while) they wait for a broker."""
 
