@@ -3,9 +3,9 @@ a flood process keeps N connections open and re-opens each one the server closes
   * a "trusted" client with the front-proxy certificate (the aggregator: one address, many
     connections) makes requests on kept-alive connections and on new ones, and
   * a probe (kubelet style: a new connection per probe, no client certificate) polls /healthz;
-every one of their requests must be answered, with p99 latency <= 100 ms (300 ms when the build
-under test is the ASan+UBSan one). The adapter's open descriptors are sampled during the
-flood: the per-address limit must bound them.
+every one of their requests must be answered, with p99 latency <= 100 ms (the ASan+UBSan
+build included). The adapter's open descriptors are sampled during the flood: the
+per-address limit must bound them.
 The same for the plain-HTTP port of kos-processor and kos-datagen (/healthz and /metrics).
 No Kafka is needed: the programs serve HTTP before (and while) they wait for a broker."""
 
@@ -28,18 +28,12 @@ import kos_datagen as kd  # noqa: E402
 import kos_processor as kp  # noqa: E402
 
 
-def sanitized_build():
-    """True when the programs under test are the ASan+UBSan build (KOS_SANITIZE=ON)."""
-    cache = ka.build_dir() / "CMakeCache.txt"
-    return cache.is_file() and "KOS_SANITIZE:BOOL=ON" in cache.read_text()
-
-
 # The defaults the README documents (--max-connections-per-address; the plain-HTTP ports').
 ADAPTER_PER_ADDRESS = 32
 HTTPD_PER_ADDRESS = 16
-# The issue's bound; the ASan+UBSan build runs the server's own code several times slower, so
-# there only the latency bound is relaxed: every request must still be answered.
-P99_LIMIT_S = 0.300 if sanitized_build() else 0.100
+# The issue's bound, under the ASan+UBSan build too: TLS and the event loop are OpenSSL's and
+# libmicrohttpd's (not instrumented), and a guard slow enough to miss it there is a finding.
+P99_LIMIT_S = 0.100
 FLOOD_S = 8
 NOWHERE = "127.0.0.1:1"  # no broker: the programs keep serving HTTP while they wait
 
