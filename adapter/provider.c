@@ -3,7 +3,9 @@
  *   2. the consumer group: metricLabelSelector group=<id> (external: labelSelector), else the
  *      mapping file's first matching rule, else 404 naming what to configure;
  *   3. partitions: those of the group whose {group, topic} labels the selector admits and the
- *      rule's topic list allows; a partition whose lag is unknown makes the answer 503. */
+ *      rule's topic list allows; a partition whose lag is unknown makes the answer 503;
+ *   4. the selector's scaling parameters (scaling.h: lagThreshold, topicRegex, ...) shape the
+ *      value; a bad one is a 400 before anything else. */
 #include "provider.h"
 
 #include "scaling.h"
