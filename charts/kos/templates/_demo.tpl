@@ -12,8 +12,11 @@ metadata:
   labels:
     {{- include "kos.labels" (dict "ctx" $ctx "app" .app "component" .component) | nindent 4 }}
 spec:
-  # With autoscaling the HPA owns this once applied; this is the starting point.
+  {{- if not $w.autoscaling.enabled }}
   replicas: {{ $w.replicas }}
+  {{- end }}
+  {{- /* With autoscaling the HPA owns the count: a replicas field here would reset it to this
+         value on every upgrade (the same reason the kustomize base leaves it out). */}}
   revisionHistoryLimit: {{ $ctx.Values.revisionHistoryLimit }}
   selector:
     matchLabels:
