@@ -107,11 +107,19 @@ def wait_replicas(cp, name, want, timeout):
                   what=f"{name} at {want} replicas (now {spec_replicas(cp, name)})")
 
 
+def quantity(q):
+    """A Kubernetes quantity of whole messages ("800", "8k", "1500m") as a number."""
+    for suffix, mult in (("k", 10**3), ("M", 10**6), ("G", 10**9), ("m", 10**-3)):
+        if q.endswith(suffix):
+            return int(q[:-1]) * mult
+    return int(q)
+
+
 def served(ad, selector):
     st, body = ad.get(f"{EXTERNAL}/namespaces/kos/kafka_consumergroup_lag"
                       f"?labelSelector={selector}", cert="cpadmin")
     assert st == 200, body
-    return [int(i["value"]) for i in body["items"]]
+    return [quantity(i["value"]) for i in body["items"]]
 
 
 def test_never_more_replicas_than_partitions(env):
