@@ -695,14 +695,12 @@ static void tp_sort_unique(rd_kafka_topic_partition_list_t *l)
                 rd_kafka_topic_partition_list_del_by_idx(l, l->cnt - 1);
 }
 
-static rd_kafka_topic_partition_list_t *all_partitions(kos_snapshot_t *s, int only_nocommit)
+static rd_kafka_topic_partition_list_t *all_partitions(kos_snapshot_t *s)
 {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        if (only_nocommit && p->committed >= 0)
-                                continue;
                         rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
                 }
         tp_sort_unique(l);
@@ -715,7 +713,7 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
                          size_t errstr_size)
 {
         int log_start = which == RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_topic_partition_list_t *l = all_partitions(s, log_start);
+        rd_kafka_topic_partition_list_t *l = all_partitions(s);
         if (l->cnt == 0) {
                 rd_kafka_topic_partition_list_destroy(l);
                 return 0;
@@ -1041,8 +1039,9 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                         rejected[r] += rej[i].count[r];
                 }
         }
-        if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
-            fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
+        /* Log start offsets of every partition, whatever the policy: a commit below it counts
+         * from there (retention), and a request may choose offsetResetPolicy=earliest. */
+        if (fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
         int64_t t_offsets = mono_us();
         for (size_t i = 0; i < s->n_groups; i++)

@@ -2,9 +2,10 @@
  * interval: ListConsumerGroups → ListConsumerGroupOffsets (all groups in flight at once) and
  * DescribeConsumerGroups → Metadata (partition counts, against which every partition named by
  * group metadata is checked: groupparts.h) → end offsets batched per broker (offsets_for_times
- * END) → log start offsets where the policy needs them → timestamps of the first unconsumed
- * records; then it publishes one immutable snapshot (snapshot.h). A failed refresh publishes
- * nothing, so the served snapshot ages and the provider answers 503 past the staleness bound. */
+ * END) → log start offsets (every partition: retention, per-request policy) → timestamps of the
+ * first unconsumed records; then it publishes one immutable snapshot (snapshot.h). A failed refresh
+ * publishes nothing, so the served snapshot ages and the provider answers 503 past the staleness
+ * bound. */
 #ifndef KOS_LAG_H
 #define KOS_LAG_H
 

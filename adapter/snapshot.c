@@ -16,6 +16,10 @@ int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
                 if (log_start < 0)
                         return -1;
                 committed = log_start;
+        } else if (log_start > committed) {
+                /* Retention deleted the records from the commit on: a consumer can only read
+                 * from the log start, so what it has to read counts from there. */
+                committed = log_start;
         }
         return end > committed ? end - committed : 0;
 }

@@ -64,7 +64,8 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src);
 
 /* Pure lag arithmetic of one partition: max(0, end - committed); without a commit, the policy
  * decides (earliest: from log_start, which must be known; latest: 0). -1 when unknown.
- * Never negative: a committed offset past the end (e.g. after truncation) counts as 0. */
+ * A committed offset below a known log_start (retention deleted what it pointed at) counts
+ * from log_start. Never negative: a committed offset past the end counts as 0. */
 int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
                         kos_nocommit_policy_t policy);
 
