@@ -5,6 +5,7 @@
  *   3. partitions: those of the group whose {group, topic} labels the selector admits and the
  *      rule's topic list allows; a partition whose lag is unknown makes the answer 503. */
 #include "provider.h"
+#include "derived.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,7 +16,8 @@
 typedef struct {
         const char *group;
         const char *topic;
-        const char *budget; /* headroom requests: the selector's own budget= value */
+        const char *budget;  /* headroom requests: the selector's own budget= value */
+        const char *exclude; /* the selector's own excludePersistentLag= value */
 } series_labels_t;
 
 static const char *series_get(void *opaque, const char *key)
@@ -27,6 +29,8 @@ static const char *series_get(void *opaque, const char *key)
                 return l->topic;
         if (strcmp(key, "budget") == 0)
                 return l->budget; /* a parameter, not a series label: always "matches" */
+        if (strcmp(key, KOS_PARAM_EXCLUDE_STUCK) == 0)
+                return l->exclude; /* likewise */
         return NULL;
 }
 
@@ -64,7 +68,8 @@ static int part_selected(const kos_part_lag_t *p, const char *group, const kos_s
 {
         if (rule && !kos_mapping_rule_has_topic(rule, p->topic))
                 return 0;
-        series_labels_t l = {group, p->topic, kos_selector_equals_value(sel, "budget")};
+        series_labels_t l = {group, p->topic, kos_selector_equals_value(sel, "budget"),
+                             kos_selector_equals_value(sel, KOS_PARAM_EXCLUDE_STUCK)};
         return kos_selector_matches(sel, series_get, &l);
 }
 
@@ -72,6 +77,7 @@ typedef struct {
         int64_t lag;    /* sum, -1 unknown */
         int64_t age_ms; /* max age of the oldest unconsumed record, -1 unknown */
         size_t n_parts;
+        kos_derived_acc_t d; /* rates, stuck partitions, status */
 } agg_t;
 
 /* member < -2: all partitions; member == -1: unassigned only; >= 0: that member's. */
@@ -79,7 +85,11 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
                        const kos_mapping_rule_t *rule, const char *only_topic, int member,
                        int64_t now_ms)
 {
-        agg_t a = {0, 0, 0};
+        agg_t a = {0, 0, 0, {0}};
+        int exclude;
+        char ignored[8]; /* the parameter was checked before (kos_provider_answer_ex) */
+        kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
+        kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
                 const kos_part_lag_t *p = &g->parts[i];
                 if (member > -2 && p->member != member)
@@ -89,6 +99,10 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
                 if (!part_selected(p, g->group_id, sel, rule))
                         continue;
                 a.n_parts++;
+                int counted = !(exclude && p->stuck);
+                kos_derived_add(&a.d, p, counted);
+                if (!counted)
+                        continue; /* excludePersistentLag=true: adding replicas won't help it */
                 if (p->lag < 0 || a.lag < 0) {
                         a.lag = -1;
                 } else {
@@ -108,9 +122,16 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
 
 /* Sets the item's value for `metric` from a; 0 on success, -1 (answer set to 503) if unknown. */
 static int set_value(kos_answer_t *ans, kos_value_t *it, const char *metric, agg_t a,
-                     const char *group)
+                     const char *group, const kos_snapshot_t *snap)
 {
-        if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
+        if (kos_derived_is_metric(metric)) {
+                char msg[256];
+                if (kos_derived_value(&a.d, snap, metric, &it->value, &it->scale, msg,
+                                      sizeof(msg)) == -1) {
+                        fail(ans, 503, "ServiceUnavailable", "group %s: %s", group, msg);
+                        return -1;
+                }
+        } else if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
                 if (a.age_ms < 0) {
                         fail(ans, 503, "ServiceUnavailable",
                              "the age of the oldest unconsumed record of group %s is not known "
@@ -149,7 +170,8 @@ static const char *topic_of_metric(const kos_group_lag_t *g, const char *metric)
 
 static int is_group_metric(const char *m)
 {
-        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0;
+        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0 ||
+               kos_derived_is_metric(m);
 }
 
 static int is_pod_metric(const char *m)
@@ -300,7 +322,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                 }
                 kos_value_t *it = kos_values_add(&ans->values);
                 fill_object(it, req, req->name, snap->taken_ms);
-                if (set_value(ans, it, req->metric, a, g->group_id) == 0)
+                if (set_value(ans, it, req->metric, a, g->group_id, snap) == 0)
                         ans->status = 200;
                 return;
         }
@@ -367,7 +389,7 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                                 continue; /* the selector left nothing of this group */
                         kos_value_t *it = kos_values_add(&ans->values);
                         fill_object(it, req, r->name, snap->taken_ms);
-                        if (set_value(ans, it, req->metric, a, g->group_id) == -1)
+                        if (set_value(ans, it, req->metric, a, g->group_id, snap) == -1)
                                 return;
                 }
                 ans->status = 200;
@@ -440,9 +462,11 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
         int headroom = strcmp(req->metric, KOS_METRIC_HEADROOM) == 0;
         if (!is_group_metric(req->metric) && !headroom) {
                 fail(ans, 404, "NotFound",
-                     "the server could not find the external metric %s (served: %s, %s, %s)",
+                     "the server could not find the external metric %s (served: %s, %s, %s, "
+                     "%s, %s, %s, %s, %s)",
                      req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC,
-                     KOS_METRIC_HEADROOM);
+                     KOS_METRIC_HEADROOM, KOS_METRIC_PRODUCE_RATE, KOS_METRIC_CONSUME_RATE,
+                     KOS_METRIC_TIME_TO_DRAIN, KOS_METRIC_STUCK, KOS_METRIC_STATUS);
                 return;
         }
         int64_t budget = pc->headroom_budget;
@@ -475,7 +499,9 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         /* A group with no partitions yet matches only an explicit group= */
                         series_labels_t l = {
                             g->group_id, NULL,
-                            kos_selector_equals_value(req->metric_selector, "budget")};
+                            kos_selector_equals_value(req->metric_selector, "budget"),
+                            kos_selector_equals_value(req->metric_selector,
+                                                      KOS_PARAM_EXCLUDE_STUCK)};
                         if (topic || !kos_selector_equals_value(req->metric_selector, "group") ||
                             !kos_selector_matches(req->metric_selector, series_get, &l))
                                 continue;
@@ -487,7 +513,7 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         snprintf(it->label_topic, sizeof(it->label_topic), "%s", topic);
                 it->timestamp_ms = snap->taken_ms;
                 if (set_value(ans, it, headroom ? KOS_METRIC_GROUP_LAG : req->metric, a,
-                              g->group_id) == -1)
+                              g->group_id, snap) == -1)
                         return;
                 if (headroom)
                         it->value = it->value < budget ? budget - it->value : 0;
@@ -506,6 +532,12 @@ void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t 
                             const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
+        int exclude;
+        char msg[256];
+        if (kos_derived_exclude_param(req->metric_selector, &exclude, msg, sizeof(msg)) == -1) {
+                fail(ans, 400, "BadRequest", "%s", msg);
+                return;
+        }
         if (!snap) {
                 fail(ans, 503, "ServiceUnavailable",
                      "no lag snapshot yet: Kafka has not answered%s%s", last_error ? ": " : "",
@@ -556,6 +588,8 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, KOS_METRIC_GROUP_LAG);
                 names_add(&v, n, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, KOS_METRIC_HEADROOM);
+                for (size_t i = 0; i < KOS_DERIVED_METRICS; i++)
+                        names_add(&v, n, kos_derived_metric(i));
                 return v;
         }
         static const char *const objects[] = {"deployments.apps", "statefulsets.apps",
@@ -566,6 +600,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", objects[i], KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", objects[i], kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         for (size_t i = 0; pc->mapping && i < pc->mapping->n_rules; i++) {
                 const char *r = pc->mapping->rules[i].resource;
@@ -575,6 +613,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", r, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", r, kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         names_add(&v, n, "pods/" KOS_METRIC_CONSUMER_LAG);
         for (size_t i = 0; snap && i < snap->n_groups; i++)

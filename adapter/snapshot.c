@@ -39,8 +39,10 @@ static void group_free(kos_group_lag_t *g)
 {
         free(g->group_id);
         free(g->state);
-        for (size_t i = 0; i < g->n_parts; i++)
+        for (size_t i = 0; i < g->n_parts; i++) {
                 free(g->parts[i].topic);
+                free(g->parts[i].window);
+        }
         free(g->parts);
         for (size_t i = 0; i < g->n_members; i++) {
                 free(g->members[i].member_id);
