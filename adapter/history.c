@@ -212,8 +212,16 @@ static int observe(const kos_history_opts_t *o, part_hist_t *ph, kos_part_lag_t 
         for (size_t i = 0; i < ph->win_n; i++)
                 p->window[i] = ph->win[(ph->win_head + i) % cap];
         p->n_window = ph->win_n;
-        p->status = p->lag < 0 ? KOS_STATUS_NOTFOUND
-                               : kos_status_partition(p->window, p->n_window, p->lag, mono_ms);
+        /* An owned partition gets an entry every refresh, so it is judged once its window is
+         * full: a restart of the adapter never flashes STALL from a one-entry window. One
+         * without an owner gets entries only when it moves: judged at once, so a group nobody
+         * consumes is a STOP as soon as its commits are older than its window spans. */
+        if (p->lag < 0)
+                p->status = KOS_STATUS_NOTFOUND;
+        else if (owned && ph->win_n < cap)
+                p->status = KOS_STATUS_OK;
+        else
+                p->status = kos_status_partition(p->window, p->n_window, p->lag, mono_ms);
         return 0;
 }
 

@@ -30,10 +30,11 @@ void kos_rate_ring_observe(kos_rate_ring_t *r, int64_t t_ms, int64_t v, int64_t 
                 r->n = 1;
                 return;
         }
-        /* Keep the newest sample current; start a new one once it is far enough from the one
-         * before, so the ring spans the window. */
+        /* Keep the newest sample current until it is a spacing away from the one before; then
+         * it stays and a new one starts. Stored samples are thus at least a spacing apart and
+         * the ring spans the window whatever the refresh interval. */
         int64_t spacing = window_ms / (KOS_RATE_SLOTS - 2);
-        if (r->n >= 2 && t_ms - cat(r, r->n - 2)->t_ms < spacing) {
+        if (r->n >= 2 && at(r, r->n - 1)->t_ms - cat(r, r->n - 2)->t_ms < spacing) {
                 *at(r, r->n - 1) = (kos_sample_t){t_ms, v};
                 return;
         }
