@@ -63,9 +63,10 @@ static json_t *group_summary(const kos_group_lag_t *g, const kos_snapshot_t *sna
         int64_t lag = kos_group_lag_sum(g, NULL, NULL);
         json_object_set_new(o, "group", text_json(g->group_id));
         json_object_set_new(o, "state", text_json(g->state));
-        json_object_set_new(
-            o, "status", snap->has_history ? json_string(kos_status_name(g->status)) : json_null());
-        json_object_set_new(o, "statusCode", json_integer(snap->has_history ? g->status : 0));
+        json_object_set_new(o, "groupStatus",
+                            snap->has_history ? json_string(kos_status_name(g->status))
+                                              : json_null());
+        json_object_set_new(o, "groupStatusCode", json_integer(snap->has_history ? g->status : 0));
         json_object_set_new(o, "lag", offset_json(lag));
         json_object_set_new(o, "stuckPartitions", json_integer((json_int_t)g->n_stuck));
         return o;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* {"groups":[{"group","state","status","statusCode","lag","stuckPartitions"}...]} */
+/* {"groups":[{"group","state","groupStatus","groupStatusCode","lag","stuckPartitions"}...]} */
 char *kos_debug_groups_json(const kos_snapshot_t *snap, size_t *len);
 
 /* One group in full (see README "Debug view"). */

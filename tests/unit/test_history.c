@@ -446,8 +446,8 @@ static void test_debug_view(void)
         CHECK(doc != NULL);
         CHECK_INT(len, txt ? strlen(txt) : 0);
         CHECK_STR(json_string_value(json_object_get(doc, "group")), "g");
-        CHECK_STR(json_string_value(json_object_get(doc, "status")), "ERR"); /* t/0 STALL */
-        CHECK_INT(json_integer_value(json_object_get(doc, "statusCode")), 3);
+        CHECK_STR(json_string_value(json_object_get(doc, "groupStatus")), "ERR"); /* t/0 STALL */
+        CHECK_INT(json_integer_value(json_object_get(doc, "groupStatusCode")), 3);
         CHECK_INT(json_integer_value(json_object_get(doc, "stuckPartitions")), 1);
         CHECK_STR(json_string_value(json_object_get(doc, "snapshotTime")), "2025-06-01T12:00:00Z");
         json_t *parts = json_object_get(doc, "partitions");
