@@ -6,9 +6,11 @@ it produces at a fixed rate and commits, per second, `consume_per_replica` messa
 replica (so adding replicas really raises the consume rate the adapter measures). Checked:
 the HPA scales up from 1 while the group cannot gain, the rates served through the aggregator
 match the loop's, and once the input stops and the backlog is gone (time to drain 0) it scales
-back to 1. The replicas over time are printed (figures for the README)."""
+back to 1. The replicas over time are printed on failure and written to
+$KOS_BUILD_DIR/e2e-drain-hpa-timeline.txt."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -211,6 +213,9 @@ def test_hpa_scales_on_time_to_drain(env):
     finally:
         group.stop_flag.set()
         group.join(timeout=10)
-        print("\nt_s phase spec_replicas ready_replicas time_to_drain_s lag")
-        for row in timeline:
-            print(*row)
+        # the figures: printed on failure, and kept in the build tree either way
+        text = "t_s phase spec_replicas ready_replicas time_to_drain_s lag\n" + \
+            "".join(" ".join(map(str, row)) + "\n" for row in timeline)
+        print("\n" + text)
+        out = Path(os.environ.get("KOS_BUILD_DIR", "/tmp")) / "e2e-drain-hpa-timeline.txt"
+        out.write_text(text)
