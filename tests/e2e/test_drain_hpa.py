@@ -143,9 +143,9 @@ def quantity(q):
 def served(cp, metric):
     out = cp.kubectl("get", "--raw",
                      f"{EXTERNAL}/namespaces/kos/{metric}?labelSelector=group%3D{GROUP}",
-                     check=False)
+                     check=False)  # a CompletedProcess: a 503 is "not yet", not an error
     try:
-        items = json.loads(out)["items"]
+        items = json.loads(out.stdout)["items"]
     except (ValueError, KeyError, TypeError):
         return None
     return quantity(items[0]["value"]) if items else None
