@@ -1011,10 +1011,12 @@ static int client_identity(const kos_peer_t *peer, kos_identity_t *id)
 }
 
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
-                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size)
+                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size,
+                      struct kos_fact_s **need)
 {
         static const kos_peer_t none = {.kind = KOS_PEER_NONE, .cn = "", .uid = ""};
         memset(id, 0, sizeof(*id));
+        *need = NULL;
         if (!peer)
                 peer = &none;
         int rc = 0;
@@ -1042,7 +1044,12 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
         const char *token = bearer_token(hdrs, n_hdrs);
         if (token && a->review) {
                 char why[256] = "";
-                if (a->review(a->review_opaque, token, id, why, sizeof(why)) != 0) {
+                int r = a->review(a->review_opaque, token, id, why, sizeof(why), need);
+                if (r == 1) {
+                        kos_identity_clear(id);
+                        return 1; /* *need: the TokenReview to make first */
+                }
+                if (r != 0) {
                         kos_identity_clear(id);
                         snprintf(msg, msg_size, "bearer token refused: %s", why);
                         return -1;

@@ -48,6 +48,8 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
 
 /* ---- identities ------------------------------------------------------------------------- */
 
+struct kos_fact_s; /* fact.h */
+
 typedef enum { KOS_PEER_NONE = 0, KOS_PEER_FRONT_PROXY, KOS_PEER_CLIENT } kos_peer_kind_t;
 
 /* What a connection's certificate proves at one moment. The strings are owned by the
@@ -129,10 +131,12 @@ void kos_auth_destroy(kos_auth_t *a);
 int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* Bearer tokens (direct callers only; the aggregator strips them) are checked by this
- * callback, e.g. a cached TokenReview: 0 with id filled (user, uid, groups, extra), or -1 with
- * a reason for the log. */
+ * callback, e.g. a cached TokenReview: 0 with id filled (user, uid, groups, extra), -1 with a
+ * reason for the log, or 1 with *need = the review still to make (fact.h; the caller of
+ * kos_auth_identify owns it), id left zeroed.
+ * Thread notes: called on HTTP worker threads, never waits on the network. */
 typedef int (*kos_token_review_fn)(void *opaque, const char *token, kos_identity_t *id, char *msg,
-                                   size_t msg_size);
+                                   size_t msg_size, struct kos_fact_s **need);
 void kos_auth_set_token_reviewer(kos_auth_t *a, kos_token_review_fn fn, void *opaque);
 
 /* A copy (free()) of the PEM of all trusted CAs (request-header CA + client CA) for the TLS
@@ -155,9 +159,11 @@ void kos_peer_cert_free(kos_peer_cert_t *pc);
  * until the next call with it. */
 const kos_peer_t *kos_auth_check_peer(const kos_auth_t *a, kos_peer_cert_t *pc, int64_t now_s);
 
-/* Builds the identity of a request into a zeroed id. 0, or -1 with the reason (for the log,
- * never for the client) and id cleared. peer may be NULL (no certificate). */
+/* Builds the identity of a request into a zeroed id. 0; -1 with the reason (for the log, never
+ * for the client) and id cleared; or 1 when a bearer token's review is not known yet (*need:
+ * the review to fetch, the caller owns it; id cleared). peer may be NULL (no certificate). */
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
-                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size);
+                      size_t n_hdrs, kos_identity_t *id, char *msg, size_t msg_size,
+                      struct kos_fact_s **need);
 
 #endif

@@ -1,4 +1,4 @@
-/* Request pipeline: route → authenticate → provider → render (see dispatch.h). */
+/* Request pipeline: route → authenticate → authorize → provider → render (see dispatch.h). */
 #include "dispatch.h"
 #include "debugview.h"
 #include "derived.h"
@@ -101,19 +101,23 @@ static void discovery(const kos_dispatch_ctx_t *ctx, kos_api_t api, kos_response
 }
 
 /* Kubernetes inputs of a request: the namespace's pods for pods/... and the annotation of a
- * described workload. Cached in kube.c; a failure is answered here, never as a made-up 0. */
+ * described workload, from kube.c's caches. 1 with *need when one is not there yet; -1 when a
+ * failure is answered here (never as a made-up 0); 0 to go on. */
 static int kube_inputs(const kos_dispatch_ctx_t *ctx, const kos_request_t *req,
                        kos_provider_extra_t *x, kos_pod_list_t **pods, char *group,
-                       size_t group_size, char *topics, size_t topics_size, kos_response_t *r)
+                       size_t group_size, char *topics, size_t topics_size, kos_response_t *r,
+                       kos_fact_t **need)
 {
         char err[512];
         *pods = NULL;
         if (!ctx->kube || req->kind == KOS_REQ_EXTERNAL)
                 return 0;
         if (strcmp(req->resource, "pods") == 0 && !req->resource_group[0]) {
-                *pods = kos_kube_pods(ctx->kube, req->namespace_, ctx->kube_cache_ttl_ms, err,
-                                      sizeof(err));
-                if (!*pods) {
+                int rc = kos_kube_pods_lookup(ctx->kube, req->namespace_, ctx->kube_cache_ttl_ms,
+                                              pods, err, sizeof(err), need);
+                if (rc == 1)
+                        return 1;
+                if (rc == -1) {
                         kos_log_limited(&log_500, KOS_LOG_WARN, "kube", "%s", err);
                         status_body(r, 500, "InternalError",
                                     "Internal error occurred: the pods could not be listed");
@@ -127,9 +131,12 @@ static int kube_inputs(const kos_dispatch_ctx_t *ctx, const kos_request_t *req,
                         strcmp(req->resource, "statefulsets") == 0);
         if (workload && req->kind == KOS_REQ_OBJECT &&
             !kos_selector_equals_value(req->metric_selector, "group")) {
-                int rc = kos_kube_workload_group(ctx->kube, req->resource, "apps", req->namespace_,
-                                                 req->name, ctx->kube_cache_ttl_ms, group,
-                                                 group_size, topics, topics_size, err, sizeof(err));
+                int rc =
+                    kos_kube_workload_lookup(ctx->kube, req->resource, "apps", req->namespace_,
+                                             req->name, ctx->kube_cache_ttl_ms, group, group_size,
+                                             topics, topics_size, err, sizeof(err), need);
+                if (rc == 2)
+                        return 1;
                 /* An unreadable object falls through to the mapping file's rules. */
                 if (rc == 1) {
                         x->annotated_group = group;
@@ -139,14 +146,16 @@ static int kube_inputs(const kos_dispatch_ctx_t *ctx, const kos_request_t *req,
         return 0;
 }
 
-static void data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t now_ms,
-                 kos_response_t *r)
+static int data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t now_ms,
+                kos_response_t *r, kos_fact_t **need)
 {
         kos_provider_extra_t x = {0};
         kos_pod_list_t *pods = NULL;
         char group[256], topics[1024];
-        if (kube_inputs(ctx, req, &x, &pods, group, sizeof(group), topics, sizeof(topics), r))
-                return;
+        int rc =
+            kube_inputs(ctx, req, &x, &pods, group, sizeof(group), topics, sizeof(topics), r, need);
+        if (rc)
+                return rc;
         kos_snapshot_t *snap = kos_snapshot_current();
         kos_answer_t ans;
         char e[256];
@@ -165,6 +174,7 @@ static void data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_
         }
         kos_answer_clear(&ans);
         kos_snapshot_unref(snap);
+        return 0;
 }
 
 /* The read-only debug view: what the adapter knows of a group and why it judges it so.
@@ -201,17 +211,20 @@ static const char openapi_v2[] =
     "{\"swagger\":\"2.0\",\"info\":{\"title\":\"kos-adapter\",\"version\":\"v1\"},\"paths\":{}}";
 static const char openapi_v3[] = "{\"paths\":{}}";
 
-void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char *path,
-                  const char *query, const kos_peer_t *peer, const kos_header_t *hdrs,
-                  size_t n_hdrs, int64_t now_ms, kos_response_t *r)
+kos_dispatch_result_t kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method,
+                                   const char *path, const char *query, const kos_peer_t *peer,
+                                   const kos_header_t *hdrs, size_t n_hdrs, int64_t now_ms,
+                                   kos_response_t *r, kos_fact_t **need)
 {
         memset(r, 0, sizeof(*r));
+        *need = NULL;
+        kos_dispatch_result_t result = KOS_DISPATCH_ANSWERED;
         kos_identity_t id = {0};
         kos_request_t req;
         kos_route_error_t err;
         if (kos_route_parse(method, path, query, &req, &err) == -1) {
                 status_body(r, err.http_status, err.reason, err.message);
-                return;
+                return KOS_DISPATCH_ANSWERED;
         }
         /* Probes must work without credentials (kubelet has none). */
         switch (req.kind) {
@@ -226,7 +239,13 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                 break;
         }
         char msg[512];
-        if (kos_auth_identify(ctx->auth, peer, hdrs, n_hdrs, &id, msg, sizeof(msg)) == -1) {
+        switch (kos_auth_identify(ctx->auth, peer, hdrs, n_hdrs, &id, msg, sizeof(msg), need)) {
+        case 0:
+                break;
+        case 1:
+                result = KOS_DISPATCH_MISSING;
+                goto out;
+        default:
                 /* endpoints/filters/authentication.go Unauthorized: always just "Unauthorized" */
                 kos_log_limited(&log_401, KOS_LOG_INFO, "auth", "401 %s: %s", path, msg);
                 status_body(r, 401, "Unauthorized", "Unauthorized");
@@ -234,9 +253,12 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
         }
         snprintf(r->user, sizeof(r->user), "%s", id.user);
         if (ctx->authz) {
-                switch (kos_authz_check(ctx->authz, &id, &req, path, msg, sizeof(msg))) {
+                switch (kos_authz_check(ctx->authz, &id, &req, path, msg, sizeof(msg), need)) {
                 case KOS_AUTHZ_ALLOW:
                         break;
+                case KOS_AUTHZ_MISSING:
+                        result = KOS_DISPATCH_MISSING;
+                        goto out;
                 case KOS_AUTHZ_DENY:
                         status_body(r, 403, "Forbidden", msg);
                         goto out;
@@ -290,18 +312,24 @@ void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char 
                 debug_view(ctx, &req, now_ms, r);
                 break;
         default:
-                data(ctx, &req, now_ms, r);
+                if (data(ctx, &req, now_ms, r, need) == 1)
+                        result = KOS_DISPATCH_MISSING;
                 break;
         }
 out:
         kos_identity_clear(&id);
         kos_request_clear(&req);
+        if (result == KOS_DISPATCH_MISSING) {
+                memset(r, 0, sizeof(*r));
+                return result;
+        }
         if (!r->body) {
                 /* Only an allocation failure gets here. */
                 status_body(r, 500, "InternalError", "out of memory");
                 if (!r->body)
                         set_body(r, 500, "text/plain", NULL, 0);
         }
+        return KOS_DISPATCH_ANSWERED;
 }
 
 /* ---- /metrics --------------------------------------------------------------------------- */

@@ -1,10 +1,22 @@
-/* The adapter's request pipeline without sockets: route → authenticate → provider → render,
- * one direction only. server.c feeds it what arrived on the wire and sends back what it
- * returns, so every decision here is testable from a unit test. */
+/* The adapter's request pipeline without sockets: route → authenticate → authorize →
+ * provider → render, one direction only. server.c feeds it what arrived on the wire; it either
+ * answers, or names the one fact from kube-apiserver it is missing (a TokenReview, a
+ * SubjectAccessReview, a pod list, a workload's annotations: fact.h). Nothing here waits on
+ * the network: server.c parks the request until fetch.c has stored that fact, then dispatches
+ * it again, and this time the caches answer. Health paths never need a fact. Every decision
+ * is testable from a unit test.
+ * Each dispatch authenticates afresh: the identity (auth.h, heap-owned, no fixed limits) is
+ * built from the peer and headers of this call and freed before it returns, so a request
+ * dispatched again after a wait is judged on the certificate as verified for that round.
+ * Clients see kube-apiserver's generic wording for 401 and 500 (the details go to the log,
+ * rate-limited); a 403 names the user and the verb, as kube-apiserver's does.
+ * Thread notes: kos_dispatch runs on any HTTP worker thread at once; ctx is read-only, the
+ * caches behind it (kauthz.c, kube.c) lock themselves. */
 #ifndef KOS_DISPATCH_H
 #define KOS_DISPATCH_H
 
 #include "auth.h"
+#include "fact.h"
 #include "kauthz.h"
 #include "kube.h"
 #include "lag.h"
@@ -40,9 +52,18 @@ typedef struct {
         char user[256]; /* who asked, for the access log ("" = anonymous) */
 } kos_response_t;
 
-void kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method, const char *path,
-                  const char *query, const kos_peer_t *peer, const kos_header_t *hdrs,
-                  size_t n_hdrs, int64_t now_ms, kos_response_t *resp);
+typedef enum {
+        KOS_DISPATCH_ANSWERED = 0, /* resp is filled */
+        KOS_DISPATCH_MISSING = 1   /* *need is the fact to fetch first; resp is zeroed */
+} kos_dispatch_result_t;
+
+/* Answers the request in resp (its body the caller frees), or returns MISSING with *need, a
+ * new fact the caller owns (hand it to kos_fetch_wait, then dispatch again). peer (NULL: no
+ * certificate) and hdrs are borrowed for the call only. */
+kos_dispatch_result_t kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *method,
+                                   const char *path, const char *query, const kos_peer_t *peer,
+                                   const kos_header_t *hdrs, size_t n_hdrs, int64_t now_ms,
+                                   kos_response_t *resp, kos_fact_t **need);
 
 /* Records a finished request in stats. */
 void kos_req_stats_record(kos_req_stats_t *st, int status, int64_t duration_us);

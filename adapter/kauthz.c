@@ -13,8 +13,10 @@
 #include <time.h>
 
 #define CACHE_SLOTS 4096
-/* webhook.go shouldCache: requester-controlled attributes this long are not cached */
+/* webhook.go shouldCache: requester-controlled attributes this long are not cached; here they
+ * are kept only as long as a failure, so the requests that waited for the review find it */
 #define MAX_CONTROLLED_ATTR_CACHE_SIZE 10000
+#define ERROR_TTL_MS                   1000 /* a review that could not be made is kept this long */
 
 /* Cache keys are HMAC-SHA256 digests under a per-process random key, as k8s.io/apiserver's
  * token cache keys them (pkg/authentication/token/cache/cached_token_authenticator.go
@@ -143,22 +145,52 @@ static int cache_get(kos_authz_t *z, slot_t *table, const unsigned char key[32],
 }
 
 static void cache_put(kos_authz_t *z, slot_t *table, const unsigned char key[32], int result,
-                      const char *msg, const kos_identity_t *id)
+                      const char *msg, const kos_identity_t *id, int ttl_ms)
 {
         kos_identity_t copy = {0};
-        if (id && kos_identity_copy(&copy, id) == -1)
-                return; /* not cached */
+        if (id && kos_identity_copy(&copy, id) == -1) {
+                /* kept as a brief failure: the requests waiting for this answer must find one */
+                result = -1;
+                msg = "out of memory";
+                ttl_ms = ERROR_TTL_MS;
+        }
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
         s->used = 1;
         memcpy(s->key, key, 32);
-        s->expires_ms = now_ms() + z->ttl_ms;
+        s->expires_ms = now_ms() + ttl_ms;
         s->result = result;
         snprintf(s->msg, sizeof(s->msg), "%s", msg);
         kos_identity_t old = s->id;
         s->id = copy;
         pthread_mutex_unlock(&z->lock);
         kos_identity_clear(&old);
+}
+
+/* A review to fetch (fact.h). Its key is "<kind>\n" + the hex of the cache key, so fetch.c
+ * coalesces exactly what the cache tells apart, and no token or identity is kept in it. */
+static kos_fact_t *review_fact(kos_authz_t *z, const char *kind, const unsigned char key[32],
+                               const char *path, json_t *review, kos_fact_store_fn store,
+                               int ttl_ms)
+{
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        kos_fact_t *f = kos_fact_new(kind, hex, "POST", path, review, store, z);
+        if (f)
+                f->ttl_ms = ttl_ms;
+        return f;
+}
+
+/* The cache key back from a fact made by review_fact. */
+static void fact_key(const kos_fact_t *f, unsigned char key[32])
+{
+        const char *hex = strchr(f->key, '\n') + 1;
+        for (int i = 0; i < 32; i++) {
+                unsigned v = 0;
+                sscanf(hex + 2 * i, "%2x", &v);
+                key[i] = (unsigned char)v;
+        }
 }
 
 /* ---- SubjectAccessReview ---------------------------------------------------------------- */
@@ -358,10 +390,44 @@ static int should_cache(json_t *attrs)
         return n < MAX_CONTROLLED_ATTR_CACHE_SIZE;
 }
 
+/* The answer of a SubjectAccessReview (f->note: the denial without the reason), or why it
+ * could not be made (kept briefly, never for the client: it may quote the apiserver). Runs on
+ * the fetcher's thread. */
+static void sar_store(void *owner, const kos_fact_t *f, int st, json_t *out, const char *err)
+{
+        kos_authz_t *z = owner;
+        unsigned char key[32];
+        char msg[384];
+        fact_key(f, key);
+        if (st != 201 && st != 200) {
+                const char *m = json_string_value(json_object_get(out, "message"));
+                if (st >= 0)
+                        snprintf(msg, sizeof(msg), "SubjectAccessReview failed: HTTP %d%s%.200s",
+                                 st, m ? ": " : "", m ? m : "");
+                else
+                        snprintf(msg, sizeof(msg), "SubjectAccessReview failed: %s", err);
+                cache_put(z, z->sar, key, KOS_AUTHZ_ERROR, msg, NULL, ERROR_TTL_MS);
+                return;
+        }
+        json_t *status = json_object_get(out, "status");
+        const char *reason = json_string_value(json_object_get(status, "reason"));
+        int allowed = json_is_true(json_object_get(status, "allowed"));
+        int denied = json_is_true(json_object_get(status, "denied"));
+        if (allowed && !denied) {
+                cache_put(z, z->sar, key, KOS_AUTHZ_ALLOW, "", NULL, f->ttl_ms);
+                return;
+        }
+        /* responsewriters.ForbiddenStatusError: the message, then ": <reason>" */
+        snprintf(msg, sizeof(msg), "%s%s%.200s", f->note ? f->note : "forbidden",
+                 reason && reason[0] ? ": " : "", reason && reason[0] ? reason : "");
+        cache_put(z, z->sar, key, KOS_AUTHZ_DENY, msg, NULL, f->ttl_ms);
+}
+
 kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
                                    const kos_request_t *req, const char *path, char *msg,
-                                   size_t msg_size)
+                                   size_t msg_size, kos_fact_t **need)
 {
+        *need = NULL;
         /* options/authorization.go: PrivilegedGroups system:masters needs no review */
         if (is_master(id))
                 return KOS_AUTHZ_ALLOW;
@@ -381,60 +447,42 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
         /* the key is the whole spec, extras included (webhook.go: json.Marshal(r.Spec)) */
         char *dump = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
         unsigned char key[32];
-        cacheable = cacheable && dump && cache_key(z, dump, strlen(dump), NULL, 0, key) == 0;
+        int keyed = dump && cache_key(z, dump, strlen(dump), NULL, 0, key) == 0;
         free(dump);
         int result;
-        if (cacheable && cache_get(z, z->sar, key, &result, msg, msg_size, NULL)) {
+        if (!keyed) {
+                json_decref(spec);
+                snprintf(msg, msg_size, "out of memory");
+                return KOS_AUTHZ_ERROR;
+        }
+        if (cache_get(z, z->sar, key, &result, msg, msg_size, NULL)) {
                 json_decref(spec);
                 return (kos_authz_result_t)result;
         }
+        /* the denial as kube-apiserver words it, for sar_store (which adds the reason) */
+        char denial[384];
+        if (resource)
+                snprintf(denial, sizeof(denial),
+                         "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API group "
+                         "\"%s\" %s",
+                         d.object, id->user, verb, d.resource, api_group(req->api), d.scope);
+        else
+                snprintf(denial, sizeof(denial), "forbidden: User \"%s\" cannot get %s", id->user,
+                         d.object);
         json_t *review = json_object();
         json_object_set_new(review, "apiVersion", json_string("authorization.k8s.io/v1"));
         json_object_set_new(review, "kind", json_string("SubjectAccessReview"));
         json_object_set_new(review, "spec", spec);
-        json_t *out = NULL;
-        char err[256];
-        int st =
-            kos_kube_call(z->kube, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                          review, &out, err, sizeof(err));
-        json_decref(review);
-        if (st != 201 && st != 200) {
-                /* for the log only: the apiserver's answer may name our ServiceAccount */
-                const char *m = json_string_value(json_object_get(out, "message"));
-                if (st >= 0)
-                        snprintf(err, sizeof(err), "HTTP %d%s%.200s", st, m ? ": " : "",
-                                 m ? m : "");
-                snprintf(msg, msg_size, "SubjectAccessReview failed: %s", err);
-                json_decref(out);
-                return KOS_AUTHZ_ERROR; /* never cached: the next request retries */
+        kos_fact_t *f =
+            review_fact(z, "sar", key, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review,
+                        sar_store, cacheable ? z->ttl_ms : ERROR_TTL_MS);
+        if (!f || !(f->note = strdup(denial))) {
+                kos_fact_free(f);
+                snprintf(msg, msg_size, "out of memory");
+                return KOS_AUTHZ_ERROR;
         }
-        json_t *status = json_object_get(out, "status");
-        const char *reason = json_string_value(json_object_get(status, "reason"));
-        int allowed = json_is_true(json_object_get(status, "allowed"));
-        int denied = json_is_true(json_object_get(status, "denied"));
-        if (allowed && !denied) {
-                result = KOS_AUTHZ_ALLOW;
-                msg[0] = '\0';
-        } else {
-                /* responsewriters.ForbiddenStatusError: the message, then ": <reason>" */
-                result = KOS_AUTHZ_DENY;
-                char r[256] = "";
-                if (reason && reason[0])
-                        snprintf(r, sizeof(r), ": %.200s", reason);
-                if (resource)
-                        snprintf(msg, msg_size,
-                                 "%s is forbidden: User \"%s\" cannot %s resource \"%s\" in API "
-                                 "group \"%s\" %s%s",
-                                 d.object, id->user, verb, d.resource, api_group(req->api), d.scope,
-                                 r);
-                else
-                        snprintf(msg, msg_size, "forbidden: User \"%s\" cannot get %s%s", id->user,
-                                 d.object, r);
-        }
-        json_decref(out);
-        if (cacheable)
-                cache_put(z, z->sar, key, result, msg, NULL);
-        return (kos_authz_result_t)result;
+        *need = f;
+        return KOS_AUTHZ_MISSING;
 }
 
 /* ---- TokenReview ------------------------------------------------------------------------ */
@@ -485,16 +533,47 @@ oom:
         return -1;
 }
 
+/* The answer of a TokenReview, or why it could not be made (kept briefly: an apiserver hiccup
+ * must not lock a user out for longer). Runs on the fetcher's thread. */
+static void token_store(void *owner, const kos_fact_t *f, int st, json_t *out, const char *err)
+{
+        kos_authz_t *z = owner;
+        unsigned char key[32];
+        char msg[384];
+        fact_key(f, key);
+        if (st != 201 && st != 200) {
+                const char *m = json_string_value(json_object_get(out, "message"));
+                if (st >= 0)
+                        snprintf(msg, sizeof(msg), "TokenReview failed: HTTP %d%s%.200s", st,
+                                 m ? ": " : "", m ? m : "");
+                else
+                        snprintf(msg, sizeof(msg), "TokenReview failed: %s", err);
+                cache_put(z, z->tokens, key, -1, msg, NULL, ERROR_TTL_MS);
+                return;
+        }
+        kos_identity_t id;
+        int result =
+            kos_authz_parse_token_review(json_object_get(out, "status"), &id, msg, sizeof(msg));
+        if (result == 0)
+                msg[0] = '\0';
+        cache_put(z, z->tokens, key, result, msg, result == 0 ? &id : NULL, f->ttl_ms);
+        kos_identity_clear(&id);
+}
+
 int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, char *msg,
-                           size_t msg_size)
+                           size_t msg_size, kos_fact_t **need)
 {
         kos_authz_t *z = opaque;
         int result;
         unsigned char key[32];
-        /* keyFunc(hashPool, audiences = none, token) */
-        int cacheable = cache_key(z, token, strlen(token), NULL, 0, key) == 0;
+        *need = NULL;
         memset(id, 0, sizeof(*id));
-        if (cacheable && cache_get(z, z->tokens, key, &result, msg, msg_size, id))
+        /* keyFunc(hashPool, audiences = none, token) */
+        if (cache_key(z, token, strlen(token), NULL, 0, key) == -1) {
+                snprintf(msg, msg_size, "TokenReview failed: out of memory");
+                return -1;
+        }
+        if (cache_get(z, z->tokens, key, &result, msg, msg_size, id))
                 return result;
         json_t *review = json_object();
         json_object_set_new(review, "apiVersion", json_string("authentication.k8s.io/v1"));
@@ -502,28 +581,14 @@ int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, 
         json_t *spec = json_object();
         json_object_set_new(spec, "token", json_string(token));
         json_object_set_new(review, "spec", spec);
-        json_t *out = NULL;
-        char err[256];
-        int st = kos_kube_call(z->kube, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                               review, &out, err, sizeof(err));
-        json_decref(review);
-        if (st != 201 && st != 200) {
-                const char *m = json_string_value(json_object_get(out, "message"));
-                if (st >= 0)
-                        snprintf(msg, msg_size, "TokenReview failed: HTTP %d%s%.200s", st,
-                                 m ? ": " : "", m ? m : "");
-                else
-                        snprintf(msg, msg_size, "TokenReview failed: %s", err);
-                json_decref(out);
-                return -1; /* not cached: an apiserver hiccup must not lock a user out */
+        kos_fact_t *f = review_fact(z, "token", key, "/apis/authentication.k8s.io/v1/tokenreviews",
+                                    review, token_store, z->ttl_ms);
+        if (!f) {
+                snprintf(msg, msg_size, "TokenReview failed: out of memory");
+                return -1;
         }
-        result = kos_authz_parse_token_review(json_object_get(out, "status"), id, msg, msg_size);
-        if (result == 0)
-                msg[0] = '\0';
-        json_decref(out);
-        if (cacheable)
-                cache_put(z, z->tokens, key, result, msg, result == 0 ? id : NULL);
-        return result;
+        *need = f;
+        return 1;
 }
 
 /* ---- extension-apiserver-authentication ------------------------------------------------- */

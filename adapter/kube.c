@@ -1,5 +1,6 @@
 /* kube-apiserver client (see kube.h). libcurl easy handles are pooled so connections and TLS
- * sessions are reused across request threads. */
+ * sessions are reused across threads; the same request setup serves the blocking calls and
+ * the fetcher's curl-multi transfers. */
 #include "kube.h"
 #include "log.h"
 
@@ -11,10 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-#define POOL_MAX   8
-#define CACHE_MAX  128
-#define BODY_MAX   (64u << 20) /* a pod list of a huge namespace still fits */
-#define TIMEOUT_MS 5000
+#define POOL_MAX     8
+#define CACHE_MAX    128
+#define BODY_MAX     (64u << 20) /* a pod list of a huge namespace still fits */
+#define TIMEOUT_MS   5000
+#define ERROR_TTL_MS 1000 /* failed reads are kept this long (see pods_store) */
 
 typedef struct {
         char key[512];
@@ -151,24 +153,25 @@ static char *current_token(const kos_kube_t *k)
         return n ? strdup(buf) : NULL;
 }
 
-static int call(kos_kube_t *k, const char *method, const char *path, const char *accept,
-                json_t *body, json_t **out, char *errstr, size_t errstr_size);
+struct kos_kube_req_s {
+        CURL *c;
+        struct curl_slist *hdrs;
+        char *payload;
+        body_t b;
+        char what[600]; /* "METHOD path" for errors */
+};
 
-int kos_kube_call(kos_kube_t *k, const char *method, const char *path, json_t *body, json_t **out,
-                  char *errstr, size_t errstr_size)
+kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *path,
+                                 const char *accept, json_t *body, char *errstr, size_t errstr_size)
 {
-        return call(k, method, path, "application/json", body, out, errstr, errstr_size);
-}
-
-static int call(kos_kube_t *k, const char *method, const char *path, const char *accept,
-                json_t *body, json_t **out, char *errstr, size_t errstr_size)
-{
-        *out = NULL;
-        CURL *c = take_handle(k);
-        if (!c) {
-                snprintf(errstr, errstr_size, "curl_easy_init failed");
-                return -1;
+        kos_kube_req_t *r = calloc(1, sizeof(*r));
+        if (!r || !(r->c = take_handle(k))) {
+                free(r);
+                snprintf(errstr, errstr_size, "%s %s: out of memory", method, path);
+                return NULL;
         }
+        snprintf(r->what, sizeof(r->what), "%s %.500s", method, path);
+        CURL *c = r->c;
         curl_easy_reset(c);
         char url[4096];
         snprintf(url, sizeof(url), "%s%s", k->t.server, path);
@@ -193,45 +196,70 @@ static int call(kos_kube_t *k, const char *method, const char *path, const char 
                 curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
                 curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
         }
-        struct curl_slist *hdrs = NULL;
         char accept_hdr[256];
-        snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
-        hdrs = curl_slist_append(hdrs, accept_hdr);
+        snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s",
+                 accept ? accept : "application/json");
+        r->hdrs = curl_slist_append(r->hdrs, accept_hdr);
         char *token = current_token(k);
         if (token) {
                 size_t n = strlen(token) + 32;
                 char *h = malloc(n);
-                snprintf(h, n, "Authorization: Bearer %s", token);
-                hdrs = curl_slist_append(hdrs, h);
+                if (h) {
+                        snprintf(h, n, "Authorization: Bearer %s", token);
+                        r->hdrs = curl_slist_append(r->hdrs, h);
+                }
                 free(h);
                 free(token);
         }
-        char *payload = NULL;
         if (body) {
-                payload = json_dumps(body, JSON_COMPACT);
-                hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+                r->payload = json_dumps(body, JSON_COMPACT);
+                r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->payload ? r->payload : "");
         }
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        body_t b = {0};
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdrs);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        CURLcode rc = curl_easy_perform(c);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->b);
+        curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+        return r;
+}
+
+void *kos_kube_req_handle(kos_kube_req_t *r)
+{
+        return r->c;
+}
+
+int kos_kube_req_finish(kos_kube_t *k, kos_kube_req_t *r, int curl_rc, json_t **out, char *errstr,
+                        size_t errstr_size)
+{
+        *out = NULL;
         long status = -1;
-        if (rc == CURLE_OK) {
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-                if (b.buf)
-                        *out = json_loadb(b.buf, b.len, 0, NULL);
+        if (curl_rc == CURLE_OK) {
+                curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
+                if (r->b.buf)
+                        *out = json_loadb(r->b.buf, r->b.len, 0, NULL);
         } else {
-                snprintf(errstr, errstr_size, "%s %s: %s", method, path,
-                         b.overflow ? "answer larger than 64 MiB" : curl_easy_strerror(rc));
+                snprintf(errstr, errstr_size, "%s: %s", r->what,
+                         r->b.overflow ? "answer larger than 64 MiB"
+                                       : curl_easy_strerror((CURLcode)curl_rc));
         }
-        curl_slist_free_all(hdrs);
-        free(payload);
-        free(b.buf);
-        give_handle(k, c);
+        curl_slist_free_all(r->hdrs);
+        free(r->payload);
+        free(r->b.buf);
+        give_handle(k, r->c);
+        free(r);
         return (int)status;
+}
+
+int kos_kube_call(kos_kube_t *k, const char *method, const char *path, json_t *body, json_t **out,
+                  char *errstr, size_t errstr_size)
+{
+        *out = NULL;
+        kos_kube_req_t *r = kos_kube_req_new(k, method, path, NULL, body, errstr, errstr_size);
+        if (!r)
+                return -1;
+        CURLcode rc = curl_easy_perform(r->c);
+        return kos_kube_req_finish(k, r, rc, out, errstr, errstr_size);
 }
 
 /* ---- pods ------------------------------------------------------------------------------- */
@@ -299,55 +327,76 @@ static cache_entry_t *cache_slot(cache_entry_t *c, const char *key, int64_t now,
         return free_slot ? free_slot : oldest;
 }
 
-kos_pod_list_t *kos_kube_pods(kos_kube_t *k, const char *ns, int ttl_ms, char *errstr,
-                              size_t errstr_size)
+/* The answer of a pod LIST, or why there is none: a failure is kept too (ERROR_TTL_MS), so
+ * the requests that waited for it get it and a failing apiserver sees one LIST per second
+ * per namespace, not one per request. */
+static void pods_store(void *owner, const kos_fact_t *f, int status, json_t *doc, const char *err)
 {
+        kos_kube_t *k = owner;
+        const char *ns = strchr(f->key, '\n') + 1;
+        kos_pod_list_t *l = status == 200 ? parse_pods(doc) : NULL;
+        char why[256] = "";
+        if (!l) {
+                const char *msg = json_string_value(json_object_get(doc, "message"));
+                if (status >= 0)
+                        snprintf(why, sizeof(why), "listing pods in %s: HTTP %d%s%s", ns, status,
+                                 msg ? ": " : "", msg ? msg : "");
+                else
+                        snprintf(why, sizeof(why), "listing pods in %s: %s", ns, err);
+        } else {
+                l->refcnt = 1; /* the cache's */
+        }
         int64_t now = now_ms();
         int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->pods, ns, now, &hit);
-        if (hit && e->pods) {
-                e->pods->refcnt++;
-                kos_pod_list_t *l = e->pods;
+        if (e->pods && --e->pods->refcnt == 0)
+                pods_free(e->pods);
+        snprintf(e->key, sizeof(e->key), "%s", ns);
+        e->pods = l;
+        snprintf(e->err, sizeof(e->err), "%s", why);
+        e->expires_ms = now + (l ? f->ttl_ms : ERROR_TTL_MS);
+        pthread_mutex_unlock(&k->lock);
+}
+
+int kos_kube_pods_lookup(kos_kube_t *k, const char *ns, int ttl_ms, kos_pod_list_t **out,
+                         char *errstr, size_t errstr_size, kos_fact_t **need)
+{
+        *out = NULL;
+        *need = NULL;
+        int hit;
+        pthread_mutex_lock(&k->lock);
+        cache_entry_t *e = cache_slot(k->pods, ns, now_ms(), &hit);
+        if (hit) {
+                int rc = -1;
+                if (e->pods) {
+                        e->pods->refcnt++;
+                        *out = e->pods;
+                        rc = 0;
+                } else {
+                        snprintf(errstr, errstr_size, "%s", e->err);
+                }
                 pthread_mutex_unlock(&k->lock);
-                return l;
+                return rc;
         }
         pthread_mutex_unlock(&k->lock);
-
-        /* Several threads may miss at once; each lists, the last one stays cached.
-         * Only what the HPA counts (not Failed/Succeeded, filtered by the apiserver) and only
+        /* Only what the HPA counts (not Failed/Succeeded, filtered by the apiserver) and only
          * metadata (names, labels, deletion): a small part of the bytes to move and parse. */
         char path[512];
         snprintf(path, sizeof(path),
                  "/api/v1/namespaces/%s/pods"
                  "?fieldSelector=status.phase%%21%%3DFailed%%2Cstatus.phase%%21%%3DSucceeded",
                  ns);
-        json_t *doc = NULL;
-        int st = call(k, "GET", path,
-                      "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
-                      "application/json",
-                      NULL, &doc, errstr, errstr_size);
-        kos_pod_list_t *l = NULL;
-        if (st == 200)
-                l = parse_pods(doc);
-        if (!l && st >= 0) {
-                const char *msg = json_string_value(json_object_get(doc, "message"));
-                snprintf(errstr, errstr_size, "listing pods in %s: HTTP %d%s%s", ns, st,
-                         msg ? ": " : "", msg ? msg : "");
+        kos_fact_t *f = kos_fact_new("pods", ns, "GET", path, NULL, pods_store, k);
+        if (!f) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
         }
-        json_decref(doc);
-        if (!l)
-                return NULL;
-        l->refcnt = 2; /* the cache and the caller */
-        pthread_mutex_lock(&k->lock);
-        e = cache_slot(k->pods, ns, now, &hit);
-        if (e->pods && --e->pods->refcnt == 0)
-                pods_free(e->pods);
-        snprintf(e->key, sizeof(e->key), "%s", ns);
-        e->pods = l;
-        e->expires_ms = now + ttl_ms;
-        pthread_mutex_unlock(&k->lock);
-        return l;
+        f->accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                    "application/json";
+        f->ttl_ms = ttl_ms;
+        *need = f;
+        return 1;
 }
 
 void kos_kube_pods_release(kos_kube_t *k, kos_pod_list_t *l)
@@ -363,19 +412,53 @@ void kos_kube_pods_release(kos_kube_t *k, kos_pod_list_t *l)
 
 /* ---- workload annotations --------------------------------------------------------------- */
 
-int kos_kube_workload_group(kos_kube_t *k, const char *resource, const char *api_group,
-                            const char *ns, const char *name, int ttl_ms, char *group,
-                            size_t group_size, char *topics, size_t topics_size, char *errstr,
-                            size_t errstr_size)
+/* A workload's annotations, or why they could not be read (kept ERROR_TTL_MS). */
+static void workload_store(void *owner, const kos_fact_t *f, int status, json_t *doc,
+                           const char *err)
 {
-        char key[512];
-        snprintf(key, sizeof(key), "%s.%s/%s/%s", resource, api_group, ns, name);
+        kos_kube_t *k = owner;
+        const char *key = strchr(f->key, '\n') + 1;
+        const char *g = NULL, *t = NULL;
+        char why[256] = "";
+        int found;
+        if (status == 200) {
+                json_t *ann = json_object_get(json_object_get(doc, "metadata"), "annotations");
+                g = json_string_value(json_object_get(ann, KOS_ANNOTATION_GROUP));
+                t = json_string_value(json_object_get(ann, KOS_ANNOTATION_TOPICS));
+                found = g && *g ? 1 : 0;
+        } else {
+                found = -1;
+                if (status >= 0)
+                        snprintf(why, sizeof(why), "%s: HTTP %d", key, status);
+                else
+                        snprintf(why, sizeof(why), "%s", err);
+        }
         int64_t now = now_ms();
-        int hit, found;
+        int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->workloads, key, now, &hit);
+        snprintf(e->key, sizeof(e->key), "%s", key);
+        e->found = found;
+        snprintf(e->group, sizeof(e->group), "%s", found == 1 ? g : "");
+        snprintf(e->topics, sizeof(e->topics), "%s", found == 1 && t ? t : "");
+        snprintf(e->err, sizeof(e->err), "%s", why);
+        e->expires_ms = now + (found < 0 ? ERROR_TTL_MS : f->ttl_ms);
+        pthread_mutex_unlock(&k->lock);
+}
+
+int kos_kube_workload_lookup(kos_kube_t *k, const char *resource, const char *api_group,
+                             const char *ns, const char *name, int ttl_ms, char *group,
+                             size_t group_size, char *topics, size_t topics_size, char *errstr,
+                             size_t errstr_size, kos_fact_t **need)
+{
+        *need = NULL;
+        char key[512];
+        snprintf(key, sizeof(key), "%s.%s/%s/%s", resource, api_group, ns, name);
+        int hit;
+        pthread_mutex_lock(&k->lock);
+        cache_entry_t *e = cache_slot(k->workloads, key, now_ms(), &hit);
         if (hit) {
-                found = e->found;
+                int found = e->found;
                 snprintf(group, group_size, "%s", e->group);
                 snprintf(topics, topics_size, "%s", e->topics);
                 snprintf(errstr, errstr_size, "%s", e->err);
@@ -383,37 +466,15 @@ int kos_kube_workload_group(kos_kube_t *k, const char *resource, const char *api
                 return found;
         }
         pthread_mutex_unlock(&k->lock);
-
-        char path[1024], err[256] = "";
+        char path[1024];
         snprintf(path, sizeof(path), "/apis/%s/v1/namespaces/%s/%s/%s", api_group, ns, resource,
                  name);
-        json_t *doc = NULL;
-        int st = kos_kube_call(k, "GET", path, NULL, &doc, err, sizeof(err));
-        const char *g = NULL, *t = NULL;
-        if (st == 200) {
-                json_t *ann = json_object_get(json_object_get(doc, "metadata"), "annotations");
-                g = json_string_value(json_object_get(ann, KOS_ANNOTATION_GROUP));
-                t = json_string_value(json_object_get(ann, KOS_ANNOTATION_TOPICS));
-                found = g && *g ? 1 : 0;
-        } else {
-                found = -1;
-                if (st >= 0)
-                        snprintf(err, sizeof(err), "%s.%s %s/%s: HTTP %d", resource, api_group, ns,
-                                 name, st);
+        kos_fact_t *f = kos_fact_new("workload", key, "GET", path, NULL, workload_store, k);
+        if (!f) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
         }
-        pthread_mutex_lock(&k->lock);
-        e = cache_slot(k->workloads, key, now, &hit);
-        snprintf(e->key, sizeof(e->key), "%s", key);
-        e->found = found;
-        snprintf(e->group, sizeof(e->group), "%s", found == 1 ? g : "");
-        snprintf(e->topics, sizeof(e->topics), "%s", found == 1 && t ? t : "");
-        snprintf(e->err, sizeof(e->err), "%s", err);
-        /* Errors are cached briefly too, so an outage does not turn into a request storm. */
-        e->expires_ms = now + (found < 0 ? 1000 : ttl_ms);
-        snprintf(group, group_size, "%s", e->group);
-        snprintf(topics, topics_size, "%s", e->topics);
-        pthread_mutex_unlock(&k->lock);
-        json_decref(doc);
-        snprintf(errstr, errstr_size, "%s", err);
-        return found;
+        f->ttl_ms = ttl_ms;
+        *need = f;
+        return 2;
 }

@@ -6,6 +6,7 @@
 #include "lag.h"
 #include "log.h"
 #include "kauthz.h"
+#include "fetch.h"
 #include "kube.h"
 #include "mapping.h"
 #include "server.h"
@@ -36,7 +37,8 @@ static void usage(FILE *out)
             "      --refresh-interval DUR         pause between lag refreshes (default 1s)\n"
             "      --max-staleness DUR            answer 503 when the lag snapshot is older "
             "(default 15s)\n"
-            "      --kafka-timeout DUR            timeout of each Kafka request (default 5s)\n"
+            "      --kafka-timeout DUR            time limit of a refresh's Kafka calls (default "
+            "5s)\n"
             "      --no-commit-policy P           lag of a partition with no commit: earliest "
             "(from the\n"
             "                                     log start offset, default) or latest (0)\n"
@@ -70,6 +72,16 @@ static void usage(FILE *out)
             "      --tls-cert-file FILE           serving certificate (PEM, required)\n"
             "      --tls-private-key-file FILE    its key (PEM, required)\n"
             "      --threads N                    HTTP worker threads (default 2)\n"
+            "      --max-connections N            all connections (default 1000)\n"
+            "      --max-connections-per-address N  connections from one address not (yet) "
+            "proven to be\n"
+            "                                     the front proxy; past it the oldest idle one "
+            "is closed (default 32)\n"
+            "      --max-untrusted-connections N  the same, all addresses (default 500)\n"
+            "      --tls-handshake-timeout DUR    connect to complete first request head "
+            "(default 10s)\n"
+            "      --idle-timeout DUR             keep-alive connection inactivity (default "
+            "90s)\n"
             "\n"
             "Authentication:\n"
             "      --requestheader-client-ca-file FILE   CA of the aggregator's front-proxy "
@@ -118,6 +130,11 @@ enum {
         OPT_KUBE_TTL,
         OPT_HEADROOM,
         OPT_HISTORY, /* the flags of history.h, parsed there */
+        OPT_MAX_CONN,
+        OPT_MAX_CONN_ADDR,
+        OPT_MAX_UNTRUSTED,
+        OPT_HANDSHAKE_TIMEOUT,
+        OPT_IDLE_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -156,6 +173,11 @@ static const struct option long_opts[] = {
     {"stuck-refreshes", required_argument, 0, OPT_HISTORY},
     {"status-window", required_argument, 0, OPT_HISTORY},
     {"status-min-distance", required_argument, 0, OPT_HISTORY},
+    {"max-connections", required_argument, 0, OPT_MAX_CONN},
+    {"max-connections-per-address", required_argument, 0, OPT_MAX_CONN_ADDR},
+    {"max-untrusted-connections", required_argument, 0, OPT_MAX_UNTRUSTED},
+    {"tls-handshake-timeout", required_argument, 0, OPT_HANDSHAKE_TIMEOUT},
+    {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -173,7 +195,14 @@ int main(int argc, char **argv)
         kos_kconf_t *kc = kos_kconf_new();
         kos_lag_opts_t lo;
         kos_lag_opts_defaults(&lo);
-        kos_server_conf_t sc = {.bind_address = "0.0.0.0", .port = 6443, .threads = 2};
+        kos_server_conf_t sc = {.bind_address = "0.0.0.0",
+                                .port = 6443,
+                                .threads = 2,
+                                .max_connections = KOS_SERVER_DEFAULT_MAX_CONNECTIONS,
+                                .max_connections_per_address = KOS_SERVER_DEFAULT_PER_ADDRESS,
+                                .max_untrusted_connections = KOS_SERVER_DEFAULT_UNTRUSTED,
+                                .handshake_timeout_ms = KOS_SERVER_DEFAULT_HANDSHAKE_MS,
+                                .idle_timeout_s = KOS_SERVER_DEFAULT_IDLE_S};
         kos_auth_conf_t ac;
         /* pflag StringSlice: the first use of a list flag replaces its default, later uses
          * append */
@@ -192,6 +221,7 @@ int main(int argc, char **argv)
         long long headroom_budget = 1000000;
         kos_kube_t *kube = NULL;
         kos_authz_t *authz = NULL;
+        kos_fetch_t *fetch = NULL;
 
         /* glibc gives every thread its own 64 MiB arena; with librdkafka's and the HTTP
          * pool's threads that multiplies RSS for no gain in a process this size. */
@@ -347,6 +377,41 @@ int main(int argc, char **argv)
                         bad = kos_parse_duration_ms("--kube-cache-ttl", optarg, &kube_ttl_ms, err,
                                                     sizeof(err));
                         break;
+                case OPT_MAX_CONN:
+                        bad = kos_parse_int("--max-connections", optarg, 16, 1000000, &n, err,
+                                            sizeof(err));
+                        sc.max_connections = (int)n;
+                        break;
+                case OPT_MAX_CONN_ADDR:
+                        bad = kos_parse_int("--max-connections-per-address", optarg, 1, 1000000, &n,
+                                            err, sizeof(err));
+                        sc.max_connections_per_address = (int)n;
+                        break;
+                case OPT_MAX_UNTRUSTED:
+                        bad = kos_parse_int("--max-untrusted-connections", optarg, 1, 1000000, &n,
+                                            err, sizeof(err));
+                        sc.max_untrusted_connections = (int)n;
+                        break;
+                case OPT_HANDSHAKE_TIMEOUT:
+                        bad = kos_parse_duration_ms("--tls-handshake-timeout", optarg, &ms, err,
+                                                    sizeof(err));
+                        if (!bad && (ms < 100 || ms > 600000)) {
+                                snprintf(err, sizeof(err),
+                                         "--tls-handshake-timeout: must be between 100ms and 10m");
+                                bad = -1;
+                        }
+                        sc.handshake_timeout_ms = (int)ms;
+                        break;
+                case OPT_IDLE_TIMEOUT:
+                        bad =
+                            kos_parse_duration_ms("--idle-timeout", optarg, &ms, err, sizeof(err));
+                        if (!bad && (ms < 1000 || ms > 86400000)) {
+                                snprintf(err, sizeof(err),
+                                         "--idle-timeout: must be between 1s and 24h");
+                                bad = -1;
+                        }
+                        sc.idle_timeout_s = (int)((ms + 999) / 1000);
+                        break;
                 case OPT_HEADROOM:
                         bad = kos_parse_int("--headroom-budget", optarg, 1, INT64_MAX / 2,
                                             &headroom_budget, err, sizeof(err));
@@ -396,6 +461,11 @@ int main(int argc, char **argv)
                 rc = fail_start("--tls-cert-file and --tls-private-key-file are required");
                 goto out;
         }
+        if (sc.max_untrusted_connections >= sc.max_connections) {
+                rc = fail_start("--max-untrusted-connections must be below --max-connections "
+                                "(the rest is kept for the aggregator)");
+                goto out;
+        }
         if (staleness_ms < lo.refresh_interval_ms) {
                 rc = fail_start("--max-staleness must be at least --refresh-interval");
                 goto out;
@@ -443,6 +513,11 @@ int main(int argc, char **argv)
                         goto out;
                 }
                 kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
+                /* Reviews and lists for requests, all in flight at once, 64 at most. */
+                if (!(fetch = kos_fetch_new(kube, 64, err, sizeof(err)))) {
+                        rc = fail_start(err);
+                        goto out;
+                }
                 /* ApplyTo reads the ConfigMap only for a CA whose flag is absent */
                 if (!skip_lookup && (!ac.client_ca_file || !ac.requestheader_client_ca_file)) {
                         int changed;
@@ -484,6 +559,7 @@ int main(int argc, char **argv)
                                   .kube = kube,
                                   .kube_cache_ttl_ms = (int)kube_ttl_ms};
         sc.ctx = &ctx;
+        sc.fetch = fetch;
         if (!(server = kos_server_start(&sc, err, sizeof(err)))) {
                 rc = fail_start(err);
                 goto out;
@@ -507,6 +583,7 @@ int main(int argc, char **argv)
         rc = 0;
 out:
         kos_server_stop(server);
+        kos_fetch_destroy(fetch); /* before the caches it stores into */
         kos_lag_destroy(lag);
         kos_snapshot_publish_clear();
         kos_authz_destroy(authz);

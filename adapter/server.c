@@ -2,6 +2,7 @@
  * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
  * `%2F` must stay distinguishable from `*` and `/` until then. */
 #include "server.h"
+#include "connguard.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -27,9 +28,18 @@ typedef struct {
         atomic_int refs;
 } tls_gen_t;
 
+/* A request is dispatched again after each fact it waited for; past this many rounds (the
+ * facts were evicted from their caches before it came back) it gets a 503. */
+#define MAX_ROUNDS 8
+
 struct kos_server_s {
         struct MHD_Daemon *d;
         const kos_dispatch_ctx_t *ctx;
+        kos_fetch_t *fetch;
+        atomic_int stopping;
+        atomic_int parked; /* requests suspended for a fact */
+        kos_connguard_t *guard;
+        int idle_timeout_s;
         char *cert_pem, *key_pem;
         int port;
         int request_client_certs;
@@ -37,10 +47,21 @@ struct kos_server_s {
         tls_gen_t *gen; /* current; NULL until the first connection */
 };
 
-/* Per TLS connection: the presented chain, parsed once; it is verified on every request
- * (kos_auth_check_peer reuses a result only while it cannot have changed). */
+/* Per request (libmicrohttpd's con_cls). */
 typedef struct {
-        int loaded;
+        int rounds;  /* times suspended for a fact */
+        int refused; /* the fetcher refused to wait (shutting down) */
+        int parked;  /* suspended now (counted in kos_server_s.parked) */
+} req_state_t;
+
+/* Per TLS connection (libmicrohttpd's socket context): its admission record, and the presented
+ * chain, parsed once; the chain is verified on every request (kos_auth_check_peer reuses a
+ * result only while it cannot have changed), and the connection counts as trusted only while
+ * that check says front proxy. */
+typedef struct {
+        kos_guard_entry_t g;   /* g.handle = the descriptor */
+        int loaded;            /* cert parsed (first request) */
+        int trusted;           /* handed to kos_connguard_trust */
         kos_peer_cert_t *cert; /* NULL: no certificate */
         tls_gen_t *gen;
 } conn_state_t;
@@ -124,19 +145,49 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
         return strlen(s);
 }
 
-/* Runs before the TLS handshake (MHD has set the session up): the session gets the
- * credentials of the current CAs and, when any CA may be configured, asks for a client
- * certificate (secure_serving.go: tls.RequestClientCert; verification is ours). */
+/* The guard chose this connection to make room: shutting the socket down makes its worker
+ * see end-of-stream and close it (the descriptor stays libmicrohttpd's to close). */
+static void evict(void *arg, kos_guard_entry_t *e)
+{
+        (void)arg;
+        shutdown(e->handle, SHUT_RDWR);
+}
+
+/* STARTED runs in the accepting worker right after accept(), before the TLS handshake (MHD
+ * has set the session up): the place to admit or evict, and to give the session the
+ * credentials of the current CAs and, when any CA may be configured, ask for a client
+ * certificate (secure_serving.go: tls.RequestClientCert; verification is ours). CLOSED runs
+ * before libmicrohttpd closes the descriptor, so the guard never shuts down a descriptor
+ * number that was reused. */
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
         kos_server_t *s = cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *fd =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *addr =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
                 conn_state_t *st = calloc(1, sizeof(*st));
+                if (!st || !fd || !addr) {
+                        free(st);
+                        if (fd)
+                                shutdown(fd->connect_fd, SHUT_RDWR);
+                        return;
+                }
+                const struct sockaddr *sa = addr->client_addr;
+                socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+                st->g.handle = fd->connect_fd;
+                if (kos_connguard_open(s->guard, &st->g, sa, len, mono_us() / 1000) == -1) {
+                        shutdown(fd->connect_fd, SHUT_RDWR);
+                        free(st);
+                        return;
+                }
                 *socket_context = st;
                 const union MHD_ConnectionInfo *ci =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-                if (!st || !ci || !ci->tls_session)
+                if (!ci || !ci->tls_session)
                         return;
                 gnutls_session_t session = (gnutls_session_t)ci->tls_session;
                 if ((st->gen = gen_acquire(s)) &&
@@ -146,12 +197,30 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 conn_state_t *st = *socket_context;
                 if (st) {
+                        kos_connguard_close(s->guard, &st->g);
                         kos_peer_cert_free(st->cert);
                         gen_release(st->gen);
                         free(st);
                 }
                 *socket_context = NULL;
         }
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+        (void)toe;
+        kos_server_t *s = cls;
+        req_state_t *rs = *con_cls;
+        if (rs && rs->parked)
+                atomic_fetch_sub(&s->parked, 1);
+        free(rs);
+        *con_cls = NULL;
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        conn_state_t *st = sc ? sc->socket_context : NULL;
+        if (st)
+                kos_connguard_request_end(s->guard, &st->g);
 }
 
 /* The chain the client presented, parsed once per connection. */
@@ -232,7 +301,8 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, const kos_response_t *r)
+static enum MHD_Result send_response(struct MHD_Connection *c, const kos_response_t *r,
+                                     int close_after)
 {
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             r->body_len, r->body ? r->body : (void *)"",
@@ -243,9 +313,24 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const kos_respons
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
         MHD_add_response_header(resp, "Cache-Control", "no-store");
+        if (close_after)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+static void resume(void *arg)
+{
+        MHD_resume_connection(arg);
+}
+
+static void unavailable(kos_response_t *r, const char *why)
+{
+        memset(r, 0, sizeof(*r));
+        r->status = 503;
+        r->content_type = "application/json";
+        r->body = kos_render_status(503, "ServiceUnavailable", why, &r->body_len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -260,7 +345,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * answer is queued on the last call, after any request body has been read and
          * discarded (no route takes a body). */
         if (*con_cls == NULL) {
-                *con_cls = (void *)1;
+                if (!(*con_cls = calloc(1, sizeof(req_state_t))))
+                        return MHD_NO;
+                const union MHD_ConnectionInfo *sc =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn_state_t *st = sc ? sc->socket_context : NULL;
+                if (st) {
+                        kos_connguard_request_begin(s->guard, &st->g);
+                        if (!st->loaded) {
+                                /* Handshake done, first request head in: from now on the
+                                 * keep-alive idle timeout applies, not the handshake one. */
+                                MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                                          (unsigned)s->idle_timeout_s);
+                                st->cert = load_peer_cert(c);
+                                st->loaded = 1;
+                        }
+                }
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -274,23 +374,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         kos_peer_cert_t *local = NULL;
         kos_peer_cert_t *cert;
         if (st) {
-                if (!st->loaded) {
-                        st->cert = load_peer_cert(c);
-                        st->loaded = 1;
-                }
-                cert = st->cert;
+                cert = st->cert; /* parsed on the request's first call */
         } else {
                 cert = local = load_peer_cert(c);
         }
-        /* x509.Authenticator verifies on every request, at the current time */
+        /* x509.Authenticator verifies on every request, at the current time; so does every
+         * round of a request resumed after a wait for a fact (this runs again then). */
         const kos_peer_t *peer =
             cert ? kos_auth_check_peer(s->ctx->auth, cert, (int64_t)time(NULL)) : NULL;
+        int front_proxy = peer && peer->kind == KOS_PEER_FRONT_PROXY;
+        if (st && front_proxy && !st->trusted) {
+                kos_connguard_trust(s->guard, &st->g);
+                st->trusted = 1;
+        }
+        /* A trusted connection whose certificate no longer verifies as the front proxy (CA
+         * rotated, certificate expired) is answered, then closed: it is out of the guard's
+         * accounting for good, so it must not stay open as anything else. */
+        int close_after = st && st->trusted && !front_proxy;
 
         headers_t hs = {0};
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hs);
         query_t q = {0};
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
 
+        req_state_t *rs = *con_cls;
+        if (rs->parked) { /* resumed */
+                rs->parked = 0;
+                atomic_fetch_sub(&s->parked, 1);
+        }
         kos_response_t r;
         if (hs.failed) {
                 memset(&r, 0, sizeof(r));
@@ -304,8 +415,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 r.content_type = "application/json";
                 r.body = kos_render_status(414, "RequestURITooLong", "query string too long",
                                            &r.body_len);
+        } else if (atomic_load(&s->stopping)) {
+                unavailable(&r, "shutting down");
         } else {
-                kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r);
+                kos_fact_t *need = NULL;
+                if (kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r,
+                                 &need) == KOS_DISPATCH_MISSING) {
+                        if (s->fetch && !rs->refused && rs->rounds < MAX_ROUNDS) {
+                                /* Parked until the fact is in its cache; resumed, this
+                                 * handler runs again and dispatches anew. Suspend first:
+                                 * the wake may come at once, from the fetcher's thread. */
+                                rs->rounds++;
+                                rs->parked = 1;
+                                atomic_fetch_add(&s->parked, 1);
+                                MHD_suspend_connection(c);
+                                if (kos_fetch_wait(s->fetch, need, resume, c) == -1) {
+                                        rs->refused = 1;
+                                        MHD_resume_connection(c);
+                                }
+                                free(q.buf);
+                                free(hs.h);
+                                kos_peer_cert_free(local);
+                                return MHD_YES;
+                        }
+                        kos_fact_free(need);
+                        unavailable(&r, rs->refused ? "shutting down"
+                                                    : "the apiserver's answers could not be kept");
+                }
         }
         free(q.buf);
         free(hs.h);
@@ -315,7 +451,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (kos_log_get_level() >= KOS_LOG_DEBUG)
                 KOS_DBG("http", "%s %.200s -> %d (%s, %lld us)", method, url, r.status,
                         r.user[0] ? r.user : "anonymous", (long long)dt);
-        return send_response(c, &r);
+        return send_response(c, &r, close_after);
 }
 
 /* libmicrohttpd hands us its own format strings. */
@@ -375,6 +511,26 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         }
         pthread_mutex_init(&s->gen_lock, NULL);
         s->ctx = conf->ctx;
+        s->fetch = conf->fetch;
+        int max_conn =
+            conf->max_connections > 0 ? conf->max_connections : KOS_SERVER_DEFAULT_MAX_CONNECTIONS;
+        int untrusted = conf->max_untrusted_connections > 0 ? conf->max_untrusted_connections
+                                                            : KOS_SERVER_DEFAULT_UNTRUSTED;
+        int handshake_ms = conf->handshake_timeout_ms > 0 ? conf->handshake_timeout_ms
+                                                          : KOS_SERVER_DEFAULT_HANDSHAKE_MS;
+        s->idle_timeout_s =
+            conf->idle_timeout_s > 0 ? conf->idle_timeout_s : KOS_SERVER_DEFAULT_IDLE_S;
+        kos_connguard_conf_t gc = {.max_per_address = conf->max_connections_per_address > 0
+                                                          ? conf->max_connections_per_address
+                                                          : KOS_SERVER_DEFAULT_PER_ADDRESS,
+                                   .max_untrusted = untrusted,
+                                   .pending_timeout_ms = handshake_ms,
+                                   .evict = evict,
+                                   .activity = kos_connguard_peer_activity};
+        if (!(s->guard = kos_connguard_new(&gc))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
         if (!(s->cert_pem = slurp(conf->tls_cert_file, "--tls-cert-file", errstr, errstr_size)) ||
             !(s->key_pem =
                   slurp(conf->tls_key_file, "--tls-private-key-file", errstr, errstr_size)) ||
@@ -387,8 +543,8 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         memset(&ss, 0, sizeof(ss));
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        unsigned flags =
-            MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
         if (inet_pton(AF_INET, conf->bind_address, &sin->sin_addr) == 1) {
                 sin->sin_family = AF_INET;
                 sin->sin_port = htons((uint16_t)conf->port);
@@ -411,18 +567,19 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                             conf->threads > 0 ? conf->threads : 2, NULL};
-        opts[k++] = (struct MHD_OptionItem){
-            MHD_OPTION_CONNECTION_LIMIT, conf->connection_limit > 0 ? conf->connection_limit : 1000,
-            NULL};
-        opts[k++] = (struct MHD_OptionItem){
-            MHD_OPTION_CONNECTION_TIMEOUT,
-            conf->connection_timeout_s > 0 ? conf->connection_timeout_s : 60, NULL};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL};
+        /* Until the first request head: the handshake timeout (as inactivity, in whole seconds;
+         * the guard enforces it as a deadline too). After it, the idle timeout. */
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                            (handshake_ms + 999) / 1000, NULL};
         /* Bounds the request line + headers: beyond it MHD answers 414/431 itself. */
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
         opts[k++] =
             (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
         opts[k++] =
             (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_connection, s};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, s};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -450,8 +607,17 @@ void kos_server_stop(kos_server_t *s)
 {
         if (!s)
                 return;
+        atomic_store(&s->stopping, 1);
+        /* libmicrohttpd must not be stopped with suspended connections: closing the fetcher
+         * wakes (resumes) every one, and refuses to park new ones. */
+        if (s->fetch)
+                kos_fetch_close(s->fetch);
+        /* Give the resumed requests a moment to be answered (503) rather than cut off. */
+        for (int i = 0; i < 200 && atomic_load(&s->parked) > 0; i++)
+                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         if (s->d)
                 MHD_stop_daemon(s->d);
+        kos_connguard_destroy(s->guard);
         free(s->cert_pem);
         free(s->key_pem);
         gen_release(s->gen);

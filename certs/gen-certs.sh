@@ -9,6 +9,8 @@
 #   admin.{crt,key}              CN=kos-admin, O=system:masters, signed by client-ca
 #   ca-bundle.b64                base64 of ca.crt for APIService.spec.caBundle
 #   serving-secret.yaml          kubernetes.io/tls Secret with serving.{crt,key}
+#   datagen-control.token        random bearer token for kos-datagen's PUT /rate (kept if present;
+#                                the cloud overlay turns it into the Secret kos-datagen-control)
 # Usage: certs/gen-certs.sh OUTDIR [--service NAME] [--namespace NS] [--days N] [--rotate-serving]
 # Existing CAs are kept, so --rotate-serving issues a new serving certificate that the same
 # caBundle still verifies (rotation without touching the APIServices).
@@ -60,6 +62,7 @@ fi
 [[ -f front-proxy-client.crt ]] || leaf front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
 [[ -f admin.crt ]] || leaf admin client-ca "/O=system:masters/CN=kos-admin" clientAuth
 base64 -w0 ca.crt > ca-bundle.b64
+[[ -s datagen-control.token ]] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > datagen-control.token
 cat > serving-secret.yaml <<YAML
 apiVersion: v1
 kind: Secret

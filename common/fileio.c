@@ -1,5 +1,6 @@
 /* Whole-file reads with a bound (see fileio.h). */
 #include "fileio.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,14 +27,7 @@ char *kos_read_file(const char *path, size_t max_bytes, size_t *len, char *errst
                 }
                 if (n + r + 1 > cap) {
                         cap = (n + r + 1) * 2;
-                        char *nb = realloc(buf, cap);
-                        if (!nb) {
-                                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                                fclose(f);
-                                free(buf);
-                                return NULL;
-                        }
-                        buf = nb;
+                        buf = kos_xrealloc(buf, cap);
                 }
                 memcpy(buf + n, chunk, r);
                 n += r;
@@ -45,10 +39,8 @@ char *kos_read_file(const char *path, size_t max_bytes, size_t *len, char *errst
                 free(buf);
                 return NULL;
         }
-        if (!buf && !(buf = calloc(1, 1))) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                return NULL;
-        }
+        if (!buf)
+                buf = kos_xmalloc(1);
         buf[n] = '\0';
         if (len)
                 *len = n;

@@ -1,6 +1,7 @@
 /* The seed's records and the binary hit codec (see frame.h). The encoders are hand-written
  * (no jansson, no snprintf) because the datagen calls them for every record it produces. */
 #include "frame.h"
+#include "xalloc.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -23,31 +24,6 @@ static const char *const game_names[KOS_GAME_COUNT] = {"Neowave", "NeoBlood", "H
 const char *kos_zone_name(int zone)
 {
         return NAME(zone_names, zone);
-}
-
-const char *kos_key_name(int key)
-{
-        return NAME(key_names, key);
-}
-
-const char *kos_direction_name(int dir)
-{
-        return NAME(dir_names, dir);
-}
-
-const char *kos_impact_type_name(int type)
-{
-        return NAME(impact_names, type);
-}
-
-const char *kos_level_name(int level)
-{
-        return NAME(level_names, level);
-}
-
-const char *kos_game_name(int game)
-{
-        return NAME(game_names, game);
 }
 
 /* ---- binary codec ------------------------------------------------------------------------ */
@@ -529,9 +505,9 @@ int kos_body_parse(const char *json, size_t len, kos_frame_body_t *out, char *er
                              : json_is_true(approval) ? KOS_APPROVAL_TRUE
                                                       : KOS_APPROVAL_FALSE;
                 b.n_strings = json_array_size(bytes);
-                if (b.n_strings && !(b.hits = malloc(b.n_strings * sizeof(*b.hits))))
-                        why = "out of memory";
-                for (size_t i = 0; !why && i < b.n_strings; i++) {
+                if (b.n_strings)
+                        b.hits = kos_xcalloc(b.n_strings, sizeof(*b.hits));
+                for (size_t i = 0; i < b.n_strings; i++) {
                         json_t *s = json_array_get(bytes, i);
                         if (!json_is_string(s)) {
                                 why = "bytes has an element that is not a string";

@@ -1,5 +1,8 @@
-/* The seed's records, shared by kos-datagen and kos-processor (SEED-SYSTEM.md, SPEC.md):
- * the FrameHeader key, the FrameBody value and the GameSession value as byte-exact JSON, and the
+/* The records of the system kos rebuilds (xke-kingof-scaling,
+ * https://github.com/DivLoic/xke-kingof-scaling, which wrote them as Avro), shared by
+ * kos-datagen and kos-processor: the FrameHeader key, the FrameBody value and the GameSession
+ * value with the original's fields, as byte-exact JSON (kos' choice, readable with kcat: fields
+ * always in the same order, no spaces, so equal headers are equal bytes on both topics), and the
  * binary hit codec that the body's hex strings carry. Encoders write into caller buffers
  * snprintf-style and never allocate (they run for every record on the produce path); parsers
  * use jansson and reject bad input with a reason. */
@@ -43,14 +46,8 @@ typedef enum {
         KOS_GAME_COUNT
 } kos_game_t;
 
-/* Names as they appear in JSON ("EU", "X", "LEFT", "Critical", "NewBie", "NeoBlood"); NULL for
- * an out-of-range value (and for KOS_KEY_NONE / KOS_DIR_NONE, which are JSON null). */
+/* A zone's name as it appears in JSON ("EU"); NULL for an out-of-range value. */
 const char *kos_zone_name(int zone);
-const char *kos_key_name(int key);
-const char *kos_direction_name(int dir);
-const char *kos_impact_type_name(int type);
-const char *kos_level_name(int level);
-const char *kos_game_name(int game);
 
 /* One hit. Fields hold the enum values above; a zeroed struct is not a valid hit (key NONE). */
 typedef struct {
@@ -63,7 +60,19 @@ typedef struct {
         uint8_t game;        /* kos_game_t */
 } kos_hit_t;
 
-/* ---- binary hit codec ---------------------------------------------------------------------- */
+/* ---- binary hit codec ----------------------------------------------------------------------
+ * The original's format ("decode hexadecimal"): one hit, these fields in this order.
+ *   key        E3 X, C3 O
+ *   direction  00 absent, or FF then 8A UP, 8C DOWN, 8D LEFT, 8E RIGHT
+ *   impact     72 Fatal, 4F Critical, A2 Special, B1 Direct, each followed by the violence
+ *              byte; 1F Missed, without one (violence 0)
+ *   doubleKey  00 absent, or FF then a key byte
+ *   level      F9 Pro, E9 Inter, D9 NewBie
+ *   game       A5 Neowave, B5 NeoBlood, C5 HowlingBlood, D5 MaximumImpact,
+ *              E5 HeatofBattleFromParadise
+ * e3001f00d9b5 is X, no direction, Missed, no doubleKey, NewBie, NeoBlood. A string that is not
+ * hex, stops inside a hit, has bytes after it or an unknown byte is not a hit: the original
+ * dropped it silently, kos drops and counts it. */
 
 #define KOS_HIT_BIN_MAX 9 /* key, FF dir, impact + violence, FF key, lvl, game */
 #define KOS_HIT_HEX_MAX (2 * KOS_HIT_BIN_MAX) /* without the NUL */

@@ -1,7 +1,10 @@
 /* Plain-HTTP endpoints over libmicrohttpd (see httpd.h). This is the only common file that
  * knows libmicrohttpd. */
 #include "httpd.h"
+#include "clock.h"
+#include "connguard.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_ROUTES 16
 
@@ -27,8 +32,15 @@ struct kos_httpd_s {
         route_t routes[MAX_ROUTES];
         int n_routes;
         struct MHD_Daemon *d;
+        kos_connguard_t *guard;
         int port;
 };
+
+/* Per-connection state (MHD's socket context). */
+typedef struct {
+        kos_guard_entry_t g; /* g.handle = the descriptor */
+        int loopback;
+} conn_t;
 
 /* Per-request state: the body as it arrives. */
 typedef struct {
@@ -40,7 +52,7 @@ static const char *const text_plain = "text/plain; charset=utf-8";
 
 kos_httpd_t *kos_httpd_new(const kos_httpd_conf_t *conf)
 {
-        kos_httpd_t *h = calloc(1, sizeof(*h));
+        kos_httpd_t *h = kos_xcalloc(1, sizeof(*h));
         if (!h)
                 return NULL;
         h->conf = *conf;
@@ -99,8 +111,8 @@ static void run_builtin(kos_httpd_t *h, const char *path, kos_http_reply_t *r)
         }
 }
 
-static void dispatch(kos_httpd_t *h, const char *method, const char *path, req_t *rq,
-                     kos_http_reply_t *r, const char **allow)
+static void dispatch(kos_httpd_t *h, struct MHD_Connection *c, const char *method, const char *path,
+                     req_t *rq, kos_http_reply_t *r, const char **allow)
 {
         if (rq->too_big) {
                 r->status = 413;
@@ -128,9 +140,21 @@ static void dispatch(kos_httpd_t *h, const char *method, const char *path, req_t
                 kos_strbuf_printf(&r->body, "%s not allowed on %s\n", method, path);
                 return;
         }
-        if (rt)
-                rt->fn(rt->arg, method, path, rq->body.data ? rq->body.data : "", rq->body.len, r);
-        else
+        if (rt) {
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                const conn_t *cs = ci ? ci->socket_context : NULL;
+                kos_http_request_t req = {
+                    .method = method,
+                    .path = path,
+                    .body = rq->body.data ? rq->body.data : "",
+                    .body_len = rq->body.len,
+                    .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                 MHD_HTTP_HEADER_AUTHORIZATION),
+                    .from_loopback = cs ? cs->loopback : 0,
+                };
+                rt->fn(rt->arg, &req, r);
+        } else
                 run_builtin(h, path, r);
 }
 
@@ -142,9 +166,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         kos_httpd_t *h = cls;
         req_t *rq = *con_cls;
         if (!rq) {
-                if (!(rq = calloc(1, sizeof(*rq))))
+                if (!(rq = kos_xcalloc(1, sizeof(*rq))))
                         return MHD_NO;
                 *con_cls = rq;
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                if (ci && ci->socket_context)
+                        kos_connguard_request_begin(h->guard, ci->socket_context);
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -158,7 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
         kos_http_reply_t r = {.status = 200, .content_type = text_plain};
         const char *allow = NULL;
-        dispatch(h, method, url, rq, &r, &allow);
+        dispatch(h, c, method, url, rq, &r, &allow);
         size_t len;
         char *body = kos_strbuf_steal(&r.body, &len);
         if (!body)
@@ -173,6 +201,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         MHD_add_response_header(resp, "Cache-Control", "no-store");
         if (r.status == 405 && allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (r.www_authenticate)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r.www_authenticate);
         enum MHD_Result ret = MHD_queue_response(c, (unsigned)r.status, resp);
         MHD_destroy_response(resp);
         if (r.status != 200 || strcmp(url, "/metrics") != 0)
@@ -183,14 +213,75 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-        (void)cls;
-        (void)c;
         (void)toe;
+        kos_httpd_t *h = cls;
         req_t *rq = *con_cls;
         if (rq) {
                 kos_strbuf_free(&rq->body);
                 free(rq);
                 *con_cls = NULL;
+        }
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci && ci->socket_context)
+                kos_connguard_request_end(h->guard, ci->socket_context);
+}
+
+int kos_httpd_is_loopback(const struct sockaddr *sa)
+{
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (!sa)
+                return 0;
+        if (sa->sa_family == AF_INET)
+                return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+        if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+                if (IN6_IS_ADDR_LOOPBACK(a))
+                        return 1;
+                return memcmp(a->s6_addr, mapped, 12) == 0 && a->s6_addr[12] == 127;
+        }
+        return 0;
+}
+
+/* The guard chose this connection to make room: shutting the socket down makes the server
+ * thread see end-of-stream and close it (the descriptor stays MHD's to close). */
+static void evict(void *arg, kos_guard_entry_t *e)
+{
+        (void)arg;
+        shutdown(e->handle, SHUT_RDWR);
+}
+
+/* Runs in the server thread right after accept, before any byte is read. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        kos_httpd_t *h = cls;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *fd =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *addr =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                if (!fd || !addr) {
+                        if (fd)
+                                shutdown(fd->connect_fd, SHUT_RDWR);
+                        return;
+                }
+                conn_t *cs = kos_xcalloc(1, sizeof(*cs));
+                const struct sockaddr *sa = addr->client_addr;
+                cs->g.handle = fd->connect_fd;
+                cs->loopback = kos_httpd_is_loopback(sa);
+                socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+                if (kos_connguard_open(h->guard, &cs->g, sa, len, kos_mono_ms()) == -1) {
+                        shutdown(fd->connect_fd, SHUT_RDWR);
+                        free(cs);
+                        return;
+                }
+                *socket_context = cs;
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+                kos_connguard_close(h->guard, *socket_context);
+                free(*socket_context);
+                *socket_context = NULL;
         }
 }
 
@@ -203,7 +294,10 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
                 msg[--n] = '\0';
-        KOS_WARN("http", "%s", msg);
+        /* Mostly clients that went away or were closed to make room: one line per
+         * connection of a flood at warning level would be a flood of its own. Start-up
+         * failures reach the caller through errstr. */
+        KOS_DBG("http", "%s", msg);
 }
 
 int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
@@ -229,13 +323,30 @@ int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
                          h->conf.bind_address);
                 return -1;
         }
+        int per_addr = h->conf.max_connections_per_address > 0 ? h->conf.max_connections_per_address
+                                                               : KOS_HTTPD_DEFAULT_PER_ADDRESS;
+        int total =
+            h->conf.max_connections > 0 ? h->conf.max_connections : KOS_HTTPD_DEFAULT_CONNECTIONS;
+        int timeout_s = h->conf.timeout_s > 0 ? h->conf.timeout_s : KOS_HTTPD_DEFAULT_TIMEOUT_S;
+        kos_connguard_conf_t gc = {.max_per_address = per_addr,
+                                   .max_untrusted = total,
+                                   .pending_timeout_ms = (int64_t)timeout_s * 1000,
+                                   .evict = evict,
+                                   .activity = kos_connguard_peer_activity};
+        if (!(h->guard = kos_connguard_new(&gc))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
         errno = 0;
+        /* libmicrohttpd's own limit is only a backstop above the guard's: connections being
+         * evicted still count until their thread closes them. */
         h->d = MHD_start_daemon(
             /* The logger goes first so that option errors are routed through it too. */
             flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
-            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+            MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * total + 16),
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
         if (!h->d) {
                 snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", h->conf.bind_address,
                          h->conf.port, errno ? strerror(errno) : "libmicrohttpd failed to start");
@@ -257,5 +368,6 @@ void kos_httpd_destroy(kos_httpd_t *h)
                 return;
         if (h->d)
                 MHD_stop_daemon(h->d);
+        kos_connguard_destroy(h->guard);
         free(h);
 }

@@ -1,6 +1,7 @@
 /* Kafka client configuration (see kconf.h) and client creation with kos logging routed in. */
 #include "kconf.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,9 +38,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 kos_kconf_t *kos_kconf_new(void)
 {
-        kos_kconf_t *kc = calloc(1, sizeof(*kc));
-        if (!kc)
-                return NULL;
+        kos_kconf_t *kc = kos_xcalloc(1, sizeof(*kc));
         kc->conf = rd_kafka_conf_new();
         rd_kafka_conf_set_log_cb(kc->conf, log_cb);
         rd_kafka_conf_set_error_cb(kc->conf, error_cb);

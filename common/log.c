@@ -1,5 +1,6 @@
 /* One-line stderr logging shared by all kos programs. */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -39,14 +40,14 @@ __attribute__((format(printf, 3, 0))) static void vlog(int level, const char *co
                                                        const char *fmt, va_list ap)
 {
         char line[2048];
-        struct timespec ts;
+        int64_t now = kos_wall_ms();
+        time_t secs = (time_t)(now / 1000);
         struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
+        gmtime_r(&secs, &tm);
         int n = snprintf(line, sizeof(line),
                          "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                         ts.tv_nsec / 1000000, level_name(level), component);
+                         (long)(now % 1000), level_name(level), component);
         int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
         size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
         if (len > sizeof(line) - 2)
@@ -74,9 +75,9 @@ void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, con
 {
         if (level > log_level)
                 return;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        long long window = (long long)ts.tv_sec / KOS_LOG_LIMIT_WINDOW_S;
+        unsigned burst = lim->burst ? lim->burst : KOS_LOG_LIMIT_BURST;
+        unsigned window_s = lim->window_s ? lim->window_s : KOS_LOG_LIMIT_WINDOW_S;
+        long long window = (long long)(kos_mono_ms() / 1000 / window_s);
         long long seen = atomic_load(&lim->window);
         if (seen != window && atomic_compare_exchange_strong(&lim->window, &seen, window)) {
                 unsigned dropped = atomic_exchange(&lim->dropped, 0);
@@ -84,7 +85,7 @@ void kos_log_limited(kos_log_limit_t *lim, int level, const char *component, con
                 if (dropped)
                         kos_log(level, component, "%u similar lines suppressed", dropped);
         }
-        if (atomic_fetch_add(&lim->count, 1) >= KOS_LOG_LIMIT_BURST) {
+        if (atomic_fetch_add(&lim->count, 1) >= burst) {
                 atomic_fetch_add(&lim->dropped, 1);
                 return;
         }

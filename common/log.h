@@ -1,5 +1,7 @@
 /* One-line logs on stderr: "2026-11-25T14:00:00.123Z level component: message".
- * Thread-safe (one write(2) per line). librdkafka's log_cb is routed here by kafka.c. */
+ * Thread-safe (one write(2) per line) and allocation-free (a stack buffer), so it may report
+ * an allocation failure. librdkafka's log_cb is routed here by kconf.c (and by the processor's
+ * own in rebalance.c). */
 #ifndef KOS_LOG_H
 #define KOS_LOG_H
 
@@ -12,12 +14,15 @@ int kos_log_get_level(void);
 void kos_log(int level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A rate limit for one kind of line (a static per call site; zeroed = ready): at most
- * KOS_LOG_LIMIT_BURST lines per KOS_LOG_LIMIT_WINDOW_S seconds, then a count of the lines
- * dropped, so a client cannot flood the log with its refused requests. */
+/* A rate limit for one kind of line (a static per call site; zeroed = ready): at most burst
+ * lines per window_s seconds of the monotonic clock, then, with the first line of a later
+ * window, a count of the lines dropped, so a client or a stream of poison records cannot flood
+ * the log. burst and window_s are set once, in the initializer; 0 means the defaults below. */
 #define KOS_LOG_LIMIT_BURST    20
 #define KOS_LOG_LIMIT_WINDOW_S 10
 typedef struct {
+        unsigned burst;
+        unsigned window_s;
         _Atomic long long window;
         _Atomic unsigned count;
         _Atomic unsigned dropped;

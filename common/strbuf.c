@@ -1,39 +1,30 @@
 /* Growable text buffer (see strbuf.h). */
 #include "strbuf.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int reserve(kos_strbuf_t *b, size_t extra)
+static void reserve(kos_strbuf_t *b, size_t extra)
 {
-        if (b->failed)
-                return -1;
-        if (b->len + extra + 1 <= b->cap)
-                return 0;
+        if (extra > SIZE_MAX - 1 - b->len)
+                kos_oom(SIZE_MAX);
+        size_t need = b->len + extra + 1;
+        if (need <= b->cap)
+                return;
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + extra + 1) {
-                if (cap > ((size_t)-1) / 2) {
-                        b->failed = 1;
-                        return -1;
-                }
-                cap *= 2;
-        }
-        char *d = realloc(b->data, cap);
-        if (!d) {
-                b->failed = 1;
-                return -1;
-        }
-        b->data = d;
+        while (cap < need)
+                cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        b->data = kos_xrealloc(b->data, cap);
         b->cap = cap;
-        return 0;
 }
 
 void kos_strbuf_append(kos_strbuf_t *b, const char *s, size_t n)
 {
-        if (reserve(b, n) == -1)
-                return;
+        reserve(b, n);
         memcpy(b->data + b->len, s, n);
         b->len += n;
         b->data[b->len] = '\0';
@@ -50,30 +41,19 @@ void kos_strbuf_printf(kos_strbuf_t *b, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(NULL, 0, fmt, ap);
         va_end(ap);
-        if (n < 0 || reserve(b, (size_t)n) == -1)
+        if (n < 0)
                 return;
+        reserve(b, (size_t)n);
         va_start(ap, fmt);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
         va_end(ap);
         b->len += (size_t)n;
 }
 
-int kos_strbuf_failed(const kos_strbuf_t *b)
-{
-        return b->failed;
-}
-
 char *kos_strbuf_steal(kos_strbuf_t *b, size_t *len)
 {
-        char *d = b->data;
+        char *d = b->data ? b->data : kos_xcalloc(1, 1);
         size_t n = b->len;
-        if (b->failed) {
-                free(d);
-                d = NULL;
-                n = 0;
-        } else if (!d) {
-                d = calloc(1, 1);
-        }
         memset(b, 0, sizeof(*b));
         if (len)
                 *len = n;

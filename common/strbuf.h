@@ -1,6 +1,6 @@
 /* A growable, always NUL-terminated byte buffer for rendering text (Prometheus metrics, HTTP
- * replies). Allocation failure is sticky: the buffer stops growing and kos_strbuf_failed()
- * reports it, so a renderer can append freely and check once at the end. */
+ * replies). It grows through kos_xrealloc, so running out of memory ends the process
+ * (xalloc.h): a renderer appends freely and never checks. */
 #ifndef KOS_STRBUF_H
 #define KOS_STRBUF_H
 
@@ -10,17 +10,13 @@ typedef struct {
         char *data; /* owned; NUL-terminated once anything was appended */
         size_t len;
         size_t cap;
-        int failed; /* an allocation failed; contents are truncated */
 } kos_strbuf_t;
 
 /* A zeroed kos_strbuf_t is an empty buffer; no init call is needed. */
 void kos_strbuf_append(kos_strbuf_t *b, const char *s, size_t n);
 void kos_strbuf_puts(kos_strbuf_t *b, const char *s);
 void kos_strbuf_printf(kos_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* 1 when an allocation failed at some point. */
-int kos_strbuf_failed(const kos_strbuf_t *b);
-/* @returns the contents (the caller frees with free()) and resets b; "" for an empty buffer,
- * NULL only if allocation failed. */
+/* @returns the contents (the caller frees with free()) and resets b; "" for an empty buffer. */
 char *kos_strbuf_steal(kos_strbuf_t *b, size_t *len);
 void kos_strbuf_free(kos_strbuf_t *b);
 

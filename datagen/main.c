@@ -10,6 +10,7 @@
 #include "produce.h"
 #include "stats.h"
 #include "topics.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,15 +54,19 @@ static kos_httpd_t *start_http(kos_producer_t *prod, kos_control_t *ctl, char *e
                                .metrics = render_metrics,
                                .arg = prod};
         kos_httpd_t *h = kos_httpd_new(&hc);
-        if (!h) {
-                snprintf(err, errsz, "out of memory");
+        kos_control_register_http(ctl, h);
+        if (conf.control_token_file &&
+            kos_control_set_token_file(ctl, conf.control_token_file, err, errsz) == -1) {
+                kos_httpd_destroy(h);
                 return NULL;
         }
-        kos_control_register_http(ctl, h);
         if (kos_httpd_start(h, err, errsz) == -1) {
                 kos_httpd_destroy(h);
                 return NULL;
         }
+        KOS_INFO("main", "HTTP on %s:%d; PUT /rate %s", conf.bind, kos_httpd_port(h),
+                 conf.control_token_file ? "needs the control token"
+                                         : "from loopback only (no --control-token-file)");
         /* Tests and scripts that pass --http-port 0 read the port from here. */
         printf("listening on port %d\n", kos_httpd_port(h));
         fflush(stdout);
@@ -105,6 +110,7 @@ int main(int argc, char **argv)
         rd_kafka_t *rk = NULL;
         kos_producer_t prod = {0};
 
+        kos_xalloc_install();
         kos_dg_conf_defaults(&conf);
         if (kos_dg_kafka_defaults(kc, err, sizeof(err)) == -1) {
                 rc = fail_start(2, err);
@@ -122,9 +128,9 @@ int main(int argc, char **argv)
 
         /* Signals first: every thread started later (librdkafka, HTTP) inherits the mask. */
         rc = 1;
-        if (!(ctl = kos_control_new(conf.rate_step)) ||
-            kos_control_start(ctl, err, sizeof(err)) == -1) {
-                rc = fail_start(1, ctl ? err : "out of memory");
+        ctl = kos_control_new(conf.rate_step);
+        if (kos_control_start(ctl, err, sizeof(err)) == -1) {
+                rc = fail_start(1, err);
                 goto out;
         }
         kos_control_publish_rate(ctl, conf.run.rate);
@@ -137,7 +143,7 @@ int main(int argc, char **argv)
                 rc = fail_start(2, err);
                 goto out;
         }
-        int partitions = kos_topics_ensure(rk, &conf.topics, err, sizeof(err));
+        int partitions = kos_dg_topics_ensure(rk, &conf.topics, err, sizeof(err));
         if (partitions < 0) {
                 rc = fail_start(1, err);
                 goto out;

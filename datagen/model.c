@@ -1,9 +1,9 @@
 /* The original generator's distributions (see model.h). Every draw goes through kos_rng_t in
  * a fixed order, which is what makes a seeded run replay exactly. */
 #include "model.h"
+#include "clock.h"
 
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const uint32_t kos_model_direction_weight[KOS_DIR_COUNT] = {
@@ -139,12 +139,9 @@ void kos_model_encode(const kos_frame_t *f, int64_t ts, kos_frame_records_t *out
 
 uint64_t kos_model_auto_seed(const char *pod_name)
 {
-        struct timespec rt, mono;
-        clock_gettime(CLOCK_REALTIME, &rt);
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        uint64_t x = (uint64_t)rt.tv_sec * 1000000000ULL + (uint64_t)rt.tv_nsec;
+        uint64_t x = (uint64_t)kos_wall_ms();
         uint64_t seed = splitmix64(&x);
-        x ^= (uint64_t)mono.tv_nsec << 20 ^ (uint64_t)getpid();
+        x ^= (uint64_t)kos_mono_ns() << 20 ^ (uint64_t)getpid();
         seed ^= splitmix64(&x);
         /* FNV-1a of the pod name: two replicas started in the same nanosecond still differ. */
         uint64_t hsh = 0xcbf29ce484222325ULL;

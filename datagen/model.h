@@ -1,6 +1,7 @@
-/* The original generator's event model (SEED-SYSTEM.md, "The generator's distributions") on a
- * seedable PRNG: 10-35 machines drawn once, then frames of 1-5 hits with the original weights,
- * each answered with probability 100/101. Same seed, same stream: this is what --seed replays. */
+/* The original generator's event model (xke-kingof-scaling's kos-datagen,
+ * https://github.com/DivLoic/xke-kingof-scaling) on a seedable PRNG: 10-35 machines drawn once,
+ * then frames of 1-5 hits with the original weights, each answered with probability 100/101. Same
+ * seed, same stream: this is what --seed replays. */
 #ifndef KOS_DG_MODEL_H
 #define KOS_DG_MODEL_H
 

@@ -58,6 +58,10 @@ static void usage(FILE *out)
                 "(default 8080;\n"
                 "                               0 = any free port, printed on stdout)\n"
                 "      --bind-address IP        (default 0.0.0.0)\n"
+                "      --control-token-file FILE\n"
+                "                               PUT /rate needs \"Authorization: Bearer <token>\" "
+                "with\n"
+                "                               the token in FILE (without: from loopback only)\n"
                 "      --no-http                no HTTP port\n"
                 "      --stats-interval DUR     progress line on stderr (default 1s; 0 = none)\n"
                 "  -d, --debug                  debug logs\n"
@@ -90,6 +94,7 @@ enum {
         OPT_HTTP_PORT,
         OPT_BIND,
         OPT_NO_HTTP,
+        OPT_CONTROL_TOKEN,
         OPT_STATS_INTERVAL,
         OPT_VERSION,
 };
@@ -114,6 +119,7 @@ static const struct option long_opts[] = {
     {"http-port", required_argument, 0, OPT_HTTP_PORT},
     {"bind-address", required_argument, 0, OPT_BIND},
     {"no-http", no_argument, 0, OPT_NO_HTTP},
+    {"control-token-file", required_argument, 0, OPT_CONTROL_TOKEN},
     {"stats-interval", required_argument, 0, OPT_STATS_INTERVAL},
     {"debug", no_argument, 0, 'd'},
     {"quiet", no_argument, 0, 'q'},
@@ -237,6 +243,9 @@ static int parse_opt(int opt, const char *arg, kos_dg_conf_t *c, kos_kconf_t *kc
         case OPT_NO_HTTP:
                 c->http = 0;
                 return 0;
+        case OPT_CONTROL_TOKEN:
+                c->control_token_file = arg;
+                return 0;
         case OPT_STATS_INTERVAL:
                 return kos_parse_duration_ms("--stats-interval", arg, &c->run.stats_interval_ms,
                                              err, errsz);
@@ -278,11 +287,11 @@ static int validate(kos_dg_conf_t *c, kos_kconf_t *kc, char *err, size_t errsz)
 void kos_dg_conf_defaults(kos_dg_conf_t *c)
 {
         memset(c, 0, sizeof(*c));
-        c->topics = (kos_topics_conf_t){.names = {"GAME-FRAME-RQ", "GAME-FRAME-RS"},
-                                        .partitions = 4,
-                                        .replication = -1,
-                                        .create = 1,
-                                        .timeout_ms = 10000};
+        c->topics = (kos_dg_topics_conf_t){.names = {"GAME-FRAME-RQ", "GAME-FRAME-RS"},
+                                           .partitions = 4,
+                                           .replication = -1,
+                                           .create = 1,
+                                           .timeout_ms = 10000};
         c->run = (kos_produce_opts_t){
             .rate = 1000, .flush_timeout_ms = 10000, .stats_interval_ms = 1000, .ts_step = 1};
         c->rate_step = 1000;

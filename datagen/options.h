@@ -15,7 +15,7 @@
 #define KOS_DG_VERSION "0.1.0"
 
 typedef struct {
-        kos_topics_conf_t topics;
+        kos_dg_topics_conf_t topics;
         kos_produce_opts_t run;
         kos_profile_t profile;
         int has_rate, has_profile, has_seed, has_ts_step;
@@ -23,7 +23,8 @@ typedef struct {
         uint64_t seed;
         int http;
         int http_port;
-        const char *bind; /* borrowed from argv */
+        const char *bind;               /* borrowed from argv */
+        const char *control_token_file; /* borrowed from argv; NULL: PUT /rate from loopback */
 } kos_dg_conf_t;
 
 /* The defaults documented in --help. */

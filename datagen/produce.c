@@ -1,31 +1,17 @@
 /* The produce loop (see produce.h). One thread: it generates, produces and serves delivery
  * reports, so the model and the bucket need no locks. */
 #include "produce.h"
+#include "clock.h"
 #include "log.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* The delivery report learns the topic and the produce time from the message opaque. */
 _Static_assert(sizeof(uintptr_t) >= 8, "the message opaque packs a 63-bit time");
 
 #define BATCH_MAX 1000 /* frames per loop iteration: bounds the time between control checks */
-
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void kos_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -45,7 +31,7 @@ void kos_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
         }
         atomic_fetch_add_explicit(&s->acked[t], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->acked_bytes[t], m->len + m->key_len, memory_order_relaxed);
-        int64_t lat_ns = mono_ns() - (int64_t)(op >> 1);
+        int64_t lat_ns = kos_mono_ns() - (int64_t)(op >> 1);
         kos_hist_record(&s->latency_us, lat_ns > 0 ? (uint64_t)lat_ns / 1000 : 0);
 }
 
@@ -81,11 +67,13 @@ static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len
 {
         kos_stats_t *s = p->stats;
         for (;;) {
-                uintptr_t op = ((uintptr_t)mono_ns() << 1) | (uintptr_t)t;
+                uintptr_t op = ((uintptr_t)kos_mono_ns() << 1) | (uintptr_t)t;
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
                 rd_kafka_resp_err_t err = rd_kafka_producev(
                     p->rk, RD_KAFKA_V_RKT(p->rkt[t]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
-                    RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
+                    RD_KAFKA_V_KEY((void *)(uintptr_t)key, key_len),
+                    RD_KAFKA_V_VALUE((void *)(uintptr_t)val, val_len), RD_KAFKA_V_TIMESTAMP(ts),
+                    RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
                 if (!err) {
                         atomic_fetch_add_explicit(&s->produced[t], 1, memory_order_relaxed);
                         atomic_fetch_add_explicit(&s->produced_bytes[t], key_len + val_len,
@@ -104,7 +92,7 @@ static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len
                 /* Backpressure: the broker is the limit. Serving delivery reports frees room. */
                 atomic_fetch_add_explicit(&s->queue_full, 1, memory_order_relaxed);
                 rd_kafka_poll(p->rk, 5);
-                maybe_tick(p, mono_ns());
+                maybe_tick(p, kos_mono_ns());
                 if (kos_control_stop_requested(p->ctl) || atomic_load(&p->fatal))
                         return -1;
         }
@@ -114,13 +102,13 @@ static int produce_one(kos_producer_t *p, int t, const char *key, size_t key_len
  * those records are reported failed rather than silently lost. */
 static void flush(kos_producer_t *p, const kos_produce_opts_t *o)
 {
-        int64_t deadline = mono_ns() + o->flush_timeout_ms * 1000000;
+        int64_t deadline = kos_mono_ns() + o->flush_timeout_ms * 1000000;
         KOS_INFO("produce", "flushing %d queued records (up to %" PRId64 " ms)",
                  rd_kafka_outq_len(p->rk), o->flush_timeout_ms);
-        while (rd_kafka_outq_len(p->rk) > 0 && mono_ns() < deadline &&
+        while (rd_kafka_outq_len(p->rk) > 0 && kos_mono_ns() < deadline &&
                kos_control_stop_requested(p->ctl) < 2 && !atomic_load(&p->fatal)) {
                 rd_kafka_flush(p->rk, 100);
-                maybe_tick(p, mono_ns());
+                maybe_tick(p, kos_mono_ns());
         }
         if (rd_kafka_outq_len(p->rk) > 0) {
                 KOS_WARN("produce",
@@ -161,7 +149,7 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
         kos_stats_t *s = p->stats;
         kos_frame_t f;
         static kos_frame_records_t rec; /* ~0.4 KiB, reused for every frame */
-        int64_t start = mono_ns();
+        int64_t start = kos_mono_ns();
         p->opts = o;
         p->next_tick_ns = start + 1000000000;
         p->next_log_ns = o->stats_interval_ms > 0 ? start + o->stats_interval_ms * 1000000 : 0;
@@ -176,7 +164,7 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
         kos_bucket_init(&bucket, target, start);
         atomic_store(&p->running, 1);
         for (;;) {
-                int64_t now = mono_ns();
+                int64_t now = kos_mono_ns();
                 if (kos_control_stop_requested(p->ctl) || atomic_load(&p->fatal))
                         break;
                 if (o->duration_ms && now - start >= o->duration_ms * 1000000) {
@@ -196,8 +184,8 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
                 uint64_t n = kos_bucket_take(&bucket, now, want);
                 for (uint64_t i = 0; i < n; i++) {
                         kos_model_next(p->model, &f);
-                        int64_t ts =
-                            o->ts_virtual ? o->ts_start + (int64_t)frames * o->ts_step : wall_ms();
+                        int64_t ts = o->ts_virtual ? o->ts_start + (int64_t)frames * o->ts_step
+                                                   : kos_wall_ms();
                         kos_model_encode(&f, ts, &rec);
                         /* A response only ever follows its request. */
                         if (produce_one(p, KOS_T_RQ, rec.key, rec.key_len, rec.rq, rec.rq_len,
@@ -216,7 +204,7 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
                 if (n == 0) {
                         /* Sleep in the poll until the next token (1 ms granularity is plenty:
                          * the bucket carries the fractions over). */
-                        int64_t wait = kos_bucket_wait_ns(&bucket, mono_ns());
+                        int64_t wait = kos_bucket_wait_ns(&bucket, kos_mono_ns());
                         int ms = wait >= 10000000 ? 10 : (int)((wait + 999999) / 1000000);
                         rd_kafka_poll(p->rk, ms < 1 ? 1 : ms);
                 }
@@ -224,7 +212,7 @@ int kos_produce_run(kos_producer_t *p, const kos_produce_opts_t *o)
         atomic_store(&p->running, 0);
         atomic_store_explicit(&s->target_rate, 0, memory_order_relaxed);
         flush(p, o);
-        int64_t end = mono_ns();
+        int64_t end = kos_mono_ns();
         kos_stats_tick(s, end, 0);
         kos_stats_report(s, end);
         check_fatal(p);

@@ -33,7 +33,8 @@ uint64_t kos_stats_sum(atomic_ullong *per_topic)
         return n;
 }
 
-uint64_t kos_stats_inflight(kos_stats_t *s)
+/* Records produced but neither acknowledged nor failed yet. */
+static uint64_t inflight(kos_stats_t *s)
 {
         uint64_t done = kos_stats_sum(s->acked) + kos_stats_sum(s->failed);
         uint64_t produced = kos_stats_sum(s->produced);
@@ -93,7 +94,7 @@ void kos_stats_tick(kos_stats_t *s, int64_t now_ns, int log)
                  " (%.0f rec/s, %.2f MB/s) failed %" PRIu64 " inflight %" PRIu64
                  "; latency p50 %s p99 %s",
                  target, frame_rate, kos_stats_sum(s->produced), acked, acked_rate, mbps,
-                 kos_stats_sum(s->failed), kos_stats_inflight(s), win->count ? l50 : "-",
+                 kos_stats_sum(s->failed), inflight(s), win->count ? l50 : "-",
                  win->count ? l99 : "-");
 }
 
@@ -154,7 +155,7 @@ void kos_stats_render(kos_stats_t *s, kos_strbuf_t *out)
         kos_prom_u64(out, "kos_datagen_queue_full_total", "", LOAD(s->queue_full));
         kos_prom_meta(out, "kos_datagen_inflight_records", "gauge",
                       "Records produced and not yet acknowledged or failed.");
-        kos_prom_u64(out, "kos_datagen_inflight_records", "", kos_stats_inflight(s));
+        kos_prom_u64(out, "kos_datagen_inflight_records", "", inflight(s));
         kos_prom_meta(out, "kos_datagen_target_rate", "gauge",
                       "Target frames/s (+Inf: as fast as the broker takes, 0: paused).");
         kos_prom_double(out, "kos_datagen_target_rate", "",

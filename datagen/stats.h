@@ -54,8 +54,6 @@ void kos_stats_tick(kos_stats_t *s, int64_t now_ns, int log);
 void kos_stats_report(kos_stats_t *s, int64_t now_ns);
 
 uint64_t kos_stats_sum(atomic_ullong *per_topic);
-/* Records produced but neither acknowledged nor failed yet. */
-uint64_t kos_stats_inflight(kos_stats_t *s);
 
 /* Appends the Prometheus text of all figures. */
 void kos_stats_render(kos_stats_t *s, kos_strbuf_t *out);

@@ -1,13 +1,14 @@
 /* Output and offset commits (see delivery.h). */
 #include "delivery.h"
+#include "clock.h"
 #include "log.h"
-#include "task.h"
+#include "recwarn.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EPOCHS  64 /* commit intervals whose outputs may be in flight at once */
 #define COMMITS 64 /* async commits awaiting their result, for latency */
@@ -37,28 +38,15 @@ struct kos_delivery_s {
         size_t buf_size;
 };
 
-static int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 kos_delivery_t *kos_delivery_new(kos_proc_t *p)
 {
-        kos_delivery_t *d = calloc(1, sizeof(*d));
-        if (!d)
-                return NULL;
+        kos_delivery_t *d = kos_xcalloc(1, sizeof(*d));
         d->p = p;
         d->eos = p->conf->exactly_once;
         for (int i = 1; i < EPOCHS; i++)
                 d->ring[i].seq = UINT64_MAX; /* ring[0] is the open epoch 0 */
         d->buf_size = 4096;
-        d->buf = malloc(d->buf_size);
-        if (!d->buf) {
-                free(d);
-                return NULL;
-        }
+        d->buf = kos_xmalloc(d->buf_size);
         return d;
 }
 
@@ -115,7 +103,8 @@ int kos_delivery_parse_meta(const void *meta, size_t size, int64_t *st)
         memcpy(buf, meta, size);
         buf[size] = '\0';
         /* Any member of the group can commit any metadata: only a timestamp (>= 0; sscanf
-         * clamps past int64) is a stream time, so st - 2*window - grace cannot overflow. */
+         * clamps past int64) is a stream time, so its horizon (kos_topo_horizon) cannot overflow.
+         */
         if (sscanf(buf, "kos1 st=%lld%c", &v, &tail) != 1 || v < 0 || v > INT64_MAX / 2)
                 return -1;
         *st = v;
@@ -146,11 +135,8 @@ static rd_kafka_topic_partition_list_t *positions(kos_proc_t *p)
                         if (st != INT64_MIN) {
                                 char meta[64];
                                 int n = snprintf(meta, sizeof(meta), "kos1 st=%" PRId64, st);
-                                tp->metadata = malloc((size_t)n);
-                                if (tp->metadata) {
-                                        memcpy(tp->metadata, meta, (size_t)n);
-                                        tp->metadata_size = (size_t)n;
-                                }
+                                tp->metadata = kos_xmemdup(meta, (size_t)n);
+                                tp->metadata_size = (size_t)n;
                         }
                 }
         }
@@ -186,9 +172,8 @@ static rd_kafka_topic_partition_list_t *only_owned(kos_proc_t *p,
                 rd_kafka_topic_partition_t *tp =
                     rd_kafka_topic_partition_list_add(o, l->elems[i].topic, l->elems[i].partition);
                 tp->offset = l->elems[i].offset;
-                if (l->elems[i].metadata_size &&
-                    (tp->metadata = malloc(l->elems[i].metadata_size))) {
-                        memcpy(tp->metadata, l->elems[i].metadata, l->elems[i].metadata_size);
+                if (l->elems[i].metadata_size) {
+                        tp->metadata = kos_xmemdup(l->elems[i].metadata, l->elems[i].metadata_size);
                         tp->metadata_size = l->elems[i].metadata_size;
                 }
         }
@@ -214,14 +199,16 @@ static void mark_committed(kos_proc_t *p, const rd_kafka_topic_partition_list_t 
 
 /* ---- at-least-once commits ---------------------------------------------------------------- */
 
-void kos_delivery_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *offsets, void *commit_opaque)
+/* The consumer's commit callback for rd_kafka_commit_queue (opaque: the commit's sequence
+ * number, which finds its start time). */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *commit_opaque)
 {
         kos_proc_t *p = rd_kafka_opaque(rk);
         kos_delivery_t *d = p->delivery;
         uint64_t seq = (uint64_t)(uintptr_t)commit_opaque;
         if (d && seq + COMMITS > d->commit_seq) {
-                int64_t dt = now_us() - d->commit_start_us[seq % COMMITS];
+                int64_t dt = kos_mono_ns() / 1000 - d->commit_start_us[seq % COMMITS];
                 kos_hist_record(&p->stats.commit_latency_us, dt > 0 ? (uint64_t)dt : 0);
         }
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
@@ -241,10 +228,10 @@ static void commit_offsets(kos_delivery_t *d, rd_kafka_topic_partition_list_t *l
         if (!l)
                 return;
         uint64_t seq = d->commit_seq++;
-        d->commit_start_us[seq % COMMITS] = now_us();
+        d->commit_start_us[seq % COMMITS] = kos_mono_ns() / 1000;
         rd_kafka_queue_t *q = sync ? NULL : rd_kafka_queue_get_consumer(d->p->consumer);
-        rd_kafka_resp_err_t err = rd_kafka_commit_queue(
-            d->p->consumer, l, q, kos_delivery_commit_cb, (void *)(uintptr_t)seq);
+        rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(d->p->consumer, l, q, commit_cb, (void *)(uintptr_t)seq);
         if (q)
                 rd_kafka_queue_destroy(q);
         /* The callback has counted and logged failures already. */
@@ -362,7 +349,7 @@ static int txn_commit(kos_delivery_t *d, int timeout_ms, int sync)
                         rd_kafka_topic_partition_list_destroy(pos);
                 return atomic_load(&p->fatal) ? 0 : 1;
         }
-        int64_t t0 = now_us();
+        int64_t t0 = kos_mono_ns() / 1000;
         int r = 0;
         if (pos) {
                 rd_kafka_consumer_group_metadata_t *cgmd =
@@ -382,7 +369,8 @@ static int txn_commit(kos_delivery_t *d, int timeout_ms, int sync)
                 if (!e) {
                         d->txn_open = 0;
                         KOS_ADD(p->stats.commits, 1);
-                        kos_hist_record(&p->stats.commit_latency_us, (uint64_t)(now_us() - t0));
+                        kos_hist_record(&p->stats.commit_latency_us,
+                                        (uint64_t)(kos_mono_ns() / 1000 - t0));
                         mark_committed(p, pos);
                         break;
                 }
@@ -431,24 +419,19 @@ void kos_delivery_emit(kos_delivery_t *d, kos_task_t *t, const kos_session_view_
         kos_proc_t *p = d->p;
         size_t n = kos_session_json(s->hits, s->n_hits, d->buf, d->buf_size);
         if (n >= d->buf_size) {
-                size_t size = n + 1 + n / 2;
-                char *b = realloc(d->buf, size);
-                if (!b) {
-                        KOS_ADD(p->stats.out_failed, 1);
-                        return;
-                }
-                d->buf = b;
-                d->buf_size = size;
+                d->buf_size = n + 1 + n / 2;
+                d->buf = kos_xrealloc(d->buf, d->buf_size);
                 n = kos_session_json(s->hits, s->n_hits, d->buf, d->buf_size);
         }
         if (d->eos && ensure_txn(d) == -1)
                 return;
         uint64_t seq = d->cur;
         for (;;) {
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
                 rd_kafka_resp_err_t err =
                     rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(p->out_rkt),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_KEY((void *)s->key, s->key_len),
+                                      RD_KAFKA_V_KEY((void *)(uintptr_t)s->key, s->key_len),
                                       RD_KAFKA_V_VALUE(d->buf, n), RD_KAFKA_V_TIMESTAMP(s->ts),
                                       RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -50,10 +50,6 @@ int kos_delivery_commit_now(kos_delivery_t *d, int timeout_ms);
  * open transaction in exactly-once mode. */
 void kos_delivery_abandon(kos_delivery_t *d);
 
-/* The consumer's commit callback for rd_kafka_commit_queue (opaque: the start time). */
-void kos_delivery_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *offsets, void *commit_opaque);
-
 /* Parses "kos1 st=<ms>" commit metadata. @returns 0 with *st, -1 when absent, foreign or not
  * a timestamp in [0, INT64_MAX / 2]. */
 int kos_delivery_parse_meta(const void *meta, size_t size, int64_t *st);

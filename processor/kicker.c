@@ -1,5 +1,7 @@
 /* The fetcher wake-ups (see kicker.h). */
 #include "kicker.h"
+#include "clock.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,13 +41,12 @@ static int take_pending(kos_kicker_t *k, rd_kafka_topic_partition_list_t *l)
         return l->cnt;
 }
 
+/* The condition variable waits on the monotonic clock (kos_kicker_new), so a step of the
+ * system time cannot stretch the pause. */
 static void sleep_ms(kos_kicker_t *k, int ms)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)ms * 1000000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        int64_t until = kos_mono_ns() + (int64_t)ms * 1000000;
+        struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
         pthread_mutex_lock(&k->lock);
         while (!k->stop && pthread_cond_timedwait(&k->cond, &k->lock, &ts) != ETIMEDOUT)
                 ;
@@ -79,18 +80,18 @@ static void *run(void *arg)
 kos_kicker_t *kos_kicker_new(rd_kafka_t *consumer, const char *const topics[2], int n_partitions,
                              char *errstr, size_t errstr_size)
 {
-        kos_kicker_t *k = calloc(1, sizeof(*k));
-        if (!k || !(k->pending = calloc(2 * (size_t)n_partitions, 1))) {
-                free(k);
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        kos_kicker_t *k = kos_xcalloc(1, sizeof(*k));
+        k->pending = kos_xcalloc(2 * (size_t)n_partitions, 1);
         k->consumer = consumer;
         k->topics[0] = topics[0];
         k->topics[1] = topics[1];
         k->n = n_partitions;
         pthread_mutex_init(&k->lock, NULL);
-        pthread_cond_init(&k->cond, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&k->cond, &ca);
+        pthread_condattr_destroy(&ca);
         int err = pthread_create(&k->thread, NULL, run, k);
         if (err) {
                 snprintf(errstr, errstr_size, "starting the fetch kicker thread: %s",

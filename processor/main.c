@@ -1,6 +1,7 @@
 /* kos-processor: the original stream topology (join → decode → aggregate → SESSIONS) as a
  * consumer-group member that scales in and out. flags → signals → HTTP → producer → topics →
  * delivery → consumer (subscribe) → poll loop → final commit, leave → tear down. */
+#include "clock.h"
 #include "delivery.h"
 #include "httpd.h"
 #include "kconf.h"
@@ -12,6 +13,7 @@
 #include "run.h"
 #include "stats.h"
 #include "topics.h"
+#include "xalloc.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -64,7 +66,7 @@ static int is_healthy(void *arg)
 {
         kos_proc_t *p = arg;
         int64_t alive = atomic_load(&p->alive);
-        return !atomic_load(&p->fatal) && (!alive || kos_now_ms() - alive < 30000);
+        return !atomic_load(&p->fatal) && (!alive || kos_mono_ms() - alive < 30000);
 }
 
 static void render_metrics(void *arg, kos_strbuf_t *out)
@@ -81,10 +83,6 @@ static kos_httpd_t *start_http(char *err, size_t errsz)
                                .metrics = render_metrics,
                                .arg = &proc};
         kos_httpd_t *h = kos_httpd_new(&hc);
-        if (!h) {
-                snprintf(err, errsz, "out of memory");
-                return NULL;
-        }
         if (kos_httpd_start(h, err, errsz) == -1) {
                 kos_httpd_destroy(h);
                 return NULL;
@@ -168,6 +166,7 @@ int main(int argc, char **argv)
 
         /* Each librdkafka thread would get its own malloc arena, each keeping its peak. */
         mallopt(M_ARENA_MAX, 2);
+        kos_xalloc_install();
         kos_proc_conf_defaults(&conf);
         r = kos_proc_options_parse(argc, argv, &conf, kc_cons, kc_prod, err, sizeof(err));
         if (r != KOS_PROC_OPT_OK) {
@@ -200,10 +199,11 @@ int main(int argc, char **argv)
                 goto out;
         }
         proc.n_partitions = partitions;
-        proc.tasks = calloc((size_t)partitions, sizeof(*proc.tasks));
-        proc.out_rkt = rd_kafka_topic_new(proc.producer, conf.topics[KOS_T_SESSIONS], NULL);
-        if (!proc.tasks || !proc.out_rkt || !(proc.delivery = kos_delivery_new(&proc))) {
-                rc = fail_start(1, "out of memory");
+        proc.tasks = kos_xcalloc((size_t)partitions, sizeof(*proc.tasks));
+        proc.delivery = kos_delivery_new(&proc);
+        if (!(proc.out_rkt =
+                  rd_kafka_topic_new(proc.producer, conf.topics[KOS_T_SESSIONS], NULL))) {
+                rc = fail_start(1, rd_kafka_err2str(rd_kafka_last_error()));
                 goto out;
         }
         if (kos_delivery_start(proc.delivery, (int)conf.connect_timeout_ms, err, sizeof(err))) {

@@ -90,14 +90,6 @@ typedef struct kos_proc_s {
         int kick_fetchers; /* a rebalance callback ran: wake the broker threads */
 } kos_proc_t;
 
-int64_t kos_now_ms(void);  /* monotonic */
-int64_t kos_wall_ms(void); /* epoch millis */
 #define KOS_ADD(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
-
-/* Rate-limited warning about one record: at most one line a second per kind, with a count of
- * what was suppressed in between. */
-void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_t offset,
-                          const char *why);
-enum { KOS_WARN_BAD, KOS_WARN_LATE, KOS_WARN_HITS, KOS_WARN_DELIVERY, KOS_WARN_KINDS };
 
 #endif

@@ -1,17 +1,18 @@
 /* Assignment, revocation and replay (see rebalance.h).
  *
  * Rebuilding a task: its committed offsets carry the stream time st at commit. Everything the
- * committed state can still hold was recorded at or after st - 2*window - grace: join buffers
- * keep records that long, and a session (keyed by the frame's timestamp) only lives window +
- * grace past its last update. So the task starts fetching at the first offset with a timestamp
- * >= that point (offsets_for_times) and processes everything below the committed offset with
- * output suppressed; a join emits only when one of its two records is past the committed
- * offset, which is exactly what the previous owner had not yet committed. */
+ * committed state can still hold was recorded at or after the horizon of st
+ * (kos_topo_horizon: st - 2·window - grace). So the task starts fetching at the first offset
+ * with a timestamp at or after the horizon (offsets_for_times) and processes everything below
+ * the committed offset with output suppressed; a join emits only when one of its two records is
+ * past the committed offset, which is exactly what the previous owner had not yet committed. */
 #include "rebalance.h"
+#include "clock.h"
 #include "assignment.h"
 #include "delivery.h"
 #include "log.h"
 #include "task.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -61,8 +62,8 @@ static int64_t probe_ts(const char *topic, int32_t part, int64_t offset)
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, topic, part)->offset = offset;
         if (!rd_kafka_assign(rk, l)) {
-                int64_t deadline = kos_now_ms() + 5000;
-                while (ts < 0 && kos_now_ms() < deadline) {
+                int64_t deadline = kos_mono_ms() + 5000;
+                while (ts < 0 && kos_mono_ms() < deadline) {
                         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
                         if (!m)
                                 continue;
@@ -82,9 +83,11 @@ static int64_t max64(int64_t a, int64_t b)
         return a > b ? a : b;
 }
 
-/* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
- * their start offsets. NULL when the committed offsets cannot be read (p->fatal is set). */
-static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *parts, int n)
+/* Step 1: the committed offsets of both inputs of parts, in the order (parts[i], side) at
+ * [2 * i + side], with their metadata. A rebalance callback cannot be repeated, so a failed
+ * read is retried, and in the end stops the process (p->fatal) so that a restart resumes from
+ * them rather than from auto.offset.reset. */
+static rd_kafka_topic_partition_list_t *read_committed(kos_proc_t *p, const int32_t *parts, int n)
 {
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(2 * n);
         for (int i = 0; i < n; i++)
@@ -95,98 +98,113 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                 for (int i = 0; i < c->cnt; i++)
                         c->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
                 if (!(err = rd_kafka_committed(p->consumer, c, KAFKA_TIMEOUT_MS)))
-                        break;
+                        return c;
                 KOS_WARN("rebalance", "reading committed offsets: %s (retrying)",
                          rd_kafka_err2str(err));
         }
-        if (err) {
-                KOS_ERR("rebalance",
-                        "cannot read committed offsets: %s; stopping so that a "
-                        "restart resumes from them",
-                        rd_kafka_err2str(err));
-                atomic_store(&p->fatal, 1);
-                rd_kafka_topic_partition_list_destroy(c);
-                return NULL;
-        }
+        KOS_ERR("rebalance",
+                "cannot read committed offsets: %s; stopping so that a restart resumes from them",
+                rd_kafka_err2str(err));
+        atomic_store(&p->fatal, 1);
+        rd_kafka_topic_partition_list_destroy(c);
+        return NULL;
+}
 
-        int64_t w = p->conf->window_ms, g = p->conf->grace_ms;
-        rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(2 * n);
-        int64_t *start = calloc((size_t)(2 * n), sizeof(*start));
-        for (int i = 0; i < n; i++) {
-                rd_kafka_topic_partition_t *e = &c->elems[2 * i];
-                kos_task_t *t = kos_task_new(p, parts[i]);
-                if (!t || !start) {
-                        KOS_ERR("rebalance", "out of memory creating task %" PRId32, parts[i]);
-                        atomic_store(&p->fatal, 1);
-                        kos_task_destroy(t);
+/* The stream time a task's committed offsets e[KOS_SIDES] carry: the larger "kos1 st=" of its
+ * two sides. Offsets committed by another tool carry none: then the timestamp of the record
+ * before each committed offset tells. INT64_MIN when there is none (nothing committed, or no
+ * record to read). */
+static int64_t committed_stream_time(const rd_kafka_topic_partition_t *e, int32_t part)
+{
+        int64_t st = INT64_MIN, v;
+        int committed = 0;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                if (e[s].offset < 0)
                         continue;
-                }
-                int64_t st = INT64_MIN, v;
-                int committed = 0;
-                for (int s = 0; s < KOS_SIDES; s++) {
-                        if (e[s].offset < 0)
-                                continue;
-                        committed = 1;
-                        if (kos_delivery_parse_meta(e[s].metadata, e[s].metadata_size, &v) == 0)
-                                st = max64(st, v);
-                }
-                if (committed && st == INT64_MIN) {
-                        /* Committed by someone else: the record before the offset tells. */
-                        for (int s = 0; s < KOS_SIDES; s++)
-                                if (e[s].offset > 0)
-                                        st = max64(st,
-                                                   probe_ts(e[s].topic, parts[i], e[s].offset - 1));
-                        if (st < 0)
-                                st = INT64_MIN;
-                }
-                for (int s = 0; s < KOS_SIDES; s++) {
-                        kos_side_t *sd = &t->side[s];
-                        if (e[s].offset >= 0) {
-                                sd->committed = sd->next = sd->replay_end = e[s].offset;
-                                start[2 * i + s] = e[s].offset;
-                                if (st != INT64_MIN)
-                                        rd_kafka_topic_partition_list_add(times, tname(p, s),
-                                                                          parts[i])
-                                            ->offset = max64(0, st - 2 * w - g);
-                        } else {
-                                start[2 * i + s] = reset_offset(p, tname(p, s), parts[i]);
-                        }
-                        sd->fetched_next = start[2 * i + s] >= 0 ? start[2 * i + s] : -1;
-                }
-                if (st != INT64_MIN)
-                        t->replay_floor_ts = st - 2 * w - g;
-                else if (committed)
-                        KOS_WARN("rebalance",
-                                 "task %" PRId32 ": no stream time for the committed "
-                                 "offsets; state starts empty",
-                                 parts[i]);
-                p->tasks[parts[i]] = t;
+                committed = 1;
+                if (kos_delivery_parse_meta(e[s].metadata, e[s].metadata_size, &v) == 0)
+                        st = max64(st, v);
         }
-        if (times->cnt &&
-            (err = rd_kafka_offsets_for_times(p->consumer, times, KAFKA_TIMEOUT_MS)) != 0)
+        if (!committed || st != INT64_MIN)
+                return st;
+        for (int s = 0; s < KOS_SIDES; s++)
+                if (e[s].offset > 0)
+                        st = max64(st, probe_ts(e[s].topic, part, e[s].offset - 1));
+        return st < 0 ? INT64_MIN : st;
+}
+
+/* Step 2: the task of partition part, each side starting at its committed offset e[side]
+ * (start[side]), or where auto.offset.reset says when none is committed. With a stream time,
+ * records below the committed offsets are replayed from the task's horizon (topology.h): a
+ * request for the first offset at or after it goes into times, for step 3. */
+static kos_task_t *new_task(kos_proc_t *p, int32_t part, const rd_kafka_topic_partition_t *e,
+                            int64_t *start, rd_kafka_topic_partition_list_t *times)
+{
+        kos_task_t *t = kos_task_new(p, part);
+        int64_t st = committed_stream_time(e, part);
+        int64_t horizon = st == INT64_MIN
+                              ? INT64_MIN
+                              : kos_topo_horizon(st, p->conf->window_ms, p->conf->grace_ms);
+        int committed = 0;
+        for (int s = 0; s < KOS_SIDES; s++) {
+                kos_side_t *sd = &t->side[s];
+                if (e[s].offset >= 0) {
+                        committed = 1;
+                        sd->committed = sd->next = sd->replay_end = e[s].offset;
+                        start[s] = e[s].offset;
+                        if (horizon != INT64_MIN)
+                                rd_kafka_topic_partition_list_add(times, tname(p, s), part)
+                                    ->offset = max64(0, horizon);
+                } else {
+                        start[s] = reset_offset(p, tname(p, s), part);
+                }
+                sd->fetched_next = start[s] >= 0 ? start[s] : -1;
+        }
+        /* Replayed records older than the horizon cannot matter: skipped. */
+        t->replay_floor_ts = horizon;
+        if (committed && horizon == INT64_MIN)
+                KOS_WARN("rebalance",
+                         "task %" PRId32 ": no stream time for the committed offsets; state "
+                         "starts empty",
+                         part);
+        return t;
+}
+
+/* Step 3: moves each side's start back to the first offset at its task's horizon, which
+ * offsets_for_times found for the requests in times. Left where it is when there is no
+ * record that recent (offset -1) or the lookup failed: then state starts empty. */
+static void replay_from_horizon(kos_proc_t *p, const int32_t *parts, int n, int64_t *start,
+                                rd_kafka_topic_partition_list_t *times)
+{
+        if (!times->cnt)
+                return;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(p->consumer, times, KAFKA_TIMEOUT_MS);
+        if (err) {
                 KOS_WARN("rebalance", "offsets_for_times: %s; state starts empty",
                          rd_kafka_err2str(err));
-        for (int i = 0; !err && i < times->cnt; i++) {
-                rd_kafka_topic_partition_t *tp = &times->elems[i];
+                return;
+        }
+        for (int i = 0; i < times->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &times->elems[i];
                 int s = strcmp(tp->topic, tname(p, KOS_SIDE_RQ)) == 0 ? KOS_SIDE_RQ : KOS_SIDE_RS;
                 for (int k = 0; k < n; k++) {
-                        kos_task_t *t = p->tasks[parts[k]];
-                        if (parts[k] != tp->partition || !t || !start)
+                        if (parts[k] != tp->partition)
                                 continue;
-                        /* No record that recent (offset -1): nothing to replay. */
                         if (!tp->err && tp->offset >= 0 && tp->offset < start[2 * k + s]) {
                                 start[2 * k + s] = tp->offset;
-                                t->side[s].fetched_next = tp->offset;
+                                p->tasks[parts[k]]->side[s].fetched_next = tp->offset;
                         }
                 }
         }
-        rd_kafka_topic_partition_list_destroy(times);
+}
 
+/* Step 4: where the new tasks' partitions are fetched from, each task logged. */
+static rd_kafka_topic_partition_list_t *fetch_positions(kos_proc_t *p, const int32_t *parts, int n,
+                                                        const int64_t *start)
+{
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; start && i < n; i++) {
-                kos_task_t *t = p->tasks[parts[i]];
-                if (!t)
-                        continue;
+        for (int i = 0; i < n; i++) {
+                const kos_task_t *t = p->tasks[parts[i]];
                 for (int s = 0; s < KOS_SIDES; s++)
                         rd_kafka_topic_partition_list_add(l, tname(p, s), parts[i])->offset =
                             start[2 * i + s];
@@ -200,8 +218,25 @@ static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *pa
                          parts[i], tname(p, KOS_SIDE_RQ), start[2 * i], t->side[0].committed,
                          tname(p, KOS_SIDE_RS), start[2 * i + 1], t->side[1].committed, replay);
         }
-        free(start);
+        return l;
+}
+
+/* Creates the tasks of parts[0..n) and returns the partitions (both inputs) to fetch, with
+ * their start offsets. NULL when the committed offsets cannot be read (p->fatal is set). */
+static rd_kafka_topic_partition_list_t *prepare(kos_proc_t *p, const int32_t *parts, int n)
+{
+        rd_kafka_topic_partition_list_t *c = read_committed(p, parts, n);
+        if (!c)
+                return NULL;
+        int64_t *start = kos_xcalloc((size_t)(2 * n), sizeof(*start));
+        rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(2 * n);
+        for (int i = 0; i < n; i++)
+                p->tasks[parts[i]] = new_task(p, parts[i], &c->elems[2 * i], &start[2 * i], times);
+        replay_from_horizon(p, parts, n, start, times);
+        rd_kafka_topic_partition_list_t *l = fetch_positions(p, parts, n, start);
+        rd_kafka_topic_partition_list_destroy(times);
         rd_kafka_topic_partition_list_destroy(c);
+        free(start);
         return l;
 }
 
@@ -220,7 +255,7 @@ static void log_rejects(kos_proc_t *p, const kos_as_rejects_t *r)
         }
         if (!total)
                 return;
-        int64_t now = kos_now_ms();
+        int64_t now = kos_mono_ms();
         if (last && now - last < REJECT_LOG_MS) {
                 quiet += total;
                 return;
@@ -245,21 +280,15 @@ static void log_rejects(kos_proc_t *p, const kos_as_rejects_t *r)
 }
 
 /* The requests partitions of parts that are valid tasks whose p->tasks[] slot is (want_owned)
- * or is not (!want_owned) taken, ascending, each once; a new array (free()) of *n, or NULL when
- * out of memory. Refusals go to rej unless it is NULL. */
+ * or is not (!want_owned) taken, ascending, each once; a new array (free()) of *n. Refusals go
+ * to rej unless it is NULL. */
 static int32_t *select_tasks(kos_proc_t *p, const rd_kafka_topic_partition_list_t *parts,
                              int want_owned, int *n, kos_as_rejects_t *rej)
 {
         size_t cnt = parts->cnt > 0 ? (size_t)parts->cnt : 0;
-        kos_as_entry_t *in = malloc((cnt + 1) * sizeof(*in));
-        int32_t *out = malloc((cnt + 1) * sizeof(*out));
-        unsigned char *owned = malloc((size_t)p->n_partitions + 1);
-        if (!in || !out || !owned) {
-                free(in);
-                free(out);
-                free(owned);
-                return NULL;
-        }
+        kos_as_entry_t *in = kos_xcalloc(cnt + 1, sizeof(*in));
+        int32_t *out = kos_xcalloc(cnt + 1, sizeof(*out));
+        unsigned char *owned = kos_xmalloc((size_t)p->n_partitions + 1);
         for (size_t i = 0; i < cnt; i++)
                 in[i] = (kos_as_entry_t){parts->elems[i].topic, parts->elems[i].partition};
         for (int i = 0; i < p->n_partitions; i++)
@@ -276,13 +305,8 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         int n = 0;
         kos_as_rejects_t rej = {0};
         int32_t *ps = select_tasks(p, parts, 0, &n, &rej);
-        if (!ps) {
-                KOS_ERR("rebalance", "out of memory taking an assignment");
-                atomic_store(&p->fatal, 1);
-                return;
-        }
         log_rejects(p, &rej);
-        int64_t t0 = kos_now_ms();
+        int64_t t0 = kos_mono_ms();
         rd_kafka_topic_partition_list_t *l = n ? prepare(p, ps, n) : NULL;
         if (!l)
                 l = rd_kafka_topic_partition_list_new(0);
@@ -300,7 +324,7 @@ static void assign(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 atomic_store(&p->fatal, 1);
         }
         KOS_ADD(p->stats.assigned, 1);
-        KOS_INFO("rebalance", "assigned %d task(s) in %" PRId64 " ms", n, kos_now_ms() - t0);
+        KOS_INFO("rebalance", "assigned %d task(s) in %" PRId64 " ms", n, kos_mono_ms() - t0);
         rd_kafka_topic_partition_list_destroy(l);
         free(ps);
         atomic_store(&p->ready, 1);
@@ -318,7 +342,7 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
 {
         int lost = rd_kafka_assignment_lost(p->consumer);
         int rewind = 0;
-        int64_t t0 = kos_now_ms();
+        int64_t t0 = kos_mono_ms();
         if (lost) {
                 KOS_ADD(p->stats.lost, 1);
                 KOS_WARN("rebalance",
@@ -338,12 +362,8 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
         int n = 0;
         int32_t *ps = select_tasks(p, parts, 1, &n, NULL);
         rd_kafka_topic_partition_list_t *un = rd_kafka_topic_partition_list_new(2 * n);
-        for (int i = 0; ps && i < n; i++)
+        for (int i = 0; i < n; i++)
                 drop(p, ps[i], un);
-        if (!ps) {
-                KOS_ERR("rebalance", "out of memory taking a revocation");
-                atomic_store(&p->fatal, 1);
-        }
         free(ps);
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(p->consumer, un);
         if (e) {
@@ -351,7 +371,7 @@ static void revoke(kos_proc_t *p, rd_kafka_topic_partition_list_t *parts)
                 rd_kafka_error_destroy(e);
         }
         KOS_INFO("rebalance", "revoked %d task(s) in %" PRId64 " ms", un->cnt / 2,
-                 kos_now_ms() - t0);
+                 kos_mono_ms() - t0);
         rd_kafka_topic_partition_list_destroy(un);
         if (rewind && !p->closing)
                 kos_rebalance_rewind(p);
@@ -399,10 +419,10 @@ void kos_rebalance_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
 
 void kos_rebalance_rewind(kos_proc_t *p)
 {
-        int32_t *ps = calloc((size_t)p->n_partitions + 1, sizeof(*ps));
+        int32_t *ps = kos_xcalloc((size_t)p->n_partitions + 1, sizeof(*ps));
         int n = 0;
         KOS_ADD(p->stats.rewinds, 1);
-        for (int i = 0; ps && i < p->n_partitions; i++) {
+        for (int i = 0; i < p->n_partitions; i++) {
                 if (!p->tasks[i])
                         continue;
                 kos_task_destroy(p->tasks[i]);

@@ -3,6 +3,7 @@
  * (whitespace, escapes, non-ASCII, leading zeros, long numbers), leaving the verdict to
  * jansson. */
 #include "records.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,22 +95,19 @@ void kos_rec_body_clear(kos_rec_body_t *b)
         b->n_hits = 0;
 }
 
-/* Appends one decoded hit, moving to the heap past the local array. 0 on allocation failure. */
-static int push_hit(kos_rec_body_t *b, const kos_hit_t *h, size_t *cap)
+/* Appends one decoded hit, moving to the heap past the local array. */
+static void push_hit(kos_rec_body_t *b, const kos_hit_t *h, size_t *cap)
 {
         if (b->n_hits == *cap) {
                 size_t n = *cap * 2;
-                kos_hit_t *a =
-                    b->hits == b->local ? malloc(n * sizeof(*a)) : realloc(b->hits, n * sizeof(*a));
-                if (!a)
-                        return 0;
+                kos_hit_t *a = b->hits == b->local ? kos_xcalloc(n, sizeof(*a))
+                                                   : kos_xrealloc(b->hits, n * sizeof(*a));
                 if (b->hits == b->local)
                         memcpy(a, b->local, sizeof(b->local));
                 b->hits = a;
                 *cap = n;
         }
         b->hits[b->n_hits++] = *h;
-        return 1;
 }
 
 int kos_rec_body_fast(const char *json, size_t len, kos_rec_body_t *out)
@@ -142,8 +140,8 @@ int kos_rec_body_fast(const char *json, size_t len, kos_rec_body_t *out)
                         out->n_strings++;
                         if (kos_hit_decode_hex(str, n, &h) != KOS_HIT_OK)
                                 out->n_bad++;
-                        else if (!push_hit(out, &h, &cap))
-                                goto slow;
+                        else
+                                push_hit(out, &h, &cap);
                         if (LIT(&s, "]"))
                                 break;
                         if (!LIT(&s, ","))

@@ -1,5 +1,5 @@
 /* Record parsing on the processor's hot path. Keys and values in the exact bytes kos-datagen
- * (and SPEC.md) writes - no spaces, fields in order, no escapes - are read by a strict
+ * writes (frame.h) - no spaces, fields in order, no escapes - are read by a strict
  * hand-written scanner without allocating; anything else goes to frame.c's jansson parsers,
  * which decide. Both paths accept and reject the same inputs (fuzz_records checks this), the
  * fast one only exists because jansson was 40 % of the processor's CPU. */

@@ -1,5 +1,6 @@
 /* The poll loop and the shutdown (see run.h). */
 #include "run.h"
+#include "clock.h"
 #include "delivery.h"
 #include "kicker.h"
 #include "log.h"
@@ -27,7 +28,7 @@ static void consumer_error(kos_proc_t *p, const rd_kafka_message_t *m)
                 atomic_store(&p->fatal, 1);
                 return;
         }
-        int64_t now = kos_now_ms();
+        int64_t now = kos_mono_ms();
         if (now - last < 1000)
                 return;
         last = now;
@@ -114,13 +115,13 @@ static size_t run_tasks(kos_proc_t *p, int64_t now)
 
 static void shutdown_consumer(kos_proc_t *p, int fatal)
 {
-        int64_t t0 = kos_now_ms();
+        int64_t t0 = kos_mono_ms();
         p->closing = 1;
         kos_kicker_stop(p->kicker); /* its requests must not outlive the consumer */
         /* A commit during a rebalance fails (stale generation): let it finish first, serving
          * the callbacks it needs, without processing more records. */
         while (!fatal && atomic_load(&p->rebalancing) &&
-               kos_now_ms() - t0 < p->conf->shutdown_timeout_ms / 2) {
+               kos_mono_ms() - t0 < p->conf->shutdown_timeout_ms / 2) {
                 wait_for_work(p, 50);
                 serve_consumer(p);
                 kos_delivery_service(p->delivery);
@@ -138,19 +139,19 @@ static void shutdown_consumer(kos_proc_t *p, int fatal)
                 KOS_WARN("main", "closing the consumer: %s", rd_kafka_err2str(err));
         kos_rebalance_drop_all(p);
         rd_kafka_flush(p->producer, (int)p->conf->shutdown_timeout_ms);
-        KOS_INFO("main", "stopped in %" PRId64 " ms (%s)", kos_now_ms() - t0,
+        KOS_INFO("main", "stopped in %" PRId64 " ms (%s)", kos_mono_ms() - t0,
                  fatal ? "after a fatal error" : "committed, left the group");
 }
 
 int kos_proc_run(kos_proc_t *p)
 {
-        int64_t now = kos_now_ms();
+        int64_t now = kos_mono_ms();
         int64_t next_commit = now + p->conf->commit_interval_ms;
         int64_t next_refresh = now + 1000;
         int64_t next_log = p->conf->stats_interval_ms ? now + p->conf->stats_interval_ms : 0;
         size_t worked = 0;
         while (!*p->stop && !atomic_load(&p->fatal)) {
-                now = kos_now_ms();
+                now = kos_mono_ms();
                 atomic_store(&p->alive, now);
                 int timeout = 0;
                 if (!worked) {
@@ -164,7 +165,7 @@ int kos_proc_run(kos_proc_t *p)
                         kick_all(p);
                 }
                 fetched += pull_tasks(p);
-                now = kos_now_ms();
+                now = kos_mono_ms();
                 worked = run_tasks(p, now) + fetched;
                 if (kos_delivery_service(p->delivery))
                         kos_rebalance_rewind(p);

@@ -1,17 +1,17 @@
-/* Session store (see sessions.h): a chained hash table of sessions plus an expiry FIFO of
- * (session, timestamp) pairs pushed whenever a session's last update moves forward. An entry
- * whose timestamp is no longer its session's last update is stale and skipped; the newest
- * entry of a session is always its last in the FIFO, so a session is freed only after all its
- * stale entries are gone and no entry can point at freed memory. */
+/* Session store (see sessions.h): a keytable (keytable.h) of sessions whose queue gets a
+ * (session, timestamp) pair whenever a session's last update moves forward. A pair whose
+ * timestamp is no longer its session's last update is stale and skipped; the newest pair of a
+ * session is always its last in the queue, so a session is freed only after all its stale
+ * pairs are gone and no pair can point at freed memory. */
 #include "sessions.h"
-#include "window.h"
+#include "keytable.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct kos_session_s {
-        struct kos_session_s *next; /* hash chain */
-        uint64_t hash;
+        kos_kt_node_t node; /* chained by key hash; queued at each newer update */
         int64_t last_ts;
         kos_hit_t *hits;
         uint32_t n_hits, cap_hits;
@@ -20,37 +20,24 @@ struct kos_session_s {
         uint8_t key[];
 };
 
-typedef struct {
-        kos_session_t *s;
-        int64_t ts;
-} fifo_ent_t;
-
 struct kos_sessions_s {
         size_t max_hits;
-        kos_session_t **buckets;
-        size_t n_buckets; /* power of two */
-        size_t count;
-        size_t bytes;
-        fifo_ent_t *fifo; /* ring */
-        size_t fifo_cap, fifo_head, fifo_len;
+        kos_keytable_t kt;
+        size_t bytes; /* of the sessions */
         kos_session_t **dirty;
         size_t n_dirty, dirty_cap;
 };
 
+static kos_session_t *session(kos_kt_node_t *n)
+{
+        return KOS_KT_ENTRY(n, kos_session_t, node);
+}
+
 kos_sessions_t *kos_sessions_new(size_t max_hits)
 {
-        kos_sessions_t *ss = calloc(1, sizeof(*ss));
-        if (!ss)
-                return NULL;
+        kos_sessions_t *ss = kos_xcalloc(1, sizeof(*ss));
         ss->max_hits = max_hits;
-        ss->n_buckets = 64;
-        ss->buckets = calloc(ss->n_buckets, sizeof(*ss->buckets));
-        ss->fifo_cap = 64;
-        ss->fifo = malloc(ss->fifo_cap * sizeof(*ss->fifo));
-        if (!ss->buckets || !ss->fifo) {
-                kos_sessions_destroy(ss);
-                return NULL;
-        }
+        kos_kt_init(&ss->kt);
         return ss;
 }
 
@@ -65,65 +52,24 @@ void kos_sessions_destroy(kos_sessions_t *ss)
 {
         if (!ss)
                 return;
-        for (size_t i = 0; ss->buckets && i < ss->n_buckets; i++) {
-                kos_session_t *s = ss->buckets[i];
-                while (s) {
-                        kos_session_t *next = s->next;
+        /* Every live session has its newest pair in the queue: free it there. */
+        for (const kos_kt_stamp_t *h; (h = kos_kt_head(&ss->kt)); kos_kt_pop(&ss->kt)) {
+                kos_session_t *s = session(h->node);
+                if (h->ts == s->last_ts)
                         free_session(ss, s);
-                        s = next;
-                }
         }
-        free(ss->buckets);
-        free(ss->fifo);
+        kos_kt_free(&ss->kt);
         free(ss->dirty);
         free(ss);
 }
 
-static int fifo_push(kos_sessions_t *ss, kos_session_t *s, int64_t ts)
-{
-        if (ss->fifo_len == ss->fifo_cap) {
-                size_t n = ss->fifo_cap * 2;
-                fifo_ent_t *f = malloc(n * sizeof(*f));
-                if (!f)
-                        return -1;
-                for (size_t i = 0; i < ss->fifo_len; i++)
-                        f[i] = ss->fifo[(ss->fifo_head + i) & (ss->fifo_cap - 1)];
-                free(ss->fifo);
-                ss->fifo = f;
-                ss->fifo_cap = n;
-                ss->fifo_head = 0;
-        }
-        ss->fifo[(ss->fifo_head + ss->fifo_len) & (ss->fifo_cap - 1)] = (fifo_ent_t){s, ts};
-        ss->fifo_len++;
-        return 0;
-}
-
-static void grow_buckets(kos_sessions_t *ss)
-{
-        size_t n = ss->n_buckets * 2;
-        kos_session_t **b = calloc(n, sizeof(*b));
-        if (!b)
-                return; /* longer chains, still correct */
-        for (size_t i = 0; i < ss->n_buckets; i++) {
-                kos_session_t *s = ss->buckets[i];
-                while (s) {
-                        kos_session_t *next = s->next;
-                        size_t j = s->hash & (n - 1);
-                        s->next = b[j];
-                        b[j] = s;
-                        s = next;
-                }
-        }
-        free(ss->buckets);
-        ss->buckets = b;
-        ss->n_buckets = n;
-}
-
 kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key_len, uint64_t hash)
 {
-        for (kos_session_t *s = ss->buckets[hash & (ss->n_buckets - 1)]; s; s = s->next)
-                if (s->hash == hash && s->key_len == key_len && memcmp(s->key, key, key_len) == 0)
+        for (kos_kt_node_t *n = kos_kt_chain(&ss->kt, hash); n; n = n->next) {
+                kos_session_t *s = session(n);
+                if (n->hash == hash && s->key_len == key_len && memcmp(s->key, key, key_len) == 0)
                         return s;
+        }
         return NULL;
 }
 
@@ -132,24 +78,13 @@ kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_
         kos_session_t *s = kos_sessions_find(ss, key, key_len, hash);
         if (s)
                 return s;
-        if (ss->count >= ss->n_buckets * 2)
-                grow_buckets(ss);
-        s = calloc(1, sizeof(*s) + key_len);
-        if (!s)
-                return NULL;
-        s->hash = hash;
+        s = kos_xcalloc(1, sizeof(*s) + key_len);
         s->last_ts = INT64_MIN;
         s->key_len = (uint32_t)key_len;
         memcpy(s->key, key, key_len);
-        /* An entry from birth: a session that never gets a hit still expires. */
-        if (fifo_push(ss, s, INT64_MIN) == -1) {
-                free(s);
-                return NULL;
-        }
-        size_t b = hash & (ss->n_buckets - 1);
-        s->next = ss->buckets[b];
-        ss->buckets[b] = s;
-        ss->count++;
+        /* A pair from birth: a session that never gets a hit still expires. */
+        kos_kt_push(&ss->kt, &s->node, INT64_MIN);
+        kos_kt_link(&ss->kt, &s->node, hash);
         ss->bytes += sizeof(*s) + key_len;
         return s;
 }
@@ -165,16 +100,12 @@ size_t kos_sessions_append(kos_sessions_t *ss, kos_session_t *s, const kos_hit_t
                         cap *= 2;
                 if (cap > ss->max_hits)
                         cap = ss->max_hits;
-                kos_hit_t *h = realloc(s->hits, cap * sizeof(*h));
-                if (!h)
-                        return (size_t)-1;
-                ss->bytes += (cap - s->cap_hits) * sizeof(*h);
-                s->hits = h;
+                ss->bytes += (cap - s->cap_hits) * sizeof(*s->hits);
+                s->hits = kos_xrealloc(s->hits, cap * sizeof(*s->hits));
                 s->cap_hits = (uint32_t)cap;
         }
         if (ts > s->last_ts) {
-                if (fifo_push(ss, s, ts) == -1)
-                        return (size_t)-1;
+                kos_kt_push(&ss->kt, &s->node, ts);
                 s->last_ts = ts;
         }
         memcpy(s->hits + s->n_hits, hits, take * sizeof(*hits));
@@ -191,21 +122,16 @@ void kos_session_view(const kos_session_t *s, kos_session_view_t *out)
                                     .ts = s->last_ts};
 }
 
-int kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s)
+void kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s)
 {
         if (s->dirty)
-                return 0;
+                return;
         if (ss->n_dirty == ss->dirty_cap) {
-                size_t cap = ss->dirty_cap ? 2 * ss->dirty_cap : 64;
-                kos_session_t **d = realloc(ss->dirty, cap * sizeof(*d));
-                if (!d)
-                        return -1;
-                ss->dirty = d;
-                ss->dirty_cap = cap;
+                ss->dirty_cap = ss->dirty_cap ? 2 * ss->dirty_cap : 64;
+                ss->dirty = kos_xrealloc(ss->dirty, ss->dirty_cap * sizeof(*ss->dirty));
         }
         ss->dirty[ss->n_dirty++] = s;
         s->dirty = 1;
-        return 0;
 }
 
 size_t kos_sessions_flush(kos_sessions_t *ss, kos_session_fn fn, void *arg)
@@ -228,40 +154,31 @@ size_t kos_sessions_dirty_count(const kos_sessions_t *ss)
         return ss->n_dirty;
 }
 
-static void unlink_session(kos_sessions_t *ss, kos_session_t *s)
-{
-        kos_session_t **pp = &ss->buckets[s->hash & (ss->n_buckets - 1)];
-        while (*pp && *pp != s)
-                pp = &(*pp)->next;
-        if (*pp)
-                *pp = s->next;
-        ss->count--;
-}
-
 void kos_sessions_expire(kos_sessions_t *ss, int64_t cutoff)
 {
-        while (ss->fifo_len) {
-                fifo_ent_t e = ss->fifo[ss->fifo_head];
+        const kos_kt_stamp_t *h;
+        while ((h = kos_kt_head(&ss->kt))) {
+                kos_session_t *s = session(h->node);
+                int64_t ts = h->ts;
                 /* A dirty session waits for the flush (every commit interval) at the head, so
-                 * the FIFO stays in push order. */
-                if (e.ts >= cutoff || (e.ts == e.s->last_ts && e.s->dirty))
+                 * the queue stays in push order. */
+                if (ts >= cutoff || (ts == s->last_ts && s->dirty))
                         break;
-                ss->fifo_head = (ss->fifo_head + 1) & (ss->fifo_cap - 1);
-                ss->fifo_len--;
-                if (e.ts != e.s->last_ts)
-                        continue; /* stale: a newer entry of the session follows */
-                unlink_session(ss, e.s);
-                free_session(ss, e.s);
+                kos_kt_pop(&ss->kt);
+                if (ts != s->last_ts)
+                        continue; /* stale: a newer pair of the session follows */
+                kos_kt_unlink(&ss->kt, &s->node);
+                free_session(ss, s);
         }
 }
 
 size_t kos_sessions_count(const kos_sessions_t *ss)
 {
-        return ss->count;
+        return ss->kt.count;
 }
 
 size_t kos_sessions_bytes(const kos_sessions_t *ss)
 {
-        return sizeof(*ss) + ss->bytes + ss->n_buckets * sizeof(kos_session_t *) +
-               ss->fifo_cap * sizeof(fifo_ent_t) + ss->dirty_cap * sizeof(kos_session_t *);
+        return sizeof(*ss) + ss->bytes + kos_kt_bytes(&ss->kt) +
+               ss->dirty_cap * sizeof(kos_session_t *);
 }

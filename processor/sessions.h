@@ -25,26 +25,25 @@ typedef struct {
 
 typedef void (*kos_session_fn)(void *arg, const kos_session_view_t *s);
 
-/* @returns a new, empty store; free with kos_sessions_destroy. NULL on allocation failure. */
+/* @returns a new, empty store; free with kos_sessions_destroy. */
 kos_sessions_t *kos_sessions_new(size_t max_hits);
 void kos_sessions_destroy(kos_sessions_t *ss);
 
-/* The session of key, created empty if missing (NULL only on allocation failure). The pointer
- * is valid until the next kos_sessions_expire. */
+/* The session of key, created empty if missing. The pointer is valid until the next
+ * kos_sessions_expire. */
 kos_session_t *kos_sessions_get(kos_sessions_t *ss, const void *key, size_t key_len, uint64_t hash);
 /* Looks a session up without creating it. */
 kos_session_t *kos_sessions_find(kos_sessions_t *ss, const void *key, size_t key_len,
                                  uint64_t hash);
 
-/* Appends hits updated at ts. @returns how many did not fit under max_hits (dropped), or
- * (size_t)-1 on allocation failure (nothing appended). */
+/* Appends hits updated at ts. @returns how many did not fit under max_hits (dropped). */
 size_t kos_sessions_append(kos_sessions_t *ss, kos_session_t *s, const kos_hit_t *hits, size_t n,
                            int64_t ts);
 
 void kos_session_view(const kos_session_t *s, kos_session_view_t *out);
 
-/* Remembers s for the next flush (once, however often it is marked). -1 on allocation failure. */
-int kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s);
+/* Remembers s for the next flush (once, however often it is marked). */
+void kos_sessions_mark_dirty(kos_sessions_t *ss, kos_session_t *s);
 /* Calls fn for each dirty session in the order they became dirty and clears the marks.
  * @returns the number of sessions flushed. */
 size_t kos_sessions_flush(kos_sessions_t *ss, kos_session_fn fn, void *arg);

@@ -1,61 +1,24 @@
-/* Metrics, gauges, progress line and rate-limited record warnings (see stats.h, proc.h). */
+/* Metrics, gauges and the progress line (see stats.h). */
 #include "stats.h"
+#include "clock.h"
 #include "kicker.h"
 #include "log.h"
 #include "task.h"
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
 
 #define WAIT_WARN_MS       5000 /* a task waiting this long for an input is worth a log line */
 #define WAIT_WARN_EVERY_MS 10000
 
-int64_t kos_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t kos_wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Called from the poll thread only; the delivery callback runs there too. */
-void kos_proc_record_warn(int kind, const char *topic, int32_t partition, int64_t offset,
-                          const char *why)
-{
-        static int64_t last[KOS_WARN_KINDS];
-        static uint64_t suppressed[KOS_WARN_KINDS];
-        static const char *const what[KOS_WARN_KINDS] = {
-            "skipping bad record", "dropping late record", "dropping hits", "output not delivered"};
-        int64_t now = kos_now_ms();
-        if (last[kind] && now - last[kind] < 1000) {
-                suppressed[kind]++;
-                return;
-        }
-        char more[64] = "";
-        if (suppressed[kind])
-                snprintf(more, sizeof(more), " (+%" PRIu64 " more since the last line)",
-                         suppressed[kind]);
-        KOS_WARN("record", "%s %s [%" PRId32 "] at offset %" PRId64 ": %s%s", what[kind], topic,
-                 partition, offset, why, more);
-        last[kind] = now;
-        suppressed[kind] = 0;
-}
-
 /* A task that waits long for an input the broker has more of (its leader offline, the
  * fetch failing) holds its other input back rather than lose joins: say so, once in a while. */
 static void warn_waiting(kos_proc_t *p, const kos_task_t *t, int64_t waited_ms, uint64_t waiting)
 {
         static int64_t last;
-        int64_t now = kos_now_ms();
+        int64_t now = kos_mono_ms();
         if (last && now - last < WAIT_WARN_EVERY_MS)
                 return;
         last = now;
@@ -81,7 +44,7 @@ void kos_proc_stats_refresh(kos_proc_t *p)
 {
         uint64_t recs = 0, sess = 0, bytes = 0, tasks = 0, replaying = 0, lag[KOS_SIDES] = {0};
         uint64_t waiting = 0;
-        int64_t now = kos_now_ms(), longest = 0;
+        int64_t now = kos_mono_ms(), longest = 0;
         const kos_task_t *longest_task = NULL;
         for (int i = 0; p->tasks && i < p->n_partitions; i++) {
                 kos_task_t *t = p->tasks[i];

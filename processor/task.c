@@ -1,9 +1,12 @@
 /* Tasks (see task.h): the per-partition queues, the timestamp-ordered merge of the two inputs,
  * and the hand-over of each record to the topology. */
 #include "task.h"
+#include "clock.h"
 #include "delivery.h"
 #include "kicker.h"
 #include "log.h"
+#include "recwarn.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,9 +21,7 @@ static void emit(void *arg, const kos_session_view_t *s)
 
 kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
 {
-        kos_task_t *t = calloc(1, sizeof(*t));
-        if (!t)
-                return NULL;
+        kos_task_t *t = kos_xcalloc(1, sizeof(*t));
         t->partition = partition;
         t->proc = p;
         t->incarnation = ++p->next_incarnation;
@@ -33,12 +34,8 @@ kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition)
         for (int s = 0; s < KOS_SIDES; s++) {
                 kos_side_t *sd = &t->side[s];
                 sd->cap = 256;
-                sd->q = malloc(sd->cap * sizeof(*sd->q));
+                sd->q = kos_xcalloc(sd->cap, sizeof(*sd->q));
                 sd->replay_end = sd->fetched_next = sd->next = sd->committed = -1;
-        }
-        if (!t->topo || !t->side[0].q || !t->side[1].q) {
-                kos_task_destroy(t);
-                return NULL;
         }
         return t;
 }
@@ -94,19 +91,16 @@ void kos_task_release_queues(kos_task_t *t)
         }
 }
 
-static int grow(kos_side_t *sd)
+static void grow(kos_side_t *sd)
 {
         size_t cap = sd->cap * 2;
-        rd_kafka_message_t **q = malloc(cap * sizeof(*q));
-        if (!q)
-                return -1;
+        rd_kafka_message_t **q = kos_xcalloc(cap, sizeof(*q));
         for (size_t i = 0; i < sd->len; i++)
                 q[i] = sd->q[(sd->head + i) & (sd->cap - 1)];
         free(sd->q);
         sd->q = q;
         sd->cap = cap;
         sd->head = 0;
-        return 0;
 }
 
 void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
@@ -126,23 +120,26 @@ void kos_task_push(kos_task_t *t, int side, rd_kafka_message_t *m)
                 rd_kafka_message_destroy(m);
                 return;
         }
-        if (sd->len == sd->cap && grow(sd) == -1) {
-                /* Dropping a fetched record would lose it: fetch it again instead. */
-                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-                rd_kafka_topic_partition_list_add(l, topic_of(t, side), t->partition)->offset =
-                    m->offset;
-                rd_kafka_error_t *e = rd_kafka_seek_partitions(t->proc->consumer, l, 0);
-                if (e)
-                        rd_kafka_error_destroy(e);
-                rd_kafka_topic_partition_list_destroy(l);
-                rd_kafka_message_destroy(m);
-                return;
-        }
+        if (sd->len == sd->cap)
+                grow(sd);
         sd->q[(sd->head + sd->len) & (sd->cap - 1)] = m;
         sd->len++;
         sd->fetched_next = m->offset + 1;
         sd->heard = 1;
         sd->at_eof = 0;
+}
+
+/* 1 when side has nothing more on the broker as far as the consumer knows (task.h). */
+static int caught_up(const kos_task_t *t, int side)
+{
+        const kos_side_t *sd = &t->side[side];
+        if (sd->at_eof)
+                return 1;
+        int64_t lo, hi;
+        return sd->heard &&
+               rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition,
+                                              &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               hi >= 0 && sd->fetched_next >= hi;
 }
 
 size_t kos_task_pull(kos_task_t *t)
@@ -167,7 +164,7 @@ size_t kos_task_pull(kos_task_t *t)
                 }
                 /* Below --max-buffered librdkafka's queue is under its limits (records under
                  * 512 bytes), so fetching may go on - if the broker thread wakes (task.h). */
-                if (sd->pq && rd_kafka_queue_length(sd->pq) < max && !kos_task_caught_up(t, s))
+                if (sd->pq && rd_kafka_queue_length(sd->pq) < max && !caught_up(t, s))
                         kos_kicker_want(t->proc->kicker, s, t->partition);
         }
         return total;
@@ -176,18 +173,6 @@ size_t kos_task_pull(kos_task_t *t)
 static int64_t ts_of(const rd_kafka_message_t *m)
 {
         return rd_kafka_message_timestamp(m, NULL);
-}
-
-int kos_task_caught_up(const kos_task_t *t, int side)
-{
-        const kos_side_t *sd = &t->side[side];
-        if (sd->at_eof)
-                return 1;
-        int64_t lo, hi;
-        return sd->heard &&
-               rd_kafka_get_watermark_offsets(t->proc->consumer, topic_of(t, side), t->partition,
-                                              &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-               hi >= 0 && sd->fetched_next >= hi;
 }
 
 static void process_one(kos_task_t *t, int side, rd_kafka_message_t *m)
@@ -251,7 +236,7 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now)
                 /* Asked only when it decides: get_watermark_offsets takes a lock. */
                 if (in[0].queued != in[1].queued) {
                         int empty = in[0].queued ? 1 : 0;
-                        in[empty].caught_up = kos_task_caught_up(t, empty);
+                        in[empty].caught_up = caught_up(t, empty);
                 }
                 int ahead;
                 int side =
@@ -280,9 +265,4 @@ int kos_task_replaying(const kos_task_t *t)
                         return 1;
         }
         return 0;
-}
-
-size_t kos_task_queued(const kos_task_t *t)
-{
-        return t->side[0].len + t->side[1].len;
 }

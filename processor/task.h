@@ -37,7 +37,7 @@
 #include "proc.h"
 
 /* @returns a task for partition with empty queues and fresh topology state (offsets unset:
- * the caller fills them); free with kos_task_destroy. NULL on allocation failure. */
+ * the caller fills them); free with kos_task_destroy. */
 kos_task_t *kos_task_new(kos_proc_t *p, int32_t partition);
 /* Frees the task, its state, its partition queues and the records still queued. NULL is a
  * no-op. */
@@ -65,11 +65,5 @@ size_t kos_task_run(kos_task_t *t, size_t budget, int64_t now);
 
 /* 1 while records below the replay end are still to come on some side. */
 int kos_task_replaying(const kos_task_t *t);
-
-/* Records queued on both sides. */
-size_t kos_task_queued(const kos_task_t *t);
-
-/* 1 when side has nothing more on the broker as far as the consumer knows (see above). */
-int kos_task_caught_up(const kos_task_t *t, int side);
 
 #endif

@@ -1,6 +1,7 @@
 /* The join → decode → aggregate → emit pipeline of one task (see topology.h). */
 #include "topology.h"
 #include "records.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,7 @@ struct kos_topo_s {
 kos_topo_t *kos_topo_new(const kos_topo_conf_t *conf, kos_topo_stats_t *stats,
                          kos_topo_emit_fn emit, void *arg)
 {
-        kos_topo_t *t = calloc(1, sizeof(*t));
-        if (!t)
-                return NULL;
+        kos_topo_t *t = kos_xcalloc(1, sizeof(*t));
         t->conf = *conf;
         t->stats = stats ? stats : &t->own_stats;
         t->emit = emit;
@@ -32,10 +31,6 @@ kos_topo_t *kos_topo_new(const kos_topo_conf_t *conf, kos_topo_stats_t *stats,
         t->stream_time = INT64_MIN;
         t->window = kos_window_new(conf->window_ms);
         t->sessions = kos_sessions_new(conf->max_session_hits);
-        if (!t->window || !t->sessions) {
-                kos_topo_destroy(t);
-                return NULL;
-        }
         return t;
 }
 
@@ -77,16 +72,8 @@ static void on_match(void *arg, const kos_wrec_t *other)
         if (rq->n_hits == 0)
                 return; /* nothing to aggregate: the original emitted nothing either */
         kos_session_t *s = kos_sessions_get(t->sessions, c->rec->key, c->rec->key_len, c->hash);
-        if (!s) {
-                ADD(oom, 1);
-                return;
-        }
         for (size_t i = 0; i < rq->n_hits; i++) {
                 size_t dropped = kos_sessions_append(t->sessions, s, &rq->hits[i], 1, ts);
-                if (dropped == (size_t)-1) {
-                        ADD(oom, 1);
-                        return;
-                }
                 if (dropped) {
                         if (emit)
                                 ADD(hits_dropped, rq->n_hits - i);
@@ -96,8 +83,7 @@ static void on_match(void *arg, const kos_wrec_t *other)
                         continue;
                 ADD(hits, 1);
                 if (t->conf.coalesce) {
-                        if (kos_sessions_mark_dirty(t->sessions, s) == -1)
-                                ADD(oom, 1);
+                        kos_sessions_mark_dirty(t->sessions, s);
                 } else if (t->emit) {
                         kos_session_view_t v;
                         kos_session_view(s, &v);
@@ -111,8 +97,7 @@ static void expire(kos_topo_t *t)
         if (t->stream_time == INT64_MIN)
                 return;
         int64_t w = t->conf.window_ms, g = t->conf.grace_ms;
-        /* A record as late as allowed (st - w - g) still needs partners w older than itself. */
-        kos_window_expire(t->window, t->stream_time - 2 * w - g);
+        kos_window_expire(t->window, kos_topo_horizon(t->stream_time, w, g));
         /* Keys carry the frame's timestamp: no join can update them after that. */
         kos_sessions_expire(t->sessions, t->stream_time - w - g);
 }
@@ -163,8 +148,7 @@ kos_topo_result_t kos_topo_process(kos_topo_t *t, int side, const void *key, siz
                           .n_hits = body.n_hits,
                           .n_bad = body.n_bad};
         uint64_t hash = kos_key_hash(key, key_len);
-        if (kos_window_add(t->window, side, &rec, hash) == -1)
-                ADD(oom, 1);
+        kos_window_add(t->window, side, &rec, hash);
         join_ctx_t c = {t, side, &rec, hash};
         kos_window_match(t->window, side, key, key_len, hash, ts, on_match, &c);
         kos_rec_body_clear(&body);
@@ -182,6 +166,11 @@ size_t kos_topo_flush(kos_topo_t *t)
 int64_t kos_topo_stream_time(const kos_topo_t *t)
 {
         return t->stream_time;
+}
+
+int64_t kos_topo_horizon(int64_t st, int64_t window_ms, int64_t grace_ms)
+{
+        return st - 2 * window_ms - grace_ms;
 }
 
 size_t kos_topo_records(const kos_topo_t *t)

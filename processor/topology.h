@@ -30,7 +30,6 @@ typedef struct {
         atomic_ullong decode_failures; /* undecodable hit strings in joined requests */
         atomic_ullong late;            /* records dropped as older than window + grace */
         atomic_ullong hits_dropped;    /* hits beyond max_session_hits */
-        atomic_ullong oom;             /* records or joins lost to allocation failure */
 } kos_topo_stats_t;
 
 /* Receives each session to write to the output (borrowed, valid during the call). */
@@ -39,7 +38,7 @@ typedef void (*kos_topo_emit_fn)(void *arg, const kos_session_view_t *s);
 typedef struct kos_topo_s kos_topo_t;
 
 /* conf is copied; stats (may be NULL) and arg are borrowed. @returns a new task state; free
- * with kos_topo_destroy. NULL on allocation failure. */
+ * with kos_topo_destroy. */
 kos_topo_t *kos_topo_new(const kos_topo_conf_t *conf, kos_topo_stats_t *stats,
                          kos_topo_emit_fn emit, void *arg);
 void kos_topo_destroy(kos_topo_t *t);
@@ -63,6 +62,15 @@ size_t kos_topo_flush(kos_topo_t *t);
 
 /* Largest record timestamp seen (INT64_MIN before the first). */
 int64_t kos_topo_stream_time(const kos_topo_t *t);
+
+/* The horizon of a task's state at stream time st: the oldest record timestamp its state can
+ * still need, st - 2·window - grace. A record as late as is accepted (st - window - grace) still
+ * joins partners window older than itself, so the join buffers keep records that long; a
+ * session lives window + grace past its last update (its key holds the frame's timestamp), so
+ * it needs no more. Join buffers expire at the horizon, and a new owner of a task rebuilds its
+ * state by replaying the input from it (rebalance.c). st must be at most INT64_MAX / 2 and
+ * window, grace non-negative and small against it, as the options guarantee. */
+int64_t kos_topo_horizon(int64_t st, int64_t window_ms, int64_t grace_ms);
 
 /* State held: buffered join records, live sessions, and their bytes. */
 size_t kos_topo_records(const kos_topo_t *t);

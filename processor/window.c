@@ -1,16 +1,15 @@
-/* Join buffers (see window.h). Each side is a chained hash table over key bytes plus a FIFO of
- * the same entries in arrival order; expiry pops the FIFO head while it is older than the
- * cutoff. Arrival order is nearly timestamp order (the task merges its inputs by timestamp and
- * rejects late records), which keeps expiry O(1) per record without a heap. */
+/* Join buffers (see window.h). Each side is a keytable (keytable.h): every buffered record is
+ * chained under its key's hash and queued once at its timestamp, so expiry pops the queue head
+ * while it is older than the cutoff. */
 #include "window.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct went_s {
-        struct went_s *next; /* hash chain */
-        uint64_t hash;
-        uint64_t seq; /* insertion order, for ties in match order */
+typedef struct {
+        kos_kt_node_t node; /* chained by key hash, queued once at its timestamp */
+        uint64_t seq;       /* insertion order, for ties in match order */
         int64_t ts;
         uint32_t key_len;
         uint32_t n_hits;
@@ -20,12 +19,8 @@ typedef struct went_s {
 } went_t;
 
 typedef struct {
-        went_t **buckets;
-        size_t n_buckets; /* power of two */
-        size_t count;
-        size_t bytes;
-        went_t **fifo; /* ring */
-        size_t fifo_cap, fifo_head;
+        kos_keytable_t kt;
+        size_t bytes; /* of the entries */
 } side_t;
 
 struct kos_window_s {
@@ -36,6 +31,11 @@ struct kos_window_s {
         went_t **matches;
         size_t matches_cap;
 };
+
+static went_t *entry(kos_kt_node_t *n)
+{
+        return KOS_KT_ENTRY(n, went_t, node);
+}
 
 static kos_hit_t *ent_hits(went_t *e)
 {
@@ -52,35 +52,12 @@ static size_t ent_size(uint32_t n_hits, size_t key_len)
         return sizeof(went_t) + (size_t)n_hits * sizeof(kos_hit_t) + key_len;
 }
 
-uint64_t kos_key_hash(const void *key, size_t len)
-{
-        /* FNV-1a: keys are ~50 bytes of JSON; good enough spread, no dependencies. */
-        const uint8_t *p = key;
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (size_t i = 0; i < len; i++) {
-                h ^= p[i];
-                h *= 0x100000001b3ULL;
-        }
-        return h ^ (h >> 29);
-}
-
 kos_window_t *kos_window_new(int64_t window_ms)
 {
-        kos_window_t *w = calloc(1, sizeof(*w));
-        if (!w)
-                return NULL;
+        kos_window_t *w = kos_xcalloc(1, sizeof(*w));
         w->window_ms = window_ms;
-        for (int s = 0; s < KOS_SIDES; s++) {
-                side_t *sd = &w->side[s];
-                sd->n_buckets = 64;
-                sd->buckets = calloc(sd->n_buckets, sizeof(*sd->buckets));
-                sd->fifo_cap = 64;
-                sd->fifo = malloc(sd->fifo_cap * sizeof(*sd->fifo));
-                if (!sd->buckets || !sd->fifo) {
-                        kos_window_destroy(w);
-                        return NULL;
-                }
-        }
+        for (int s = 0; s < KOS_SIDES; s++)
+                kos_kt_init(&w->side[s].kt);
         return w;
 }
 
@@ -89,66 +66,22 @@ void kos_window_destroy(kos_window_t *w)
         if (!w)
                 return;
         for (int s = 0; s < KOS_SIDES; s++) {
-                side_t *sd = &w->side[s];
-                for (size_t i = 0; i < sd->count; i++)
-                        free(sd->fifo[(sd->fifo_head + i) & (sd->fifo_cap - 1)]);
-                free(sd->buckets);
-                free(sd->fifo);
+                kos_keytable_t *kt = &w->side[s].kt;
+                /* Every entry is queued exactly once. */
+                for (const kos_kt_stamp_t *h; (h = kos_kt_head(kt)); kos_kt_pop(kt))
+                        free(entry(h->node));
+                kos_kt_free(kt);
         }
         free(w->matches);
         free(w);
 }
 
-static int grow_buckets(side_t *sd)
-{
-        size_t n = sd->n_buckets * 2;
-        went_t **b = calloc(n, sizeof(*b));
-        if (!b)
-                return -1;
-        for (size_t i = 0; i < sd->n_buckets; i++) {
-                went_t *e = sd->buckets[i];
-                while (e) {
-                        went_t *next = e->next;
-                        size_t j = e->hash & (n - 1);
-                        e->next = b[j];
-                        b[j] = e;
-                        e = next;
-                }
-        }
-        free(sd->buckets);
-        sd->buckets = b;
-        sd->n_buckets = n;
-        return 0;
-}
-
-static int grow_fifo(side_t *sd)
-{
-        size_t n = sd->fifo_cap * 2;
-        went_t **f = malloc(n * sizeof(*f));
-        if (!f)
-                return -1;
-        for (size_t i = 0; i < sd->count; i++)
-                f[i] = sd->fifo[(sd->fifo_head + i) & (sd->fifo_cap - 1)];
-        free(sd->fifo);
-        sd->fifo = f;
-        sd->fifo_cap = n;
-        sd->fifo_head = 0;
-        return 0;
-}
-
-int kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash)
+void kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash)
 {
         side_t *sd = &w->side[side];
-        if (sd->count == sd->fifo_cap && grow_fifo(sd) == -1)
-                return -1;
-        if (sd->count >= sd->n_buckets * 2 && grow_buckets(sd) == -1)
-                return -1;
         uint32_t n_hits = side == KOS_SIDE_RQ ? (uint32_t)rec->n_hits : 0;
         size_t size = ent_size(n_hits, rec->key_len);
-        went_t *e = malloc(size);
-        if (!e)
-                return -1;
-        e->hash = hash;
+        went_t *e = kos_xmalloc(size);
         e->seq = w->seq++;
         e->ts = rec->ts;
         e->key_len = (uint32_t)rec->key_len;
@@ -158,13 +91,9 @@ int kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t ha
         if (n_hits)
                 memcpy(ent_hits(e), rec->hits, n_hits * sizeof(kos_hit_t));
         memcpy(ent_key(e), rec->key, rec->key_len);
-        size_t b = hash & (sd->n_buckets - 1);
-        e->next = sd->buckets[b];
-        sd->buckets[b] = e;
-        sd->fifo[(sd->fifo_head + sd->count) & (sd->fifo_cap - 1)] = e;
-        sd->count++;
+        kos_kt_link(&sd->kt, &e->node, hash);
+        kos_kt_push(&sd->kt, &e->node, e->ts);
         sd->bytes += size;
-        return 0;
 }
 
 static int by_ts_seq(const void *a, const void *b)
@@ -180,8 +109,9 @@ size_t kos_window_match(kos_window_t *w, int side, const void *key, size_t key_l
 {
         side_t *sd = &w->side[1 - side];
         size_t n = 0;
-        for (went_t *e = sd->buckets[hash & (sd->n_buckets - 1)]; e; e = e->next) {
-                if (e->hash != hash || e->key_len != key_len ||
+        for (kos_kt_node_t *nd = kos_kt_chain(&sd->kt, hash); nd; nd = nd->next) {
+                went_t *e = entry(nd);
+                if (nd->hash != hash || e->key_len != key_len ||
                     memcmp(ent_key(e), key, key_len) != 0)
                         continue;
                 int64_t d = e->ts - ts;
@@ -189,10 +119,7 @@ size_t kos_window_match(kos_window_t *w, int side, const void *key, size_t key_l
                         continue;
                 if (n == w->matches_cap) {
                         size_t cap = w->matches_cap ? 2 * w->matches_cap : 16;
-                        went_t **m = realloc(w->matches, cap * sizeof(*m));
-                        if (!m)
-                                break; /* joins what fits; allocation failure is logged by OOM */
-                        w->matches = m;
+                        w->matches = kos_xrealloc(w->matches, cap * sizeof(*w->matches));
                         w->matches_cap = cap;
                 }
                 w->matches[n++] = e;
@@ -213,26 +140,15 @@ size_t kos_window_match(kos_window_t *w, int side, const void *key, size_t key_l
         return n;
 }
 
-static void unlink_entry(side_t *sd, went_t *e)
-{
-        went_t **pp = &sd->buckets[e->hash & (sd->n_buckets - 1)];
-        while (*pp && *pp != e)
-                pp = &(*pp)->next;
-        if (*pp)
-                *pp = e->next;
-}
-
 void kos_window_expire(kos_window_t *w, int64_t cutoff)
 {
         for (int s = 0; s < KOS_SIDES; s++) {
                 side_t *sd = &w->side[s];
-                while (sd->count) {
-                        went_t *e = sd->fifo[sd->fifo_head];
-                        if (e->ts >= cutoff)
-                                break;
-                        unlink_entry(sd, e);
-                        sd->fifo_head = (sd->fifo_head + 1) & (sd->fifo_cap - 1);
-                        sd->count--;
+                const kos_kt_stamp_t *h;
+                while ((h = kos_kt_head(&sd->kt)) && h->ts < cutoff) {
+                        went_t *e = entry(h->node);
+                        kos_kt_pop(&sd->kt);
+                        kos_kt_unlink(&sd->kt, &e->node);
                         sd->bytes -= ent_size(e->n_hits, e->key_len);
                         free(e);
                 }
@@ -241,14 +157,13 @@ void kos_window_expire(kos_window_t *w, int64_t cutoff)
 
 size_t kos_window_count(const kos_window_t *w)
 {
-        return w->side[0].count + w->side[1].count;
+        return w->side[0].kt.count + w->side[1].kt.count;
 }
 
 size_t kos_window_bytes(const kos_window_t *w)
 {
         size_t b = sizeof(*w);
         for (int s = 0; s < KOS_SIDES; s++)
-                b += w->side[s].bytes + w->side[s].n_buckets * sizeof(went_t *) +
-                     w->side[s].fifo_cap * sizeof(went_t *);
+                b += w->side[s].bytes + kos_kt_bytes(&w->side[s].kt);
         return b;
 }

@@ -6,6 +6,7 @@
 #define KOS_PROC_WINDOW_H
 
 #include "frame.h"
+#include "keytable.h" /* kos_key_hash */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,16 +31,12 @@ typedef struct {
 typedef void (*kos_window_match_fn)(void *arg, const kos_wrec_t *other);
 
 /* A record joins one of the other side when |ts - other.ts| <= window_ms. @returns a new,
- * empty buffer; free with kos_window_destroy. NULL on allocation failure. */
+ * empty buffer; free with kos_window_destroy. */
 kos_window_t *kos_window_new(int64_t window_ms);
 void kos_window_destroy(kos_window_t *w);
 
-/* 64-bit hash of key bytes (the same function the session store uses). */
-uint64_t kos_key_hash(const void *key, size_t len);
-
-/* Buffers a copy of rec on side (KOS_SIDE_RQ keeps rec->hits, KOS_SIDE_RS drops them).
- * @returns 0, or -1 on allocation failure (nothing buffered). */
-int kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash);
+/* Buffers a copy of rec on side (KOS_SIDE_RQ keeps rec->hits, KOS_SIDE_RS drops them). */
+void kos_window_add(kos_window_t *w, int side, const kos_wrec_t *rec, uint64_t hash);
 
 /* Calls fn for every record buffered on the other side of `side` whose key equals key and
  * whose timestamp is within the window of ts, in timestamp order (ties: insertion order).

@@ -488,12 +488,55 @@ def test_rbac_and_service_account_switches():
     assert "serviceAccount.name is required" in template_error("--set", "serviceAccount.create=false")
 
 
+def test_datagen_control_token():
+    """PUT /rate needs a bearer token (issue 9.13): by default the chart makes a Secret with a
+    random one and mounts it; existingSecret names the user's own and the chart makes none."""
+    objs = template("--set", "datagen.enabled=true", values=None)
+    sec = one(objs, "Secret", "kos-datagen-control")
+    token = base64.b64decode(sec["data"]["token"]).decode()
+    assert len(token) == 64 and token.isalnum()
+    assert base64.b64decode(one(template("--set", "datagen.enabled=true", values=None), "Secret",
+                                     "kos-datagen-control")["data"]["token"]).decode() != token
+    spec = pod_spec(objs, "kos-datagen")
+    args = spec["containers"][0]["args"]
+    assert "--control-token-file=/etc/kos/control/token" in args
+    mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["control"] == {"name": "control", "mountPath": "/etc/kos/control",
+                                 "readOnly": True}
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["control"]["secret"] == {"secretName": "kos-datagen-control",
+                                         "items": [{"key": "token", "path": "token"}]}
+    # the processor has no control port: nothing mounted
+    objs = template("--set", "processor.enabled=true", values=None)
+    assert "control" not in {v["name"] for v in pod_spec(objs, "kos-processor")["volumes"]}
+    assert not [s for s in find(objs, "Secret") if s["metadata"]["name"].endswith("-control")]
+    objs = template("--set", "datagen.enabled=true",
+                    "--set", "datagen.controlToken.existingSecret=my-token", values=None)
+    assert not [s for s in find(objs, "Secret") if s["metadata"]["name"].endswith("-control")]
+    vols = {v["name"]: v for v in pod_spec(objs, "kos-datagen")["volumes"]}
+    assert vols["control"]["secret"]["secretName"] == "my-token"
+
+
+def test_hpa_owned_replicas_are_not_rendered():
+    """With autoscaling the HPA owns the replicas: an upgrade must not reset them (as
+    manifests/base); without it the Deployment states them."""
+    objs = template("--set", "processor.enabled=true", "--set", "datagen.enabled=true",
+                    values=None)
+    for name in ("kos-processor", "kos-datagen"):
+        assert "replicas" not in one(objs, "Deployment", name)["spec"]
+    objs = template("--set", "processor.enabled=true", "--set", "processor.replicas=3",
+                    "--set", "processor.autoscaling.enabled=false", values=None)
+    assert one(objs, "Deployment", "kos-processor")["spec"]["replicas"] == 3
+
+
 def test_kafka_and_mapping_from_existing_objects():
     objs = template("--set", "kafka.adapter.existingSecret=adapter-creds",
                     "--set", "kafka.clients.existingSecret=app-creds",
                     "--set", "mapping.existingConfigMap=my-rules",
                     "--set", "processor.enabled=true", "--set", "datagen.enabled=true", values=None)
-    assert not find(objs, "Secret")[1:]  # only the chart's TLS Secret
+    # only the chart's TLS Secret and datagen's control token
+    assert sorted(s["metadata"]["name"] for s in find(objs, "Secret")) == [
+        "kos-adapter-serving-cert", "kos-datagen-control"]
     assert not find(objs, "ConfigMap")
     vols = {v["name"]: v for v in pod_spec(objs)["volumes"]}
     # an existing Secret is mounted whole: it may carry ssl.ca.location files beside kafka.properties

@@ -397,6 +397,28 @@ def test_app_deployments(rendered, name):
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def control_secret(objs):
+    """The datagen's PUT /rate token: its --control-token-file is mounted from a Secret that
+    the overlay renders (name with the generator's hash); returns that Secret."""
+    dep = find(objs, "Deployment", "kos-datagen", NS)
+    c = container(dep, "kos-datagen")
+    path = next(a.split("=", 1)[1] for a in c["args"] if a.startswith("--control-token-file="))
+    mount = next(m for m in c["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    vol = next(v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    assert vol["secret"]["items"] == [{"key": "token", "path": path.rsplit("/", 1)[1]}]
+    return find(objs, "Secret", vol["secret"]["secretName"], NS)
+
+
+@pytest.mark.parametrize("name", ["cloud", "local"])
+def test_datagen_control_token_from_a_secret(rendered, name):
+    sec = control_secret(rendered[name])
+    assert sec["metadata"]["name"].startswith("kos-datagen-control-")  # generated, hashed
+    token = base64.b64decode(sec["data"]["token"]).decode().strip()
+    assert token
+    if name == "cloud":  # gen-certs.sh's random one, never a placeholder
+        assert len(token) >= 32 and "PLACEHOLDER" not in token
+
+
 def test_kafka_secret_templates_hold_placeholders(rendered):
     for name in ("kos-kafka", "kos-adapter-kafka"):
         s = find(rendered["base"], "Secret", name, NS)

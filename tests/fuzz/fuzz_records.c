@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static char json[1 << 20];
 
 static void on_emit(void *arg, const kos_session_view_t *s)

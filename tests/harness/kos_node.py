@@ -221,25 +221,39 @@ def pods(cp, app):
     return sorted(out)
 
 
-def http(method, ip, port, path, body=None, timeout=5):
+def http(method, ip, port, path, body=None, timeout=5, headers=None):
     """One plain HTTP request to a pod (its IP is routed in the namespace); (status, text)."""
     import http.client
     c = http.client.HTTPConnection(ip, port, timeout=timeout)
     try:
-        c.request(method, path, body=body)
+        c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read().decode(errors="replace")
     finally:
         c.close()
 
 
+def datagen_control_token(cp):
+    """The bearer token kos-datagen's PUT /rate needs: read from the Secret its Deployment
+    mounts (overlays/cloud generates it from certs/datagen-control.token), as an operator would."""
+    import base64
+    dep = cp.kubectl_json("get", "deployment", "-n", NS, "kos-datagen")
+    secret = next(v["secret"]["secretName"] for v in dep["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "control")
+    data = cp.kubectl_json("get", "secret", "-n", NS, secret)["data"]["token"]
+    return base64.b64decode(data).decode().strip()
+
+
 def set_datagen_rate(cp, rate):
     """PUT /rate on every running kos-datagen pod (frames/s per pod); returns the pods reached."""
     done = []
+    auth = {"Authorization": f"Bearer {datagen_control_token(cp)}"}
     for name, phase, ready, ip, _ in pods(cp, "kos-datagen"):
         if phase == "Running" and ip:
             try:
-                st, _ = http("PUT", ip, 8080, "/rate", str(rate))
+                st, text = http("PUT", ip, 8080, "/rate", str(rate), headers=auth)
+                if st in (401, 403):  # a wrong token is a test bug, not a pod starting up
+                    raise AssertionError(f"PUT /rate on {name}: {st} {text}")
                 if st == 200:
                     done.append(name)
             except OSError:

@@ -34,7 +34,7 @@ def processor_path():
     return str(p)
 
 
-# --- the hit codec of SEED-SYSTEM.md, for the expected side ----------------------------------
+# --- the hit codec (the original's format, common/frame.h), for the expected side ------------
 
 _KEYS = {0xE3: "X", 0xC3: "O"}
 _DIRS = {0x8A: "UP", 0x8C: "DOWN", 0x8D: "LEFT", 0x8E: "RIGHT"}

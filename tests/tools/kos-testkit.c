@@ -14,6 +14,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
+#include "topicadmin.h"
+#include "xalloc.h"
+
 /* Admin requests and metadata waits give up after this; a healthy local broker needs far less. */
 #define ADMIN_TIMEOUT_MS 30000
 #define MAX_PROPS        64
@@ -37,7 +41,8 @@ _Noreturn static void usage(void)
 {
         fprintf(stderr,
                 "usage: %s -b BOOTSTRAP [-X prop=value]... COMMAND ARGS...\n"
-                "  create-topic NAME PARTITIONS   create (existing is ok) and wait for leaders\n"
+                "  create-topic NAME PARTITIONS   create (existing is ok; the broker's default\n"
+                "                                 replication) and wait for leaders\n"
                 "  delete-topic NAME              delete (missing is ok) and wait until gone\n"
                 "  produce TOPIC PARTITION COUNT [--ts-ms MS] [--size N] [--key K]\n"
                 "                                 produce COUNT records, print the last offset\n"
@@ -125,47 +130,19 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
         return rk;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Returns 1 if TOPIC is in the metadata with all WANT partitions led (WANT < 0: just exists),
- * 0 if it is absent, -1 if present but not ready yet. */
-static int topic_state(rd_kafka_t *rk, const char *topic, int want)
+/* Returns 1 if the metadata lists TOPIC (in any state), 0 if not, -1 on no answer. */
+static int topic_listed(rd_kafka_t *rk, const char *topic)
 {
         const struct rd_kafka_metadata *md;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 5000);
-        int state = 0;
-        if (err)
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000))
                 return -1; /* transient: retried by the caller until its deadline */
-        for (int i = 0; i < md->topic_cnt; i++) {
-                const struct rd_kafka_metadata_topic *t = &md->topics[i];
-                if (strcmp(t->topic, topic))
-                        continue;
-                if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-                        break;
-                state = -1;
-                if (t->err || (want >= 0 && t->partition_cnt != want))
-                        break;
-                int led = 1;
-                for (int p = 0; p < t->partition_cnt; p++)
-                        if (t->partitions[p].err || t->partitions[p].leader < 0)
-                                led = 0;
-                state = led ? 1 : -1;
-                break;
-        }
+        int listed = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+                if (!strcmp(md->topics[i].topic, topic) &&
+                    md->topics[i].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                        listed = 1;
         rd_kafka_metadata_destroy(md);
-        return state;
+        return listed;
 }
 
 /* Returns the partition count of TOPIC, 0 if the broker does not know it, -1 on no answer. */
@@ -188,8 +165,8 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
 static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type,
                                     const char *what)
 {
-        int64_t deadline = mono_ms() + ADMIN_TIMEOUT_MS + 5000;
-        while (mono_ms() < deadline) {
+        int64_t deadline = kos_mono_ms() + ADMIN_TIMEOUT_MS + 5000;
+        while (kos_mono_ms() < deadline) {
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 1000);
                 if (!ev)
                         continue;
@@ -216,21 +193,23 @@ static rd_kafka_AdminOptions_t *admin_options(rd_kafka_t *rk, rd_kafka_admin_op_
         return ao;
 }
 
-/* Polls metadata until topic_state() reports WANT_STATE. Admin results only say the controller
- * accepted the change; clients of the next test step need it visible in broker metadata. */
-static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions, int want_state)
+/* Polls metadata until TOPIC is gone. The admin result only says the controller accepted the
+ * deletion; clients of the next test step need it gone from broker metadata. */
+static void wait_topic_gone(rd_kafka_t *rk, const char *topic)
 {
-        int64_t deadline = mono_ms() + ADMIN_TIMEOUT_MS;
-        while (topic_state(rk, topic, partitions) != want_state) {
-                if (mono_ms() >= deadline)
-                        fail("topic '%s' did not become %s within %d ms", topic,
-                             want_state ? "ready (all partitions led)" : "absent",
+        int64_t deadline = kos_mono_ms() + ADMIN_TIMEOUT_MS;
+        while (topic_listed(rk, topic) != 0) {
+                if (kos_mono_ms() >= deadline)
+                        fail("topic '%s' did not become absent within %d ms", topic,
                              ADMIN_TIMEOUT_MS);
                 struct timespec ts = {0, 50 * 1000000};
                 nanosleep(&ts, NULL);
         }
 }
 
+/* The programs' own topic administration (common/topicadmin.h): an existing topic is fine
+ * and keeps its partition count; either way the topic is waited for until every partition has
+ * a leader, so the next test step's clients see it. */
 static int cmd_create_topic(const struct opts *o)
 {
         char errstr[512];
@@ -241,30 +220,15 @@ static int cmd_create_topic(const struct opts *o)
         if (parts < 1)
                 usage_error("partition count must be >= 1");
         rd_kafka_t *rk = make_client(RD_KAFKA_PRODUCER, make_conf(o, NULL));
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, 1, errstr, sizeof(errstr));
-        if (!nt)
-                fail("topic '%s': %s", name, errstr);
-        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-        rd_kafka_AdminOptions_t *ao = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
-        rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, "create-topic");
-        size_t n;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        int wanted = parts;
-        for (size_t i = 0; i < n; i++) {
-                rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
-                if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                        wanted = -1; /* keep its existing partition count */
-                else if (err)
-                        fail("create-topic '%s': %s: %s", name, rd_kafka_err2name(err),
-                             rd_kafka_topic_result_error_string(res[i]));
-        }
-        rd_kafka_event_destroy(ev);
-        wait_topic(rk, name, wanted, 1);
-        rd_kafka_AdminOptions_destroy(ao);
-        rd_kafka_NewTopic_destroy(nt);
-        rd_kafka_queue_destroy(q);
+        /* Replication -1: the broker's default.replication.factor (1 on a single broker, 3 on a
+         * kafka.sh cluster), so a test's topics survive a stopped node there. */
+        kos_topic_admin_t a;
+        kos_topic_info_t t = {.name = name};
+        kos_topic_admin_init(&a, rk, ADMIN_TIMEOUT_MS);
+        if (kos_topic_admin_describe(&a, &t, 1, errstr, sizeof(errstr)) == -1 ||
+            kos_topic_admin_create(&a, &t, 1, parts, -1, errstr, sizeof(errstr)) == -1 ||
+            kos_topic_admin_await_leaders(&a, &t, 1, errstr, sizeof(errstr)) == -1)
+                fail("create-topic '%s': %s", name, errstr);
         rd_kafka_destroy(rk);
         return 0;
 }
@@ -290,7 +254,7 @@ static int cmd_delete_topic(const struct opts *o)
                              rd_kafka_topic_result_error_string(res[i]));
         }
         rd_kafka_event_destroy(ev);
-        wait_topic(rk, name, -1, 0);
+        wait_topic_gone(rk, name);
         rd_kafka_AdminOptions_destroy(ao);
         rd_kafka_DeleteTopic_destroy(dt);
         rd_kafka_queue_destroy(q);
@@ -328,7 +292,7 @@ static int cmd_produce(const struct opts *o)
         long long count = parse_num(o->pos[2], "count", LLONG_MAX);
         if (count < 1)
                 usage_error("count must be >= 1");
-        int64_t ts = o->ts_ms >= 0 ? o->ts_ms : now_ms();
+        int64_t ts = o->ts_ms >= 0 ? o->ts_ms : kos_wall_ms();
 
         /* Idempotence: a retried batch must not add duplicates, or offsets would not be exact.
          * 30 s instead of the 5 min default so a dead broker fails a test quickly. */
@@ -349,19 +313,19 @@ static int cmd_produce(const struct opts *o)
         if (part >= nparts)
                 fail("produce: topic '%s' has %d partitions, no partition %d", topic, nparts, part);
 
-        char *value = malloc(o->size ? (size_t)o->size : 1);
-        if (!value)
-                fail("out of memory for a %ld byte value", o->size);
+        char *value = kos_xmalloc((size_t)o->size);
         for (long i = 0; i < o->size; i++)
                 value[i] = (char)('a' + i % 26);
         size_t keylen = o->key ? strlen(o->key) : 0;
 
         for (long long i = 0; i < count && !st.failed;) {
-                rd_kafka_resp_err_t err = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_VALUE(value, (size_t)o->size), RD_KAFKA_V_KEY(o->key, keylen),
-                    RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
+                /* librdkafka's macros cast to void * although RD_KAFKA_MSG_F_COPY only reads. */
+                rd_kafka_resp_err_t err =
+                    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_VALUE(value, (size_t)o->size),
+                                      RD_KAFKA_V_KEY((void *)(uintptr_t)o->key, keylen),
+                                      RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         rd_kafka_poll(rk, 50); /* serve delivery reports to make room */
                         continue;
@@ -471,8 +435,8 @@ static int cmd_commit(const struct opts *o)
         const char *group = o->pos[0];
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(o->npos - 1);
         for (int i = 1; i < o->npos; i++) {
-                char *spec = strdup(o->pos[i]);
-                char *eq = spec ? strrchr(spec, '=') : NULL;
+                char *spec = kos_xstrdup(o->pos[i]);
+                char *eq = strrchr(spec, '=');
                 char *colon;
                 if (!eq)
                         usage_error("bad offset spec '%s' (want TOPIC:PARTITION=OFFSET)",
@@ -544,7 +508,7 @@ static int cmd_member(const struct opts *o)
                 usage_error("member wants GROUP CLIENT_ID TOPIC[,TOPIC...]");
         const char *group = o->pos[0];
         rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
-        char *tlist = strdup(o->pos[2]);
+        char *tlist = kos_xstrdup(o->pos[2]);
         char *save = NULL;
         for (char *t = strtok_r(tlist, ",", &save); t; t = strtok_r(NULL, ",", &save))
                 rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
@@ -596,9 +560,7 @@ int main(int argc, char **argv)
 {
         struct opts o = {.ts_ms = -1, .size = -1};
         const char *cmd = NULL;
-        char **pos = calloc((size_t)argc, sizeof(*pos));
-        if (!pos)
-                fail("out of memory");
+        char **pos = kos_xcalloc((size_t)argc, sizeof(*pos));
         o.pos = pos;
 
         for (int i = 1; i < argc; i++) {

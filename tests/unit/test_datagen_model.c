@@ -175,7 +175,7 @@ static void test_distributions(void)
         for (size_t i = 0; i < m.n_machines; i++)
                 CHECK(within_5_sigma(machine_use[i], frames, 1.0 / (double)m.n_machines));
         CHECK(within_5_sigma(responses, frames, 100.0 / 101));
-        /* The weights table itself matches SEED-SYSTEM.md. */
+        /* The weights table itself is the original's: UP 4, RIGHT 3, DOWN 2, LEFT 1; Direct 10. */
         CHECK_INT(kos_model_direction_weight[KOS_DIR_UP], 4);
         CHECK_INT(kos_model_direction_weight[KOS_DIR_RIGHT], 3);
         CHECK_INT(kos_model_direction_weight[KOS_DIR_DOWN], 2);

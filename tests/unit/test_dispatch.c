@@ -130,7 +130,11 @@ static int req_full(const char *method, const char *path, const char *query, con
                     const kos_header_t *h, size_t nh, int64_t now)
 {
         reset();
-        kos_dispatch(&ctx, method, path, query, peer, h, nh, now, &resp);
+        kos_fact_t *need = NULL;
+        /* No kube-apiserver here: every answer comes at once. */
+        CHECK_INT(kos_dispatch(&ctx, method, path, query, peer, h, nh, now, &resp, &need),
+                  KOS_DISPATCH_ANSWERED);
+        CHECK(need == NULL);
         CHECK(resp.body != NULL);
         CHECK(resp.content_type != NULL);
         if (resp.body && resp.content_type &&
@@ -779,6 +783,18 @@ static void test_metrics_text(void)
 /* The history-derived metrics and the debug view: served only with a history, listed in
  * discovery, on /metrics (+Inf for a group that does not gain), and the debug view behind
  * authentication like everything else. */
+static kos_part_lag_t *part_rw(kos_snapshot_t *s, const char *group, const char *topic,
+                               int32_t partition)
+{
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0;
+                     strcmp(s->groups[i].group_id, group) == 0 && j < s->groups[i].n_parts; j++)
+                        if (strcmp(s->groups[i].parts[j].topic, topic) == 0 &&
+                            s->groups[i].parts[j].partition == partition)
+                                return &s->groups[i].parts[j];
+        return NULL;
+}
+
 static void test_derived_and_debug_view(void)
 {
         /* without a history: 503 for the derived metrics, no derived families on /metrics */
@@ -801,15 +817,17 @@ static void test_derived_and_debug_view(void)
                         g->parts[j].status = KOS_STATUS_OK;
                 }
         }
-        kos_group_lag_t *g1 = (kos_group_lag_t *)kos_snapshot_group(s, "g1");
-        kos_part_lag_t *wedged = (kos_part_lag_t *)kos_group_part(g1, "ORDERS-IN", 0);
+        kos_group_lag_t *g1 = NULL;
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (strcmp(s->groups[i].group_id, "g1") == 0)
+                        g1 = &s->groups[i];
+        kos_part_lag_t *wedged = part_rw(s, "g1", "ORDERS-IN", 0);
         wedged->stuck = 1;
         wedged->status = KOS_STATUS_STALL;
         g1->status = KOS_STATUS_ERR;
         g1->n_stuck = 1;
         /* g2's t-d does not gain */
-        kos_part_lag_t *slow =
-            (kos_part_lag_t *)kos_group_part(kos_snapshot_group(s, "g2"), "t-d", 0);
+        kos_part_lag_t *slow = part_rw(s, "g2", "t-d", 0);
         slow->consume_rate = 1;
         kos_snapshot_publish(s);
 
@@ -878,6 +896,169 @@ static void test_derived_and_debug_view(void)
                   503);
 }
 
+/* ---- facts from kube-apiserver --------------------------------------------------------- */
+
+/* Dispatches once more and returns the fact it names (NULL when it answered). */
+static kos_fact_t *missing(const kos_dispatch_ctx_t *c, const char *path, const kos_peer_t *peer,
+                           const kos_header_t *h, size_t nh)
+{
+        reset();
+        kos_fact_t *need = NULL;
+        kos_dispatch_result_t r =
+            kos_dispatch(c, "GET", path, NULL, peer, h, nh, NOW, &resp, &need);
+        CHECK((r == KOS_DISPATCH_MISSING) == (need != NULL));
+        if (r == KOS_DISPATCH_MISSING)
+                CHECK(resp.body == NULL);
+        else if (resp.body && resp.content_type && strstr(resp.content_type, "json"))
+                body = json_loadb(resp.body, resp.body_len, 0, NULL);
+        return need;
+}
+
+static void store(kos_fact_t *f, int status, const char *answer)
+{
+        json_t *doc = answer ? json_loads(answer, 0, NULL) : NULL;
+        f->store(f->owner, f, status, doc, status < 0 ? "connection refused" : "");
+        json_decref(doc);
+        kos_fact_free(f);
+}
+
+/* A review's fact is keyed by "<kind>\n" + 64 hex digits of the HMAC cache key: bounded, and
+ * nothing of the token or the identity in it. */
+static int hmac_key(const kos_fact_t *f, const char *kind)
+{
+        size_t k = strlen(kind);
+        if (!f || strncmp(f->key, kind, k) != 0 || f->key[k] != '\n' || strlen(f->key) != k + 65)
+                return 0;
+        return strspn(f->key + k + 1, "0123456789abcdef") == 64;
+}
+
+/* The SubjectAccessReview spec a fact would send. */
+static json_t *sar_spec(const kos_fact_t *f)
+{
+        return f ? json_object_get(f->body, "spec") : NULL;
+}
+
+/* Without sockets: a request names the fact it lacks, the fact's store keeps the answer, the
+ * same request then goes one step further; failures are kept too; the health paths never
+ * need anything. The kube target is never dialled. */
+static void test_missing_facts(void)
+{
+        char err[256];
+        kos_kube_target_t t = {.server = strdup("https://127.0.0.1:1")};
+        kos_kube_t *kube = kos_kube_new(&t, err, sizeof(err));
+        kos_authz_t *authz = kos_authz_new(kube, 60000);
+        kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
+        kos_dispatch_ctx_t c = ctx;
+        c.kube = kube;
+        c.authz = authz;
+        c.kube_cache_ttl_ms = 60000;
+        const kos_header_t tok[] = {{"Authorization", "Bearer tok-1"}};
+        const char *pods = CM2 "/namespaces/default/pods/*/kafka_consumer_lag";
+
+        CHECK(missing(&c, "/healthz", &anon, tok, 1) == NULL);
+        CHECK_INT(resp.status, 200);
+        CHECK(missing(&c, "/readyz", &anon, tok, 1) == NULL);
+
+        /* 1. who is it: a TokenReview, keyed by digest (the token is only in the body) */
+        kos_fact_t *f = missing(&c, pods, &anon, tok, 1);
+        CHECK(hmac_key(f, "token"));
+        CHECK(f && !strstr(f->key, "tok-1"));
+        CHECK(f && strcmp(f->path, "/apis/authentication.k8s.io/v1/tokenreviews") == 0);
+        CHECK(f &&
+              strcmp(json_string_value(json_object_get(json_object_get(f->body, "spec"), "token")),
+                     "tok-1") == 0);
+        /* a second request for the same token names the same key (fetch.c coalesces) */
+        kos_fact_t *dup = missing(&c, CM2, &anon, tok, 1);
+        CHECK(dup && f && strcmp(dup->key, f->key) == 0);
+        kos_fact_free(dup);
+        if (f)
+                store(f, 201,
+                      "{\"status\":{\"authenticated\":true,\"user\":{\"username\":\"alice\","
+                      "\"uid\":\"u-1\",\"groups\":[\"devs\"],\"extra\":{\"scopes\":[\"a\","
+                      "\"b\"]}}}}");
+        /* 2. may she: a SubjectAccessReview for get pods/kafka_consumer_lag, with the whole
+         * identity the TokenReview gave (uid, groups, extra), keyed by digest */
+        f = missing(&c, pods, &anon, tok, 1);
+        CHECK(hmac_key(f, "sar"));
+        CHECK(f && !strstr(f->key, "alice"));
+        json_t *spec = sar_spec(f);
+        CHECK_STR(json_string_value(json_object_get(spec, "user")), "alice");
+        CHECK_STR(json_string_value(json_object_get(spec, "uid")), "u-1");
+        CHECK_INT(json_array_size(json_object_get(spec, "groups")), 2); /* + authenticated */
+        CHECK_INT(json_array_size(json_object_get(json_object_get(spec, "extra"), "scopes")), 2);
+        if (f)
+                store(f, 201, "{\"status\":{\"allowed\":true}}");
+        /* 3. which pods: the namespace's list, which fails (kept for a second); the client
+         * gets the generic wording, never the apiserver's */
+        f = missing(&c, pods, &anon, tok, 1);
+        CHECK(f && strcmp(f->key, "pods\ndefault") == 0);
+        if (f)
+                store(f, 403, "{\"message\":\"pods is forbidden\"}");
+        CHECK(missing(&c, pods, &anon, tok, 1) == NULL);
+        CHECK_INT(resp.status, 500);
+        CHECK(body && !strstr(json_string_value(json_object_get(body, "message")), "forbidden"));
+        CHECK(body && strstr(json_string_value(json_object_get(body, "message")),
+                             "Internal error occurred"));
+        /* a denied token is an answer too: 401, in kube-apiserver's one word */
+        const kos_header_t tok2[] = {{"Authorization", "Bearer tok-2"}};
+        f = missing(&c, EM1 "/namespaces/default/m", &anon, tok2, 1);
+        if (f)
+                store(f, 201, "{\"status\":{\"authenticated\":false,\"error\":\"bad\"}}");
+        CHECK(missing(&c, EM1 "/namespaces/default/m", &anon, tok2, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+        CHECK_STR(json_string_value(json_object_get(body, "message")), "Unauthorized");
+        /* an apiserver that cannot be reached: the waiters get a 401, not a loop */
+        const kos_header_t tok3[] = {{"Authorization", "Bearer tok-3"}};
+        f = missing(&c, CM2, &anon, tok3, 1);
+        if (f)
+                store(f, -1, NULL);
+        CHECK(missing(&c, CM2, &anon, tok3, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+        /* long tokens have a key of the same size, so they still arrive */
+        char longtok[5000] = "Bearer ";
+        memset(longtok + 7, 'x', sizeof(longtok) - 8);
+        const kos_header_t tok4[] = {{"Authorization", longtok}};
+        f = missing(&c, CM2, &anon, tok4, 1);
+        CHECK(hmac_key(f, "token"));
+        if (f)
+                store(f, 201, "{\"status\":{\"authenticated\":false}}");
+        CHECK(missing(&c, CM2, &anon, tok4, 1) == NULL);
+        CHECK_INT(resp.status, 401);
+
+        /* The front proxy's extras are part of the review and of its key: the same user with
+         * other extras is another review; a denial is kube-apiserver's 403 with the reason. */
+        const kos_peer_t fp = {.kind = KOS_PEER_FRONT_PROXY, .cn = "front-proxy-client"};
+        const kos_header_t ex1[] = {{"X-Remote-User", "bob"}, {"X-Remote-Extra-Scopes", "s1"}};
+        const kos_header_t ex2[] = {{"X-Remote-User", "bob"}, {"X-Remote-Extra-Scopes", "s2"}};
+        kos_fact_t *f1 = missing(&c, CM2, &fp, ex1, 2);
+        kos_fact_t *f2 = missing(&c, CM2, &fp, ex2, 2);
+        CHECK(hmac_key(f1, "sar") && hmac_key(f2, "sar"));
+        CHECK(f1 && f2 && strcmp(f1->key, f2->key) != 0);
+        json_t *sc = json_object_get(json_object_get(sar_spec(f1), "extra"), "scopes");
+        CHECK_STR(json_string_value(json_array_get(sc, 0)), "s1");
+        if (f1)
+                store(f1, 201, "{\"status\":{\"allowed\":false,\"reason\":\"no RBAC\"}}");
+        CHECK(missing(&c, CM2, &fp, ex1, 2) == NULL);
+        CHECK_INT(resp.status, 403);
+        const char *m = json_string_value(json_object_get(body, "message"));
+        CHECK(m && strstr(m, "User \"bob\" cannot get") && strstr(m, ": no RBAC"));
+        /* bob with the other extras is still unknown: it names its own review again */
+        kos_fact_t *again = missing(&c, CM2, &fp, ex2, 2);
+        CHECK(again && f2 && strcmp(again->key, f2->key) == 0);
+        kos_fact_free(again);
+        if (f2)
+                store(f2, 500, "{\"message\":\"etcd is down\"}");
+        CHECK(missing(&c, CM2, &fp, ex2, 2) == NULL);
+        CHECK_INT(resp.status, 500);
+        m = json_string_value(json_object_get(body, "message"));
+        CHECK(m && !strstr(m, "etcd"));
+
+        reset();
+        kos_auth_set_token_reviewer(auth, NULL, NULL);
+        kos_authz_destroy(authz);
+        kos_kube_destroy(kube);
+}
+
 int main(void)
 {
         char err[512] = "";
@@ -916,6 +1097,7 @@ int main(void)
         test_discovery_and_misc();
         test_metrics_text();
         test_derived_and_debug_view();
+        test_missing_facts();
 
         reset();
         kos_snapshot_publish_clear();

@@ -66,7 +66,8 @@ static void test_seed_vectors(void)
         CHECK(memcmp(&u, &h, sizeof(h)) == 0);
 }
 
-/* The byte of each discriminator, checked one field at a time against SEED-SYSTEM.md. */
+/* The byte of each discriminator, checked one field at a time against the original's format
+ * (the table in common/frame.h). */
 static void test_discriminator_bytes(void)
 {
         static const struct {

@@ -128,9 +128,9 @@ static void test_printable(void)
         CHECK_STR(kos_gp_reason_name(KOS_GP_DUPLICATE), "duplicate");
 }
 
-static kos_part_lag_t P(const char *topic, int32_t partition, int member)
+static kos_part_lag_t P(char *topic, int32_t partition, int member)
 {
-        return (kos_part_lag_t){.topic = (char *)topic, .partition = partition, .member = member};
+        return (kos_part_lag_t){.topic = topic, .partition = partition, .member = member};
 }
 
 static void test_attribution(void)

@@ -237,6 +237,26 @@ static void test_late_and_bounded_state(void)
         kos_topo_destroy(t);
 }
 
+/* The horizon (st - 2w - g): a request exactly that old is still buffered, because a response
+ * as late as is accepted (st - w - g) joins it; one millisecond more of stream time drops it. */
+static void test_horizon(void)
+{
+        CHECK_INT(kos_topo_horizon(1000000, W, G), 1000000 - 2 * W - G);
+        out_t o;
+        kos_topo_stats_t st;
+        kos_topo_t *t = topo(&o, 0, &st);
+        const int64_t h = 1000000, s = h + 2 * W + G;
+        CHECK_INT(frame(t, KOS_SIDE_RQ, h, 1, h, 1, 0), KOS_TOPO_OK);
+        CHECK_INT(frame(t, KOS_SIDE_RQ, s, 2, s, 1, 0), KOS_TOPO_OK);
+        CHECK_INT(kos_topo_horizon(kos_topo_stream_time(t), W, G), h);
+        CHECK_INT(kos_topo_records(t), 2);
+        CHECK_INT(frame(t, KOS_SIDE_RS, h, 1, s - W - G, 0, 0), KOS_TOPO_OK);
+        CHECK_INT(atomic_load(&st.joins), 1);
+        CHECK_INT(frame(t, KOS_SIDE_RQ, s + 1, 3, s + 1, 1, 0), KOS_TOPO_OK);
+        CHECK_INT(kos_topo_records(t), 3); /* the request at h went; the response at h + w stays */
+        kos_topo_destroy(t);
+}
+
 static void test_replay_suppresses_output(void)
 {
         out_t o;
@@ -291,6 +311,7 @@ int main(void)
         test_decode_failures();
         test_bad_records();
         test_late_and_bounded_state();
+        test_horizon();
         test_replay_suppresses_output();
         test_coalescing();
         return check_result("test_topology");

@@ -1,5 +1,6 @@
 {{/* The Deployment and HPA of one demo program (processor, datagen): same image, hardening and
-     Kafka Secret. dict: ctx, app, component, w (its values), args (the program's own flags). */}}
+     Kafka Secret. dict: ctx, app, component, w (its values), args (the program's own flags),
+     controlSecret (optional: a Secret with key `token`, mounted at /etc/kos/control). */}}
 {{- define "kos.demo.deployment" -}}
 {{- $ctx := .ctx -}}
 {{- $w := .w -}}
@@ -12,8 +13,11 @@ metadata:
   labels:
     {{- include "kos.labels" (dict "ctx" $ctx "app" .app "component" .component) | nindent 4 }}
 spec:
-  # With autoscaling the HPA owns this once applied; this is the starting point.
+  {{- if not $w.autoscaling.enabled }}
   replicas: {{ $w.replicas }}
+  {{- end }}
+  {{- /* With autoscaling the HPA owns the count: a replicas field here would reset it to this
+         value on every upgrade (the same reason the kustomize base leaves it out). */}}
   revisionHistoryLimit: {{ $ctx.Values.revisionHistoryLimit }}
   selector:
     matchLabels:
@@ -115,6 +119,11 @@ spec:
             - name: kafka
               mountPath: /etc/kos/kafka
               readOnly: true
+            {{- if .controlSecret }}
+            - name: control
+              mountPath: /etc/kos/control
+              readOnly: true
+            {{- end }}
       volumes:
         - name: kafka
           secret:
@@ -124,6 +133,14 @@ spec:
               - key: kafka.properties
                 path: kafka.properties
             {{- end }}
+        {{- with .controlSecret }}
+        - name: control
+          secret:
+            secretName: {{ . }}
+            items:
+              - key: token
+                path: token
+        {{- end }}
 {{- end -}}
 
 {{- define "kos.demo.hpa" -}}

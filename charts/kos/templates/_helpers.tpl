@@ -199,3 +199,8 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 {{- define "kos.flagValue" -}}
 {{- if kindIs "string" . -}}{{ . }}{{- else if eq (float64 .) (float64 (int64 .)) -}}{{ int64 . }}{{- else -}}{{ . }}{{- end -}}
 {{- end -}}
+
+{{/* The Secret with kos-datagen's control token (key `token`). */}}
+{{- define "kos.datagen.controlSecretName" -}}
+{{- .Values.datagen.controlToken.existingSecret | default (printf "%s-datagen-control" (include "kos.fullname" .)) -}}
+{{- end -}}

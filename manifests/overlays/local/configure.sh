@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares overlays/local for one test run: copies manifests/ to DEST/manifests (and dashboards/
-# to DEST/dashboards, for components/grafana-dashboard), writes the
-# adapter's port and the APIService caBundle into the copy's overlays/local/params.env and
-# prints the path of the configured overlay, ready for `kubectl apply -k`.
+# to DEST/dashboards, for components/grafana-dashboard), writes the adapter's port and the
+# APIService caBundle into the copy's overlays/local/params.env, a random kos-datagen control
+# token into its control.token, and prints the path of the configured overlay, ready for
+# `kubectl apply -k`.
 # The repo is never written to, so concurrent runs do not interfere.
 # Usage: configure.sh DEST PORT CA_BUNDLE_B64_FILE
 #   PORT                the local kos-adapter's --secure-port (1-65535)
@@ -39,4 +40,6 @@ cp -R "$manifests" "$dest/manifests"
 rm -rf "$dest/dashboards"
 cp -R "$manifests/../dashboards" "$dest/dashboards"
 printf 'ADAPTER_PORT=%s\nCA_BUNDLE=%s\n' "$port" "$bundle" >"$dest/manifests/overlays/local/params.env"
+# kos-datagen's PUT /rate token for this run.
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dest/manifests/overlays/local/control.token")
 cd "$dest/manifests/overlays/local" && pwd

@@ -1,9 +1,9 @@
 package kos.ref;
 
 /**
- * The binary hit format of SEED-SYSTEM.md ("decode hexadecimal"), byte for byte the same rules as
- * kos_hit_decode_hex in common/frame.c: hex digits in either case, exactly one complete hit, no
- * trailing bytes. Anything else is not a hit ({@link #decodeHex} returns null; the topology drops it).
+ * The original's binary hit format ("decode hexadecimal", the table in common/frame.h), byte for
+ * byte the same rules as kos_hit_decode_hex in common/frame.c: hex digits in either case, exactly
+ * one complete hit, no trailing bytes. Anything else is not a hit ({@link #decodeHex} returns null; the topology drops it).
  */
 public final class HitDecoder {
     /** key, FF dir, impact + violence, FF key, level, game. */

@@ -22,7 +22,7 @@ import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.Serializer;
 
 /**
- * JSON of the records (SPEC.md "Records"), with Jackson. Writers produce exactly the bytes that
+ * JSON of the records (common/frame.h), with Jackson. Writers produce exactly the bytes that
  * common/frame.c writes (field order, no spaces, null for an absent doubleKey/direction). The body
  * parser is as strict as kos_body_parse: an object with "approval" (boolean or null) and "bytes" (an
  * array of at most 10000 strings), no duplicate fields, no trailing data, at most 1 MiB; unknown

@@ -18,7 +18,7 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.StreamJoined;
 
 /**
- * The original kos-streams topology (SEED-SYSTEM.md "The stream topology"):
+ * The original kos-streams topology (xke-kingof-scaling, https://github.com/DivLoic/xke-kingof-scaling):
  * <pre>
  *   GAME-FRAME-RQ ─┐
  *                  ├─ inner join, equal key bytes, |ts_rq - ts_rs| &lt;= window (either order), joiner keeps the request body

@@ -69,7 +69,7 @@ class HitDecoderTest {
         assertNull(HitDecoder.decodeHex("e3001f00d9b5".repeat(1000)));
     }
 
-    // ---- exhaustive round trip against an encoder written from SEED-SYSTEM.md ----------------
+    // ---- exhaustive round trip against an encoder written from the format in common/frame.h --
 
     private static final String[] KEYS = {"X", "O"};
     private static final int[] KEY_CODES = {0xE3, 0xC3};
