@@ -10,6 +10,7 @@
 #define KOS_LAG_H
 
 #include "groupparts.h"
+#include "history.h"
 #include "kconf.h"
 #include "snapshot.h"
 
@@ -19,9 +20,10 @@ typedef struct {
         int refresh_interval_ms; /* pause between refreshes */
         int kafka_timeout_ms;    /* all Kafka calls of one refresh together */
         kos_nocommit_policy_t policy;
-        int read_committed;  /* end = last stable offset instead of high watermark */
-        int head_timestamps; /* fetch the record at the committed offset (lag seconds) */
-        int head_budget_ms;  /* time allowed per refresh for those fetches */
+        int read_committed;         /* end = last stable offset instead of high watermark */
+        int head_timestamps;        /* fetch the record at the committed offset (lag seconds) */
+        int head_budget_ms;         /* time allowed per refresh for those fetches */
+        kos_history_opts_t history; /* stuck partitions, status, rates (history.h) */
 } kos_lag_opts_t;
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o);

@@ -7,6 +7,7 @@
  *   4. the selector's scaling parameters (scaling.h: lagThreshold, topicRegex, ...) shape the
  *      value; a bad one is a 400 before anything else. */
 #include "provider.h"
+#include "derived.h"
 
 #include "scaling.h"
 
@@ -31,7 +32,7 @@ static const char *series_get(void *opaque, const char *key)
                 return l->topic;
         /* budget=, lagThreshold=, ... are parameters (scaling.h), not series labels: they
          * always "match" */
-        if (kos_scaling_is_param(key))
+        if (kos_scaling_is_param(key) || strcmp(key, KOS_PARAM_EXCLUDE_STUCK) == 0)
                 return kos_selector_equals_value(l->sel, key);
         return NULL;
 }
@@ -79,7 +80,8 @@ typedef struct {
         int64_t weighted_lag; /* sum of lag x topic weight (scaling.h), rounded */
         int64_t age_ms;       /* max age of the oldest unconsumed record, -1 unknown */
         size_t n_parts;
-        size_t n_lagging; /* partitions with lag > 0 */
+        size_t n_lagging;    /* partitions with lag > 0 */
+        kos_derived_acc_t d; /* rates, stuck partitions, status */
 } agg_t;
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -95,10 +97,14 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
                        const kos_mapping_rule_t *rule, const char *only_topic, int member,
                        int64_t now_ms)
 {
-        agg_t a = {0, 0, 0, 0, 0};
+        agg_t a = {0, 0, 0, 0, 0, {0}};
         int64_t weighted_milli = 0;
         const char *regex_topic = NULL; /* parts are sorted by topic: one regexec per topic */
         int regex_ok = 1;
+        int exclude;
+        char ignored[8]; /* the parameter was checked before (kos_provider_answer_ex) */
+        kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
+        kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
                 const kos_part_lag_t *p = &g->parts[i];
                 if (member > -2 && p->member != member)
@@ -113,6 +119,10 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
                         continue;
                 int64_t lag = kos_scaling_part_lag(sc, p);
                 a.n_parts++;
+                int counted = !(exclude && p->stuck);
+                kos_derived_add(&a.d, p, counted);
+                if (!counted)
+                        continue; /* excludePersistentLag=true: adding replicas won't help it */
                 if (lag < 0 || a.lag < 0) {
                         a.lag = -1;
                 } else {
@@ -139,9 +149,16 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
 /* Sets the item's value for `metric` from a; 0 on success, -1 (answer set to 503) if unknown.
  * kafka_consumergroup_lag is the weighted lag, capped and activated by sc (scaling.h). */
 static int set_value(kos_answer_t *ans, kos_value_t *it, const char *metric, agg_t a,
-                     const char *group, const kos_scaling_t *sc)
+                     const char *group, const kos_scaling_t *sc, const kos_snapshot_t *snap)
 {
-        if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
+        if (kos_derived_is_metric(metric)) {
+                char msg[256];
+                if (kos_derived_value(&a.d, snap, metric, &it->value, &it->scale, msg,
+                                      sizeof(msg)) == -1) {
+                        fail(ans, 503, "ServiceUnavailable", "group %s: %s", group, msg);
+                        return -1;
+                }
+        } else if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
                 if (a.age_ms < 0) {
                         fail(ans, 503, "ServiceUnavailable",
                              "the age of the oldest unconsumed record of group %s is not known "
@@ -181,7 +198,8 @@ static const char *topic_of_metric(const kos_group_lag_t *g, const char *metric)
 
 static int is_group_metric(const char *m)
 {
-        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0;
+        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0 ||
+               kos_derived_is_metric(m);
 }
 
 static int is_pod_metric(const char *m)
@@ -332,7 +350,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                 }
                 kos_value_t *it = kos_values_add(&ans->values);
                 fill_object(it, req, req->name, snap->taken_ms);
-                if (set_value(ans, it, req->metric, a, g->group_id, sc) == 0)
+                if (set_value(ans, it, req->metric, a, g->group_id, sc, snap) == 0)
                         ans->status = 200;
                 return;
         }
@@ -399,7 +417,7 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                                 continue; /* the selector left nothing of this group */
                         kos_value_t *it = kos_values_add(&ans->values);
                         fill_object(it, req, r->name, snap->taken_ms);
-                        if (set_value(ans, it, req->metric, a, g->group_id, sc) == -1)
+                        if (set_value(ans, it, req->metric, a, g->group_id, sc, snap) == -1)
                                 return;
                 }
                 ans->status = 200;
@@ -475,9 +493,11 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
         int headroom = strcmp(req->metric, KOS_METRIC_HEADROOM) == 0;
         if (!is_group_metric(req->metric) && !headroom) {
                 fail(ans, 404, "NotFound",
-                     "the server could not find the external metric %s (served: %s, %s, %s)",
+                     "the server could not find the external metric %s (served: %s, %s, %s, "
+                     "%s, %s, %s, %s, %s)",
                      req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC,
-                     KOS_METRIC_HEADROOM);
+                     KOS_METRIC_HEADROOM, KOS_METRIC_PRODUCE_RATE, KOS_METRIC_CONSUME_RATE,
+                     KOS_METRIC_TIME_TO_DRAIN, KOS_METRIC_STUCK, KOS_METRIC_STATUS);
                 return;
         }
         int64_t budget = pc->headroom_budget;
@@ -520,7 +540,7 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         snprintf(it->label_topic, sizeof(it->label_topic), "%s", topic);
                 it->timestamp_ms = snap->taken_ms;
                 if (set_value(ans, it, headroom ? KOS_METRIC_GROUP_LAG : req->metric, a,
-                              g->group_id, headroom ? NULL : sc) == -1)
+                              g->group_id, headroom ? NULL : sc, snap) == -1)
                         return;
                 if (headroom)
                         it->value = it->value < budget ? budget - it->value : 0;
@@ -543,6 +563,12 @@ void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t 
         char why[512];
         if (kos_scaling_parse(req->metric_selector, &sc, why, sizeof(why)) == -1) {
                 fail(ans, 400, "BadRequest", "invalid metric selector: %s", why);
+                return;
+        }
+        int exclude;
+        char msg[256];
+        if (kos_derived_exclude_param(req->metric_selector, &exclude, msg, sizeof(msg)) == -1) {
+                fail(ans, 400, "BadRequest", "%s", msg);
                 return;
         }
         if (!snap) {
@@ -598,6 +624,8 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, KOS_METRIC_GROUP_LAG);
                 names_add(&v, n, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, KOS_METRIC_HEADROOM);
+                for (size_t i = 0; i < KOS_DERIVED_METRICS; i++)
+                        names_add(&v, n, kos_derived_metric(i));
                 return v;
         }
         static const char *const objects[] = {"deployments.apps", "statefulsets.apps",
@@ -608,6 +636,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", objects[i], KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", objects[i], kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         for (size_t i = 0; pc->mapping && i < pc->mapping->n_rules; i++) {
                 const char *r = pc->mapping->rules[i].resource;
@@ -617,6 +649,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", r, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", r, kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         names_add(&v, n, "pods/" KOS_METRIC_CONSUMER_LAG);
         for (size_t i = 0; snap && i < snap->n_groups; i++)

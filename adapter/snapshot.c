@@ -43,8 +43,10 @@ static void group_free(kos_group_lag_t *g)
 {
         free(g->group_id);
         free(g->state);
-        for (size_t i = 0; i < g->n_parts; i++)
+        for (size_t i = 0; i < g->n_parts; i++) {
                 free(g->parts[i].topic);
+                free(g->parts[i].window);
+        }
         free(g->parts);
         for (size_t i = 0; i < g->n_members; i++) {
                 free(g->members[i].member_id);
@@ -86,6 +88,8 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
                 atomic_init(&p->head_ts_ms, -1);
                 p->head_ts_offset = -1;
                 p->member = sp->member;
+                p->produce_rate = -1; /* unknown, like its offsets (history.h) */
+                p->consume_rate = -1;
         }
         for (; dst->n_members < src->n_members; dst->n_members++) {
                 const kos_member_t *sm = &src->members[dst->n_members];
