@@ -49,6 +49,20 @@ static void usage(FILE *out)
             "      --head-fetch-budget DUR        time per refresh for reading those records "
             "(default 500ms)\n"
             "\n"
+            "History (rates, time to drain, stuck partitions, status):\n"
+            "      --rate-window DUR              produce/consume rates average over this "
+            "(default 30s)\n"
+            "      --time-to-drain-max DUR        time to drain of a group that does not gain, "
+            "and the cap\n"
+            "                                     (default 1h)\n"
+            "      --stuck-refreshes N            refreshes an owned, lagging commit must not "
+            "move to be\n"
+            "                                     stuck (default 5)\n"
+            "      --status-window N              commits in the status window (Burrow's "
+            "intervals, default 10)\n"
+            "      --status-min-distance DUR      commits closer than this replace the newest "
+            "(default 1s)\n"
+            "\n"
             "Kubernetes objects:\n"
             "      --mapping-file FILE            object -> consumer group rules (see README)\n"
             "\n"
@@ -115,6 +129,7 @@ enum {
         OPT_AUTHZ_TTL,
         OPT_KUBE_TTL,
         OPT_HEADROOM,
+        OPT_HISTORY, /* the flags of history.h, parsed there */
         OPT_MAX_CONN,
         OPT_MAX_CONN_ADDR,
         OPT_MAX_UNTRUSTED,
@@ -153,6 +168,11 @@ static const struct option long_opts[] = {
     {"authorization-cache-ttl", required_argument, 0, OPT_AUTHZ_TTL},
     {"kube-cache-ttl", required_argument, 0, OPT_KUBE_TTL},
     {"headroom-budget", required_argument, 0, OPT_HEADROOM},
+    {"rate-window", required_argument, 0, OPT_HISTORY},
+    {"time-to-drain-max", required_argument, 0, OPT_HISTORY},
+    {"stuck-refreshes", required_argument, 0, OPT_HISTORY},
+    {"status-window", required_argument, 0, OPT_HISTORY},
+    {"status-min-distance", required_argument, 0, OPT_HISTORY},
     {"max-connections", required_argument, 0, OPT_MAX_CONN},
     {"max-connections-per-address", required_argument, 0, OPT_MAX_CONN_ADDR},
     {"max-untrusted-connections", required_argument, 0, OPT_MAX_UNTRUSTED},
@@ -211,8 +231,8 @@ int main(int argc, char **argv)
                 return fail_start("out of memory");
         }
 
-        int c;
-        while ((c = getopt_long(argc, argv, "b:X:F:dqh", long_opts, NULL)) != -1) {
+        int c, opt_index = 0;
+        while ((c = getopt_long(argc, argv, "b:X:F:dqh", long_opts, &opt_index)) != -1) {
                 int bad = kos_kconf_flag(kc, c, optarg, err, sizeof(err));
                 if (bad == 1) { /* -X list */
                         kos_kconf_destroy(kc);
@@ -396,6 +416,12 @@ int main(int argc, char **argv)
                         bad = kos_parse_int("--headroom-budget", optarg, 1, INT64_MAX / 2,
                                             &headroom_budget, err, sizeof(err));
                         break;
+                case OPT_HISTORY: {
+                        char flag[64];
+                        snprintf(flag, sizeof(flag), "--%s", long_opts[opt_index].name);
+                        bad = kos_history_flag(&lo.history, flag, optarg, err, sizeof(err));
+                        break;
+                }
                 case OPT_VERSION:
                         printf("kos-adapter %s (librdkafka %s)\n", KOS_VERSION,
                                rd_kafka_version_str());
