@@ -1,6 +1,7 @@
 /* Request authentication from the TLS peer certificate and front-proxy headers (auth.h).
  * Every rule cites the k8s.io/apiserver v0.37.2 (or Go crypto/x509) function it copies. */
 #include "auth.h"
+#include "xalloc.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -22,11 +23,11 @@
 
 int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len)
 {
-        char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+        char **v = kos_xrealloc(l->v, (l->n + 1) * sizeof(*v));
         if (!v)
                 return -1;
         l->v = v;
-        if (!(v[l->n] = strndup(s, len)))
+        if (!(v[l->n] = kos_xstrndup(s, len)))
                 return -1;
         l->n++;
         return 0;
@@ -61,7 +62,7 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
         if (!*value)
                 return 0; /* readAsCSV("") is an empty slice */
         const char *p = value;
-        char *field = malloc(strlen(value) + 1);
+        char *field = kos_xmalloc(strlen(value) + 1);
         if (!field) {
                 snprintf(errstr, errstr_size, "%s: out of memory", flag);
                 return -1;
@@ -167,8 +168,8 @@ void kos_identity_clear(kos_identity_t *id)
 
 int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 {
-        char *u = strdup(user);
-        char *d = uid ? strdup(uid) : NULL;
+        char *u = kos_xstrdup(user);
+        char *d = uid ? kos_xstrdup(uid) : NULL;
         if (!u || (uid && !d)) {
                 free(u);
                 free(d);
@@ -183,11 +184,11 @@ int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 
 int kos_identity_add_group(kos_identity_t *id, const char *group)
 {
-        char **g = realloc(id->groups, (id->n_groups + 1) * sizeof(*g));
+        char **g = kos_xrealloc(id->groups, (id->n_groups + 1) * sizeof(*g));
         if (!g)
                 return -1;
         id->groups = g;
-        if (!(g[id->n_groups] = strdup(group)))
+        if (!(g[id->n_groups] = kos_xstrdup(group)))
                 return -1;
         id->n_groups++;
         return 0;
@@ -200,24 +201,24 @@ int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, 
                 if (id->extra[i].key_len == key_len && memcmp(id->extra[i].key, key, key_len) == 0)
                         e = &id->extra[i];
         if (!e) {
-                kos_extra_t *x = realloc(id->extra, (id->n_extra + 1) * sizeof(*x));
+                kos_extra_t *x = kos_xrealloc(id->extra, (id->n_extra + 1) * sizeof(*x));
                 if (!x)
                         return -1;
                 id->extra = x;
                 e = &x[id->n_extra];
                 memset(e, 0, sizeof(*e));
-                if (!(e->key = malloc(key_len + 1)))
+                if (!(e->key = kos_xmalloc(key_len + 1)))
                         return -1;
                 memcpy(e->key, key, key_len);
                 e->key[key_len] = '\0';
                 e->key_len = key_len;
                 id->n_extra++;
         }
-        char **v = realloc(e->values, (e->n_values + 1) * sizeof(*v));
+        char **v = kos_xrealloc(e->values, (e->n_values + 1) * sizeof(*v));
         if (!v)
                 return -1;
         e->values = v;
-        if (!(v[e->n_values] = strdup(value)))
+        if (!(v[e->n_values] = kos_xstrdup(value)))
                 return -1;
         e->n_values++;
         return 0;
@@ -274,7 +275,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
                 if (!(pem = kos_read_file(path, 4u << 20, &len, errstr, errstr_size)))
                         return -1;
         } else {
-                if (!(pem = strdup(pem_text))) {
+                if (!(pem = kos_xstrdup(pem_text))) {
                         snprintf(errstr, errstr_size, "%s: out of memory", what);
                         return -1;
                 }
@@ -296,7 +297,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
                 return -1;
         }
         size_t old = a->trust_pem ? strlen(a->trust_pem) : 0;
-        char *all = realloc(a->trust_pem, old + len + 2);
+        char *all = kos_xrealloc(a->trust_pem, old + len + 2);
         if (!all) {
                 snprintf(errstr, errstr_size, "%s: out of memory", path);
                 free(pem);
@@ -328,7 +329,7 @@ static void trust_free(trust_t *a)
 
 static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
 {
-        trust_t *a = calloc(1, sizeof(*a));
+        trust_t *a = kos_xcalloc(1, sizeof(*a));
         if (!a) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
@@ -345,7 +346,7 @@ static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_
             kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers) ||
             kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers) ||
             kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix) ||
-            (!a->trust_pem && !(a->trust_pem = calloc(1, 1)))) {
+            (!a->trust_pem && !(a->trust_pem = kos_xcalloc(1, 1)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
@@ -361,7 +362,7 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
         trust_t *t = trust_new(c, errstr, errstr_size);
         if (!t)
                 return NULL;
-        kos_auth_t *a = calloc(1, sizeof(*a));
+        kos_auth_t *a = kos_xcalloc(1, sizeof(*a));
         if (!a) {
                 trust_free(t);
                 snprintf(errstr, errstr_size, "out of memory");
@@ -403,7 +404,7 @@ void kos_auth_destroy(kos_auth_t *a)
 char *kos_auth_trust_pem(const kos_auth_t *a, uint64_t *generation)
 {
         pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
-        char *pem = strdup(a->t->trust_pem);
+        char *pem = kos_xstrdup(a->t->trust_pem);
         if (generation)
                 *generation = a->t->gen;
         pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
@@ -477,7 +478,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
  * closed side of that difference). */
 static char *asn1_string(unsigned long tag, const unsigned char *v, size_t n, const char **why)
 {
-        char *out = malloc(n * 3 + 1);
+        char *out = kos_xmalloc(n * 3 + 1);
         size_t k = 0;
         if (!out) {
                 *why = "out of memory";
@@ -581,7 +582,7 @@ struct kos_peer_cert_s {
 
 static int push(char ***v, size_t *n, char *s)
 {
-        char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+        char **nv = kos_xrealloc(*v, (*n + 1) * sizeof(*nv));
         if (!nv) {
                 free(s);
                 return -1;
@@ -653,7 +654,7 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
 {
         if (n == 0)
                 return NULL;
-        kos_peer_cert_t *pc = calloc(1, sizeof(*pc));
+        kos_peer_cert_t *pc = kos_xcalloc(1, sizeof(*pc));
         if (!pc)
                 return NULL;
         pc->not_before = INT64_MIN;
@@ -681,7 +682,7 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
                 pc->n++;
         }
         read_subject(pc);
-        if (!pc->cn && !(pc->cn = strdup("")))
+        if (!pc->cn && !(pc->cn = kos_xstrdup("")))
                 snprintf(pc->bad, sizeof(pc->bad), "out of memory");
         /* CommonNameUserConversion: credential id = X509SHA256=<hex of the leaf's DER> */
         unsigned char fp[32];
@@ -907,7 +908,7 @@ static int hexval(char c)
 static char *extra_key(const char *raw, size_t *len)
 {
         size_t n = strlen(raw);
-        char *low = malloc(n + 1), *out = malloc(n + 1);
+        char *low = kos_xmalloc(n + 1), *out = kos_xmalloc(n + 1);
         if (!low || !out) {
                 free(low);
                 free(out);

@@ -1,5 +1,6 @@
 /* Coalesced, concurrent fetching of facts over one curl multi (see fetch.h). */
 #include "fetch.h"
+#include "xalloc.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -126,7 +127,7 @@ static void *fetch_main(void *arg)
 
 kos_fetch_t *kos_fetch_new(kos_kube_t *kube, int max_inflight, char *errstr, size_t errstr_size)
 {
-        kos_fetch_t *f = calloc(1, sizeof(*f));
+        kos_fetch_t *f = kos_xcalloc(1, sizeof(*f));
         if (!f || !(f->multi = curl_multi_init())) {
                 free(f);
                 snprintf(errstr, errstr_size, "out of memory");
@@ -156,14 +157,14 @@ int kos_fetch_wait(kos_fetch_t *f, kos_fact_t *fact, kos_fetch_wake_fn wake, voi
         for (; fl && strcmp(fl->fact->key, fact->key) != 0; fl = fl->next)
                 last = fl;
         int is_new = !fl;
-        if (is_new && !(fl = calloc(1, sizeof(*fl)))) {
+        if (is_new && !(fl = kos_xcalloc(1, sizeof(*fl)))) {
                 pthread_mutex_unlock(&f->lock);
                 kos_fact_free(fact);
                 return -1;
         }
         if (fl->n_waiters == fl->cap_waiters) {
                 size_t cap = fl->cap_waiters ? 2 * fl->cap_waiters : 4;
-                waiter_t *w = realloc(fl->waiters, cap * sizeof(*w));
+                waiter_t *w = kos_xrealloc(fl->waiters, cap * sizeof(*w));
                 if (!w) {
                         pthread_mutex_unlock(&f->lock);
                         if (is_new)

@@ -3,6 +3,7 @@
  * million entries (the broker only bounds the group's record at about 1 MB), so nothing may
  * scan the list per entry or allocate by the largest partition number it names. */
 #include "groupparts.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
 {
         if (n == 0)
                 return 0;
-        const kos_gp_entry_t **ok = malloc(n * sizeof(*ok));
+        const kos_gp_entry_t **ok = kos_xmalloc(n * sizeof(*ok));
         if (!ok)
                 return -1;
         size_t n_ok = 0;
@@ -122,7 +123,7 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
                 const kos_gp_entry_t *e = ok[i];
                 kos_part_lag_t *p = &out[k];
                 memset(p, 0, sizeof(*p));
-                p->topic = strdup(e->topic);
+                p->topic = kos_xstrdup(e->topic);
                 if (!p->topic) {
                         for (long j = 0; j < k; j++)
                                 free(out[j].topic);
@@ -176,7 +177,7 @@ int kos_group_parts_attribute(kos_part_lag_t *parts, size_t n)
         }
         if (!unassigned || !assigned)
                 return 0;
-        kos_part_lag_t **by = malloc(n * sizeof(*by));
+        kos_part_lag_t **by = kos_xmalloc(n * sizeof(*by));
         if (!by)
                 return -1;
         for (size_t i = 0; i < n; i++)

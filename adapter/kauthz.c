@@ -2,6 +2,8 @@
  * (see kauthz.h). All kube I/O goes through kube.c; this file builds the review objects and
  * keeps the answers. */
 #include "kauthz.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <gnutls/crypto.h>
@@ -48,13 +50,6 @@ struct kos_authz_s {
         int watch_interval_ms;
 };
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* HMAC-SHA256(secret, len32(a) || a || len32(b) || b): length prefixes keep "xy"+"z" apart
  * from "x"+"yz" (keyFunc's writeLengthPrefixedString). b may be NULL (then len32(0)). */
 static int cache_key(const kos_authz_t *z, const char *a, size_t alen, const char *b, size_t blen,
@@ -88,7 +83,7 @@ static size_t slot_of(const unsigned char key[32])
 
 kos_authz_t *kos_authz_new(kos_kube_t *kube, int ttl_ms)
 {
-        kos_authz_t *z = calloc(1, sizeof(*z));
+        kos_authz_t *z = kos_xcalloc(1, sizeof(*z));
         if (!z)
                 return NULL;
         if (gnutls_rnd(GNUTLS_RND_KEY, z->secret, sizeof(z->secret)) < 0) {
@@ -133,7 +128,7 @@ static int cache_get(kos_authz_t *z, slot_t *table, const unsigned char key[32],
         int hit = 0;
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
-        if (s->used && memcmp(s->key, key, 32) == 0 && s->expires_ms > now_ms()) {
+        if (s->used && memcmp(s->key, key, 32) == 0 && s->expires_ms > kos_mono_ms()) {
                 *result = s->result;
                 snprintf(msg, msg_size, "%s", s->msg);
                 hit = 1;
@@ -158,7 +153,7 @@ static void cache_put(kos_authz_t *z, slot_t *table, const unsigned char key[32]
         slot_t *s = &table[slot_of(key)];
         s->used = 1;
         memcpy(s->key, key, 32);
-        s->expires_ms = now_ms() + ttl_ms;
+        s->expires_ms = kos_mono_ms() + ttl_ms;
         s->result = result;
         snprintf(s->msg, sizeof(s->msg), "%s", msg);
         kos_identity_t old = s->id;
@@ -285,7 +280,7 @@ static json_t *attributes(const kos_request_t *req, const char *path, denial_t *
  * part of valid UTF-8 becomes U+FFFD (jansson refuses invalid UTF-8 outright). */
 static json_t *go_string(const char *s, size_t n)
 {
-        char *buf = malloc(n * 3 + 1);
+        char *buf = kos_xmalloc(n * 3 + 1);
         if (!buf)
                 return NULL;
         size_t k = 0;
@@ -476,7 +471,7 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
         kos_fact_t *f =
             review_fact(z, "sar", key, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review,
                         sar_store, cacheable ? z->ttl_ms : ERROR_TTL_MS);
-        if (!f || !(f->note = strdup(denial))) {
+        if (!f || !(f->note = kos_xstrdup(denial))) {
                 kos_fact_free(f);
                 snprintf(msg, msg_size, "out of memory");
                 return KOS_AUTHZ_ERROR;
@@ -626,7 +621,7 @@ static const char *cm_ca(json_t *data, const char *key, char **kept)
 {
         const char *v = json_string_value(json_object_get(data, key));
         if (v && v[0]) {
-                char *copy = strdup(v);
+                char *copy = kos_xstrdup(v);
                 if (copy) {
                         free(*kept);
                         *kept = copy;
@@ -702,7 +697,7 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth
                 return -1;
         }
         json_t *data = st == 200 ? json_object_get(cm, "data") : NULL;
-        char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+        char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : kos_xstrdup("{}");
         pthread_mutex_lock(&z->lock);
         int same = z->last_cm && dump && strcmp(z->last_cm, dump) == 0;
         pthread_mutex_unlock(&z->lock);
@@ -737,8 +732,8 @@ static void *watch_main(void *arg)
         kos_authz_t *z = arg;
         for (;;) {
                 pthread_mutex_lock(&z->lock);
-                int64_t until = now_ms() + z->watch_interval_ms;
-                while (!z->stop && now_ms() < until) {
+                int64_t until = kos_mono_ms() + z->watch_interval_ms;
+                while (!z->stop && kos_mono_ms() < until) {
                         struct timespec ts = {.tv_sec = until / 1000,
                                               .tv_nsec = (until % 1000) * 1000000};
                         pthread_cond_timedwait(&z->wake, &z->lock, &ts);

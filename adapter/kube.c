@@ -2,6 +2,8 @@
  * sessions are reused across threads; the same request setup serves the blocking calls and
  * the fetcher's curl-multi transfers. */
 #include "kube.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -35,13 +37,6 @@ struct kos_kube_s {
         cache_entry_t workloads[CACHE_MAX];
 };
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void global_init(void)
 {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -51,7 +46,7 @@ kos_kube_t *kos_kube_new(kos_kube_target_t *t, char *errstr, size_t errstr_size)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, global_init);
-        kos_kube_t *k = calloc(1, sizeof(*k));
+        kos_kube_t *k = kos_xcalloc(1, sizeof(*k));
         if (!k) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
@@ -104,7 +99,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
                 b->overflow = 1;
                 return 0;
         }
-        char *nb = realloc(b->buf, b->len + n + 1);
+        char *nb = kos_xrealloc(b->buf, b->len + n + 1);
         if (!nb)
                 return 0;
         b->buf = nb;
@@ -138,7 +133,7 @@ static void give_handle(kos_kube_t *k, CURL *c)
 static char *current_token(const kos_kube_t *k)
 {
         if (k->t.token)
-                return strdup(k->t.token);
+                return kos_xstrdup(k->t.token);
         if (!k->t.token_file)
                 return NULL;
         FILE *f = fopen(k->t.token_file, "r");
@@ -150,7 +145,7 @@ static char *current_token(const kos_kube_t *k)
         buf[n] = '\0';
         while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
                 buf[--n] = '\0';
-        return n ? strdup(buf) : NULL;
+        return n ? kos_xstrdup(buf) : NULL;
 }
 
 struct kos_kube_req_s {
@@ -164,7 +159,7 @@ struct kos_kube_req_s {
 kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *path,
                                  const char *accept, json_t *body, char *errstr, size_t errstr_size)
 {
-        kos_kube_req_t *r = calloc(1, sizeof(*r));
+        kos_kube_req_t *r = kos_xcalloc(1, sizeof(*r));
         if (!r || !(r->c = take_handle(k))) {
                 free(r);
                 snprintf(errstr, errstr_size, "%s %s: out of memory", method, path);
@@ -203,7 +198,7 @@ kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *
         char *token = current_token(k);
         if (token) {
                 size_t n = strlen(token) + 32;
-                char *h = malloc(n);
+                char *h = kos_xmalloc(n);
                 if (h) {
                         snprintf(h, n, "Authorization: Bearer %s", token);
                         r->hdrs = curl_slist_append(r->hdrs, h);
@@ -278,8 +273,8 @@ static kos_pod_list_t *parse_pods(json_t *doc)
         json_t *items = json_object_get(doc, "items");
         if (!json_is_array(items))
                 return NULL;
-        kos_pod_list_t *l = calloc(1, sizeof(*l));
-        l->pods = calloc(json_array_size(items) + 1, sizeof(*l->pods));
+        kos_pod_list_t *l = kos_xcalloc(1, sizeof(*l));
+        l->pods = kos_xcalloc(json_array_size(items) + 1, sizeof(*l->pods));
         size_t i;
         json_t *it;
         json_array_foreach(items, i, it)
@@ -293,18 +288,18 @@ static kos_pod_list_t *parse_pods(json_t *doc)
                     (phase && (!strcmp(phase, "Failed") || !strcmp(phase, "Succeeded"))))
                         continue;
                 kos_pod_t *p = &l->pods[l->n++];
-                p->name = strdup(name);
+                p->name = kos_xstrdup(name);
                 json_t *labels = json_object_get(md, "labels");
                 size_t nl = json_is_object(labels) ? json_object_size(labels) : 0, k = 0;
-                p->labels = calloc(2 * nl + 1, sizeof(char *));
+                p->labels = kos_xcalloc(2 * nl + 1, sizeof(char *));
                 const char *key;
                 json_t *val;
                 json_object_foreach(labels, key, val)
                 {
                         if (!json_is_string(val))
                                 continue;
-                        p->labels[k++] = strdup(key);
-                        p->labels[k++] = strdup(json_string_value(val));
+                        p->labels[k++] = kos_xstrdup(key);
+                        p->labels[k++] = kos_xstrdup(json_string_value(val));
                 }
         }
         return l;
@@ -346,7 +341,7 @@ static void pods_store(void *owner, const kos_fact_t *f, int status, json_t *doc
         } else {
                 l->refcnt = 1; /* the cache's */
         }
-        int64_t now = now_ms();
+        int64_t now = kos_mono_ms();
         int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->pods, ns, now, &hit);
@@ -366,7 +361,7 @@ int kos_kube_pods_lookup(kos_kube_t *k, const char *ns, int ttl_ms, kos_pod_list
         *need = NULL;
         int hit;
         pthread_mutex_lock(&k->lock);
-        cache_entry_t *e = cache_slot(k->pods, ns, now_ms(), &hit);
+        cache_entry_t *e = cache_slot(k->pods, ns, kos_mono_ms(), &hit);
         if (hit) {
                 int rc = -1;
                 if (e->pods) {
@@ -433,7 +428,7 @@ static void workload_store(void *owner, const kos_fact_t *f, int status, json_t 
                 else
                         snprintf(why, sizeof(why), "%s", err);
         }
-        int64_t now = now_ms();
+        int64_t now = kos_mono_ms();
         int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->workloads, key, now, &hit);
@@ -456,7 +451,7 @@ int kos_kube_workload_lookup(kos_kube_t *k, const char *resource, const char *ap
         snprintf(key, sizeof(key), "%s.%s/%s/%s", resource, api_group, ns, name);
         int hit;
         pthread_mutex_lock(&k->lock);
-        cache_entry_t *e = cache_slot(k->workloads, key, now_ms(), &hit);
+        cache_entry_t *e = cache_slot(k->workloads, key, kos_mono_ms(), &hit);
         if (hit) {
                 int found = e->found;
                 snprintf(group, group_size, "%s", e->group);

@@ -1,6 +1,8 @@
 /* Lag engine: Kafka Admin calls → a new immutable snapshot. See lag.h for the sequence.
  * Every Kafka call here has a timeout; the request path never waits on anything in this file. */
 #include "lag.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -22,20 +24,6 @@ struct kos_lag_s {
         int stop;
         kos_lag_stats_t stats;
 };
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o)
 {
@@ -65,7 +53,7 @@ static rd_kafka_conf_t *client_conf(const kos_kconf_t *kc, int read_committed, c
 kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *errstr,
                        size_t errstr_size)
 {
-        kos_lag_t *lag = calloc(1, sizeof(*lag));
+        kos_lag_t *lag = kos_xcalloc(1, sizeof(*lag));
         if (!lag) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
@@ -139,7 +127,7 @@ typedef struct {
 
 static char *xstrdup(const char *s)
 {
-        return strdup(s ? s : "");
+        return kos_xstrdup(s ? s : "");
 }
 
 static void group_work_free(group_work_t *w, size_t n)
@@ -207,7 +195,7 @@ static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *
         }
         const rd_kafka_ConsumerGroupListing_t **valid =
             rd_kafka_ListConsumerGroups_result_valid(res, &n);
-        group_work_t *w = calloc(n ? n : 1, sizeof(*w));
+        group_work_t *w = kos_xcalloc(n ? n : 1, sizeof(*w));
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
                 const char *id = rd_kafka_ConsumerGroupListing_group_id(valid[i]);
@@ -246,7 +234,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
         }
         rd_kafka_AdminOptions_destroy(oopt);
 
-        const char **ids = malloc(n * sizeof(*ids));
+        const char **ids = kos_xmalloc(n * sizeof(*ids));
         for (size_t i = 0; i < n; i++)
                 ids[i] = w[i].group_id;
         rd_kafka_AdminOptions_t *dopt =
@@ -258,9 +246,9 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
 
         size_t pending = n + 1, failed = 0;
         int rc = 0;
-        int64_t deadline = mono_us() + (int64_t)(lag->opts.kafka_timeout_ms + 2000) * 1000;
+        int64_t deadline = kos_mono_us() + (int64_t)(lag->opts.kafka_timeout_ms + 2000) * 1000;
         while (pending > 0) {
-                int64_t left_ms = (deadline - mono_us()) / 1000;
+                int64_t left_ms = (deadline - kos_mono_us()) / 1000;
                 rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
                 if (!ev) {
                         snprintf(errstr, errstr_size, "group offsets: timed out (%zu pending)",
@@ -308,8 +296,8 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
                                 g->state = xstrdup(rd_kafka_consumer_group_state_name(
                                     rd_kafka_ConsumerGroupDescription_state(gd[i])));
                                 size_t mc = rd_kafka_ConsumerGroupDescription_member_count(gd[i]);
-                                g->members = calloc(mc ? mc : 1, sizeof(*g->members));
-                                g->assignments = calloc(mc ? mc : 1, sizeof(*g->assignments));
+                                g->members = kos_xcalloc(mc ? mc : 1, sizeof(*g->members));
+                                g->assignments = kos_xcalloc(mc ? mc : 1, sizeof(*g->assignments));
                                 g->n_members = mc;
                                 for (size_t m = 0; m < mc; m++) {
                                         const rd_kafka_MemberDescription_t *md =
@@ -357,7 +345,7 @@ static int fetch_topic_counts(kos_lag_t *lag, const struct rd_kafka_metadata **m
                 return -1;
         }
         out->n = 0;
-        out->v = calloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
+        out->v = kos_xcalloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
         if (!out->v) {
                 rd_kafka_metadata_destroy(md);
                 snprintf(errstr, errstr_size, "out of memory");
@@ -384,8 +372,8 @@ static int build_group(kos_group_lag_t *g, group_work_t *w, const kos_topic_coun
         for (size_t m = 0; m < w->n_members; m++)
                 if (w->assignments[m])
                         n += (size_t)w->assignments[m]->cnt;
-        kos_gp_entry_t *in = malloc((n ? n : 1) * sizeof(*in));
-        g->parts = calloc(n ? n : 1, sizeof(*g->parts));
+        kos_gp_entry_t *in = kos_xmalloc((n ? n : 1) * sizeof(*in));
+        g->parts = kos_xcalloc(n ? n : 1, sizeof(*g->parts));
         if (!in || !g->parts) {
                 free(in);
                 free(g->parts);
@@ -708,7 +696,7 @@ static size_t need_settle(kos_part_lag_t **need, char *state, size_t n, const ch
 static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 {
         size_t n = 0, cap = 64;
-        kos_part_lag_t **need = malloc(cap * sizeof(*need));
+        kos_part_lag_t **need = kos_xmalloc(cap * sizeof(*need));
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
@@ -716,15 +704,15 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                         if (off < 0 || (p->head_ts_ms >= 0 && p->head_ts_offset == off))
                                 continue;
                         if (n == cap)
-                                need = realloc(need, (cap *= 2) * sizeof(*need));
+                                need = kos_xrealloc(need, (cap *= 2) * sizeof(*need));
                         need[n++] = p;
                 }
         qsort(need, n, sizeof(*need), head_cmp);
-        char *state = calloc(n ? n : 1, 1);
+        char *state = kos_xcalloc(n ? n : 1, 1);
         uint64_t fetched = 0;
-        int64_t t0 = mono_us();
+        int64_t t0 = kos_mono_us();
         int64_t deadline = t0 + (int64_t)lag->opts.head_budget_ms * 1000;
-        for (int round = 0; mono_us() < deadline; round++) {
+        for (int round = 0; kos_mono_us() < deadline; round++) {
                 /* Per partition: from its lowest pending offset to the highest one in the
                  * window (stashed in the element's opaque). */
                 rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(64);
@@ -753,7 +741,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                 rd_kafka_assign(lag->heads, want);
                 int remaining = want->cnt;
                 while (remaining > 0) {
-                        int64_t left_ms = (deadline - mono_us()) / 1000;
+                        int64_t left_ms = (deadline - kos_mono_us()) / 1000;
                         if (left_ms <= 0)
                                 break;
                         rd_kafka_message_t *m =
@@ -794,7 +782,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
         for (size_t i = 0; i < n; i++)
                 done += state[i] == HEAD_DONE;
         KOS_DBG("lag", "heads: %zu of %zu settled, %llu records read in %.1f ms", done, n,
-                (unsigned long long)fetched, (double)(mono_us() - t0) / 1000.0);
+                (unsigned long long)fetched, (double)(kos_mono_us() - t0) / 1000.0);
         pthread_mutex_lock(&lag->lock);
         lag->stats.head_fetched += fetched;
         pthread_mutex_unlock(&lag->lock);
@@ -804,7 +792,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
-        int64_t t0 = mono_us();
+        int64_t t0 = kos_mono_us();
         group_work_t *w = NULL;
         size_t n = 0;
         kos_snapshot_t *s = NULL;
@@ -815,16 +803,16 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         int rc = -1;
         if (list_groups(lag, &w, &n, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_list = mono_us();
+        int64_t t_list = kos_mono_us();
         if (fetch_groups(lag, w, n, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_groups = mono_us();
+        int64_t t_groups = kos_mono_us();
         if (fetch_topic_counts(lag, &md, &topics, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_meta = mono_us();
+        int64_t t_meta = kos_mono_us();
         s = kos_snapshot_new();
-        rej = calloc(n ? n : 1, sizeof(*rej));
-        if (!s || !rej || !(s->groups = calloc(n ? n : 1, sizeof(*s->groups)))) {
+        rej = kos_xcalloc(n ? n : 1, sizeof(*rej));
+        if (!s || !rej || !(s->groups = kos_xcalloc(n ? n : 1, sizeof(*s->groups)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto done;
         }
@@ -866,7 +854,7 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
             fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_offsets = mono_us();
+        int64_t t_offsets = kos_mono_us();
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
@@ -879,8 +867,8 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                 missing_heads = reuse_heads(s, prev);
         log_rejects(s, rej, prev);
         kos_snapshot_unref(prev);
-        s->taken_ms = now_ms();
-        s->refresh_us = mono_us() - t0;
+        s->taken_ms = kos_wall_ms();
+        s->refresh_us = kos_mono_us() - t0;
         if (kos_log_get_level() >= KOS_LOG_DEBUG) {
                 size_t parts = 0;
                 for (size_t i = 0; i < s->n_groups; i++)
@@ -937,7 +925,7 @@ static void *refresh_main(void *arg)
         kos_lag_t *lag = arg;
         int was_failing = 0;
         for (;;) {
-                int64_t next_us = mono_us() + (int64_t)lag->opts.refresh_interval_ms * 1000;
+                int64_t next_us = kos_mono_us() + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
                         if (!was_failing)
@@ -948,7 +936,7 @@ static void *refresh_main(void *arg)
                         was_failing = 0;
                 }
                 pthread_mutex_lock(&lag->lock);
-                while (!lag->stop && mono_us() < next_us) {
+                while (!lag->stop && kos_mono_us() < next_us) {
                         struct timespec ts = {.tv_sec = next_us / 1000000,
                                               .tv_nsec = (next_us % 1000000) * 1000};
                         pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);

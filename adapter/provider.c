@@ -5,6 +5,7 @@
  *   3. partitions: those of the group whose {group, topic} labels the selector admits and the
  *      rule's topic list allows; a partition whose lag is unknown makes the answer 503. */
 #include "provider.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -543,8 +544,8 @@ static void names_add(char ***v, size_t *n, const char *s)
         for (size_t i = 0; i < *n; i++)
                 if (strcmp((*v)[i], s) == 0)
                         return;
-        *v = realloc(*v, (*n + 1) * sizeof(**v));
-        (*v)[(*n)++] = strdup(s);
+        *v = kos_xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[(*n)++] = kos_xstrdup(s);
 }
 
 char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,

@@ -2,6 +2,7 @@
  * custom-metrics-apiserver (cmhandlers.go, emhandlers.go) and the path parsing of k8s.io/apiserver
  * RequestInfo, so the same URLs succeed and fail with the same codes. */
 #include "route.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -252,7 +253,7 @@ static int parse_query(kos_request_t *req, const char *query, kos_route_error_t 
 {
         size_t qlen = strlen(query);
         int seen_label = 0, seen_metric = 0, rc = 0;
-        char *buf = malloc(qlen + 2); /* decoded key, NUL, decoded value, NUL */
+        char *buf = kos_xmalloc(qlen + 2); /* decoded key, NUL, decoded value, NUL */
 
         if (!buf) {
                 route_err(err, 400, "out of memory");

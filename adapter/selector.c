@@ -2,6 +2,7 @@
  * labels.Parse (same tokens, same contexts, same error texts where it matters), the matching
  * rules of labels.Requirement.Matches, and a metav1.LabelSelector JSON writer. */
 #include "selector.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -308,11 +309,11 @@ static int add_value(parser_t *p, kos_sel_req_t *r, const char *s, size_t len)
                        r->key, KOS_SELECTOR_MAX_VALUES);
                 return -1;
         }
-        nv = realloc(r->values, (r->n_values + 1) * sizeof(*nv));
+        nv = kos_xrealloc(r->values, (r->n_values + 1) * sizeof(*nv));
         if (!nv)
                 goto oom;
         r->values = nv;
-        if (!(nv[r->n_values] = strndup(s, len)))
+        if (!(nv[r->n_values] = kos_xstrndup(s, len)))
                 goto oom;
         r->n_values++;
         return 0;
@@ -445,7 +446,7 @@ static int parse_requirement(parser_t *p, kos_sel_req_t *r)
                        tk.lit, why);
                 return -1;
         }
-        if (!(r->key = strndup(tk.lit, tk.len))) {
+        if (!(r->key = kos_xstrndup(tk.lit, tk.len))) {
                 seterr(p->errstr, p->errstr_size, "out of memory");
                 return -1;
         }
@@ -519,7 +520,7 @@ static int add_requirement(parser_t *p, kos_selector_t *sel)
                        KOS_SELECTOR_MAX_REQS);
                 return -1;
         }
-        nr = realloc(sel->reqs, (sel->n_reqs + 1) * sizeof(*nr));
+        nr = kos_xrealloc(sel->reqs, (sel->n_reqs + 1) * sizeof(*nr));
         if (!nr) {
                 seterr(p->errstr, p->errstr_size, "out of memory");
                 return -1;
@@ -578,7 +579,7 @@ kos_selector_t *kos_selector_parse(const char *text, char *errstr, size_t errstr
                        KOS_SELECTOR_MAX_LEN);
                 return NULL;
         }
-        if (!(sel = calloc(1, sizeof(*sel)))) {
+        if (!(sel = kos_xcalloc(1, sizeof(*sel)))) {
                 seterr(errstr, errstr_size, "out of memory");
                 return NULL;
         }

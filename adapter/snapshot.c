@@ -1,5 +1,6 @@
 /* Lag snapshot: pure lag arithmetic, lookups, and the atomic publication point. */
 #include "snapshot.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
 
 kos_snapshot_t *kos_snapshot_new(void)
 {
-        kos_snapshot_t *s = calloc(1, sizeof(*s));
+        kos_snapshot_t *s = kos_xcalloc(1, sizeof(*s));
         if (s)
                 atomic_init(&s->refcnt, 1);
         return s;
