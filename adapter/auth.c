@@ -21,16 +21,10 @@
 
 /* ---- string lists ----------------------------------------------------------------------- */
 
-int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len)
+void kos_strlist_add(kos_strlist_t *l, const char *s, size_t len)
 {
-        char **v = kos_xrealloc(l->v, (l->n + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        l->v = v;
-        if (!(v[l->n] = kos_xstrndup(s, len)))
-                return -1;
-        l->n++;
-        return 0;
+        l->v = kos_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+        l->v[l->n++] = kos_xstrndup(s, len);
 }
 
 void kos_strlist_clear(kos_strlist_t *l)
@@ -42,15 +36,11 @@ void kos_strlist_clear(kos_strlist_t *l)
         l->n = 0;
 }
 
-int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
+void kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
 {
         memset(dst, 0, sizeof(*dst));
         for (size_t i = 0; i < src->n; i++)
-                if (kos_strlist_add(dst, src->v[i], strlen(src->v[i])) == -1) {
-                        kos_strlist_clear(dst);
-                        return -1;
-                }
-        return 0;
+                kos_strlist_add(dst, src->v[i], strlen(src->v[i]));
 }
 
 /* pflag's stringSlice.Set reads its value with encoding/csv (readAsCSV): one record, ','
@@ -63,10 +53,6 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
                 return 0; /* readAsCSV("") is an empty slice */
         const char *p = value;
         char *field = kos_xmalloc(strlen(value) + 1);
-        if (!field) {
-                snprintf(errstr, errstr_size, "%s: out of memory", flag);
-                return -1;
-        }
         for (;;) {
                 size_t n = 0;
                 if (*p == '"') {
@@ -112,10 +98,7 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
                         snprintf(errstr, errstr_size, "empty value in \"%s\"", flag + 2);
                         goto fail;
                 }
-                if (kos_strlist_add(l, field, n) == -1) {
-                        snprintf(errstr, errstr_size, "%s: out of memory", flag);
-                        goto fail;
-                }
+                kos_strlist_add(l, field, n);
                 if (!*p)
                         break;
                 p++; /* ',' */
@@ -127,16 +110,12 @@ fail:
         return -1;
 }
 
-int kos_auth_conf_defaults(kos_auth_conf_t *c)
+void kos_auth_conf_defaults(kos_auth_conf_t *c)
 {
         memset(c, 0, sizeof(*c));
-        if (kos_strlist_add(&c->requestheader_username_headers, "x-remote-user", 13) ||
-            kos_strlist_add(&c->requestheader_group_headers, "x-remote-group", 14) ||
-            kos_strlist_add(&c->requestheader_extra_headers_prefix, "x-remote-extra-", 15)) {
-                kos_auth_conf_clear(c);
-                return -1;
-        }
-        return 0;
+        kos_strlist_add(&c->requestheader_username_headers, "x-remote-user", 13);
+        kos_strlist_add(&c->requestheader_group_headers, "x-remote-group", 14);
+        kos_strlist_add(&c->requestheader_extra_headers_prefix, "x-remote-extra-", 15);
 }
 
 void kos_auth_conf_clear(kos_auth_conf_t *c)
@@ -170,11 +149,6 @@ int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 {
         char *u = kos_xstrdup(user);
         char *d = uid ? kos_xstrdup(uid) : NULL;
-        if (!u || (uid && !d)) {
-                free(u);
-                free(d);
-                return -1;
-        }
         free(id->user);
         free(id->uid);
         id->user = u;
@@ -184,13 +158,8 @@ int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 
 int kos_identity_add_group(kos_identity_t *id, const char *group)
 {
-        char **g = kos_xrealloc(id->groups, (id->n_groups + 1) * sizeof(*g));
-        if (!g)
-                return -1;
-        id->groups = g;
-        if (!(g[id->n_groups] = kos_xstrdup(group)))
-                return -1;
-        id->n_groups++;
+        id->groups = kos_xrealloc(id->groups, (id->n_groups + 1) * sizeof(*id->groups));
+        id->groups[id->n_groups++] = kos_xstrdup(group);
         return 0;
 }
 
@@ -201,26 +170,17 @@ int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, 
                 if (id->extra[i].key_len == key_len && memcmp(id->extra[i].key, key, key_len) == 0)
                         e = &id->extra[i];
         if (!e) {
-                kos_extra_t *x = kos_xrealloc(id->extra, (id->n_extra + 1) * sizeof(*x));
-                if (!x)
-                        return -1;
-                id->extra = x;
-                e = &x[id->n_extra];
+                id->extra = kos_xrealloc(id->extra, (id->n_extra + 1) * sizeof(*id->extra));
+                e = &id->extra[id->n_extra];
                 memset(e, 0, sizeof(*e));
-                if (!(e->key = kos_xmalloc(key_len + 1)))
-                        return -1;
+                e->key = kos_xmalloc(key_len + 1); /* the key may hold a NUL byte */
                 memcpy(e->key, key, key_len);
                 e->key[key_len] = '\0';
                 e->key_len = key_len;
                 id->n_extra++;
         }
-        char **v = kos_xrealloc(e->values, (e->n_values + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        e->values = v;
-        if (!(v[e->n_values] = kos_xstrdup(value)))
-                return -1;
-        e->n_values++;
+        e->values = kos_xrealloc(e->values, (e->n_values + 1) * sizeof(*e->values));
+        e->values[e->n_values++] = kos_xstrdup(value);
         return 0;
 }
 
@@ -275,10 +235,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
                 if (!(pem = kos_read_file(path, 4u << 20, &len, errstr, errstr_size)))
                         return -1;
         } else {
-                if (!(pem = kos_xstrdup(pem_text))) {
-                        snprintf(errstr, errstr_size, "%s: out of memory", what);
-                        return -1;
-                }
+                pem = kos_xstrdup(pem_text);
                 len = strlen(pem);
                 path = what;
         }
@@ -298,11 +255,6 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
         }
         size_t old = a->trust_pem ? strlen(a->trust_pem) : 0;
         char *all = kos_xrealloc(a->trust_pem, old + len + 2);
-        if (!all) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                free(pem);
-                return -1;
-        }
         a->trust_pem = all;
         memcpy(all + old, pem, len);
         all[old + len] = '\n';
@@ -330,10 +282,6 @@ static void trust_free(trust_t *a)
 static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
 {
         trust_t *a = kos_xcalloc(1, sizeof(*a));
-        if (!a) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         if ((c->requestheader_client_ca_file || c->requestheader_client_ca_pem) &&
             load_ca(a, c->requestheader_client_ca_file, c->requestheader_client_ca_pem,
                     "requestheader-client-ca-file", &a->rh_ca, errstr, errstr_size) == -1)
@@ -342,14 +290,12 @@ static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_
             load_ca(a, c->client_ca_file, c->client_ca_pem, "client-ca-file", &a->client_ca, errstr,
                     errstr_size) == -1)
                 goto fail;
-        if (kos_strlist_copy(&a->allowed, &c->requestheader_allowed_names) ||
-            kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers) ||
-            kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers) ||
-            kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix) ||
-            (!a->trust_pem && !(a->trust_pem = kos_xcalloc(1, 1)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        kos_strlist_copy(&a->allowed, &c->requestheader_allowed_names);
+        kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers);
+        kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers);
+        kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix);
+        if (!a->trust_pem)
+                a->trust_pem = kos_xcalloc(1, 1);
         a->gen = atomic_fetch_add(&generations, 1) + 1;
         return a;
 fail:
@@ -363,11 +309,6 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
         if (!t)
                 return NULL;
         kos_auth_t *a = kos_xcalloc(1, sizeof(*a));
-        if (!a) {
-                trust_free(t);
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         pthread_rwlock_init(&a->lock, NULL);
         a->t = t;
         return a;
@@ -480,10 +421,6 @@ static char *asn1_string(unsigned long tag, const unsigned char *v, size_t n, co
 {
         char *out = kos_xmalloc(n * 3 + 1);
         size_t k = 0;
-        if (!out) {
-                *why = "out of memory";
-                return NULL;
-        }
         switch (tag) {
         case 20: /* T61String: read as Latin-1 */
                 for (size_t i = 0; i < n; i++)
@@ -582,13 +519,8 @@ struct kos_peer_cert_s {
 
 static int push(char ***v, size_t *n, char *s)
 {
-        char **nv = kos_xrealloc(*v, (*n + 1) * sizeof(*nv));
-        if (!nv) {
-                free(s);
-                return -1;
-        }
-        *v = nv;
-        nv[(*n)++] = s;
+        *v = kos_xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[(*n)++] = s;
         return 0;
 }
 
@@ -655,8 +587,6 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
         if (n == 0)
                 return NULL;
         kos_peer_cert_t *pc = kos_xcalloc(1, sizeof(*pc));
-        if (!pc)
-                return NULL;
         pc->not_before = INT64_MIN;
         pc->not_after = INT64_MAX;
         if (n > MAX_CHAIN)
@@ -682,8 +612,8 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
                 pc->n++;
         }
         read_subject(pc);
-        if (!pc->cn && !(pc->cn = kos_xstrdup("")))
-                snprintf(pc->bad, sizeof(pc->bad), "out of memory");
+        if (!pc->cn)
+                pc->cn = kos_xstrdup("");
         /* CommonNameUserConversion: credential id = X509SHA256=<hex of the leaf's DER> */
         unsigned char fp[32];
         size_t fp_len = sizeof(fp);
@@ -909,11 +839,6 @@ static char *extra_key(const char *raw, size_t *len)
 {
         size_t n = strlen(raw);
         char *low = kos_xmalloc(n + 1), *out = kos_xmalloc(n + 1);
-        if (!low || !out) {
-                free(low);
-                free(out);
-                return NULL;
-        }
         for (size_t i = 0; i <= n; i++) {
                 unsigned char c = (unsigned char)raw[i];
                 low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);

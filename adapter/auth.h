@@ -34,11 +34,11 @@ typedef struct {
         size_t n;
 } kos_strlist_t;
 
-/* 0, or -1 when out of memory. */
-int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len);
+/* Appends a copy of len bytes of s. */
+void kos_strlist_add(kos_strlist_t *l, const char *s, size_t len);
 void kos_strlist_clear(kos_strlist_t *l);
-/* Deep copy into dst (overwritten). -1 when out of memory (dst empty). */
-int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src);
+/* Deep copy into dst (overwritten). */
+void kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src);
 /* Appends the items of one flag value as pflag's StringSlice reads it (encoding/csv, one
  * record: fields split on ',', no trimming, "quoted, fields" with "" for a quote; "" is no
  * item) and refuses whitespace-only items as DelegatingAuthenticationOptions.Validate does.
@@ -113,8 +113,8 @@ typedef struct {
 } kos_auth_conf_t;
 
 /* The flag defaults of k8s.io/apiserver NewDelegatingAuthenticationOptions: username header
- * x-remote-user, group header x-remote-group, extra prefix x-remote-extra-; no CA. -1 OOM. */
-int kos_auth_conf_defaults(kos_auth_conf_t *c);
+ * x-remote-user, group header x-remote-group, extra prefix x-remote-extra-; no CA. */
+void kos_auth_conf_defaults(kos_auth_conf_t *c);
 /* Frees the lists (not the borrowed strings). */
 void kos_auth_conf_clear(kos_auth_conf_t *c);
 

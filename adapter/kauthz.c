@@ -603,11 +603,11 @@ static int json_list(json_t *data, const char *key, kos_strlist_t *out, char *er
         json_t *e;
         json_array_foreach(bad ? NULL : arr, i, e)
         {
-                if (!json_is_string(e) ||
-                    kos_strlist_add(out, json_string_value(e), json_string_length(e)) == -1) {
+                if (!json_is_string(e)) {
                         bad = 1;
                         break;
                 }
+                kos_strlist_add(out, json_string_value(e), json_string_length(e));
         }
         json_decref(arr);
         if (bad)
@@ -647,18 +647,14 @@ int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char *
         if (!flags->client_ca_file)
                 c->client_ca_pem = cm_ca(data, "client-ca-file", kept_client_ca);
         if (flags->requestheader_client_ca_file) {
-                if (kos_strlist_copy(&c->requestheader_allowed_names,
-                                     &flags->requestheader_allowed_names) ||
-                    kos_strlist_copy(&c->requestheader_username_headers,
-                                     &flags->requestheader_username_headers) ||
-                    kos_strlist_copy(&c->requestheader_group_headers,
-                                     &flags->requestheader_group_headers) ||
-                    kos_strlist_copy(&c->requestheader_extra_headers_prefix,
-                                     &flags->requestheader_extra_headers_prefix)) {
-                        kos_auth_conf_clear(c);
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
-                }
+                kos_strlist_copy(&c->requestheader_allowed_names,
+                                 &flags->requestheader_allowed_names);
+                kos_strlist_copy(&c->requestheader_username_headers,
+                                 &flags->requestheader_username_headers);
+                kos_strlist_copy(&c->requestheader_group_headers,
+                                 &flags->requestheader_group_headers);
+                kos_strlist_copy(&c->requestheader_extra_headers_prefix,
+                                 &flags->requestheader_extra_headers_prefix);
                 return 0;
         }
         c->requestheader_client_ca_pem = cm_ca(data, "requestheader-client-ca-file", kept_rh_ca);

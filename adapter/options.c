@@ -3,7 +3,6 @@
 #include "options.h"
 #include "duration.h"
 #include "log.h"
-#include "xalloc.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -221,8 +220,7 @@ void kos_adapter_conf_defaults(kos_adapter_conf_t *c)
                                 .max_untrusted_connections = KOS_SERVER_DEFAULT_UNTRUSTED,
                                 .handshake_timeout_ms = KOS_SERVER_DEFAULT_HANDSHAKE_MS,
                                 .idle_timeout_s = KOS_SERVER_DEFAULT_IDLE_S};
-        if (kos_auth_conf_defaults(&c->auth) == -1)
-                kos_oom(SIZE_MAX);
+        kos_auth_conf_defaults(&c->auth);
         c->max_staleness_ms = 15000;
         c->authz_cache_ttl_ms = 10000;
         c->kube_cache_ttl_ms = 2000;

@@ -31,7 +31,7 @@ typedef struct {
         size_t n, cap;
 } kos_values_t;
 
-/* Appends a zeroed item and returns it (NULL when out of memory). */
+/* Appends a zeroed item and returns it (never NULL: out of memory aborts, common/xalloc.h). */
 kos_value_t *kos_values_add(kos_values_t *v);
 void kos_values_clear(kos_values_t *v);
 
