@@ -319,10 +319,7 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
                         return;
                 }
                 size_t cap = (b->cap + (size_t)n + 1) * 2;
-                char *nb = kos_xrealloc(b->buf, cap);
-                if (!nb)
-                        return;
-                b->buf = nb;
+                b->buf = kos_xrealloc(b->buf, cap);
                 b->cap = cap;
         }
 }

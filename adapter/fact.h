@@ -29,8 +29,8 @@ struct kos_fact_s {
         int ttl_ms;  /* the owner's cache lifetime for this answer */
 };
 
-/* @returns a new fact (free with kos_fact_free) or NULL when out of memory; takes ownership
- * of body (also on failure). kind and key_text are copied into key. */
+/* @returns a new fact (free with kos_fact_free); takes ownership of body. kind and key_text are
+ * copied into key. */
 kos_fact_t *kos_fact_new(const char *kind, const char *key_text, const char *method,
                          const char *path, json_t *body, kos_fact_store_fn store, void *owner);
 void kos_fact_free(kos_fact_t *f);

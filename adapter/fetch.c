@@ -128,9 +128,9 @@ static void *fetch_main(void *arg)
 kos_fetch_t *kos_fetch_new(kos_kube_t *kube, int max_inflight, char *errstr, size_t errstr_size)
 {
         kos_fetch_t *f = kos_xcalloc(1, sizeof(*f));
-        if (!f || !(f->multi = curl_multi_init())) {
+        if (!(f->multi = curl_multi_init())) {
                 free(f);
-                snprintf(errstr, errstr_size, "out of memory");
+                snprintf(errstr, errstr_size, "curl_multi_init failed");
                 return NULL;
         }
         f->kube = kube;
@@ -157,22 +157,11 @@ int kos_fetch_wait(kos_fetch_t *f, kos_fact_t *fact, kos_fetch_wake_fn wake, voi
         for (; fl && strcmp(fl->fact->key, fact->key) != 0; fl = fl->next)
                 last = fl;
         int is_new = !fl;
-        if (is_new && !(fl = kos_xcalloc(1, sizeof(*fl)))) {
-                pthread_mutex_unlock(&f->lock);
-                kos_fact_free(fact);
-                return -1;
-        }
+        if (is_new)
+                fl = kos_xcalloc(1, sizeof(*fl));
         if (fl->n_waiters == fl->cap_waiters) {
                 size_t cap = fl->cap_waiters ? 2 * fl->cap_waiters : 4;
-                waiter_t *w = kos_xrealloc(fl->waiters, cap * sizeof(*w));
-                if (!w) {
-                        pthread_mutex_unlock(&f->lock);
-                        if (is_new)
-                                free(fl);
-                        kos_fact_free(fact);
-                        return -1;
-                }
-                fl->waiters = w;
+                fl->waiters = kos_xrealloc(fl->waiters, cap * sizeof(*fl->waiters));
                 fl->cap_waiters = cap;
         }
         fl->waiters[fl->n_waiters++] = (waiter_t){wake, arg};

@@ -107,8 +107,6 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
         if (n == 0)
                 return 0;
         const kos_gp_entry_t **ok = kos_xmalloc(n * sizeof(*ok));
-        if (!ok)
-                return -1;
         size_t n_ok = 0;
         for (size_t i = 0; i < n; i++) {
                 if (valid(topics, &in[i]))
@@ -124,12 +122,6 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
                 kos_part_lag_t *p = &out[k];
                 memset(p, 0, sizeof(*p));
                 p->topic = kos_xstrdup(e->topic);
-                if (!p->topic) {
-                        for (long j = 0; j < k; j++)
-                                free(out[j].topic);
-                        free(ok);
-                        return -1;
-                }
                 p->partition = e->partition;
                 p->committed = KOS_OFFSET_UNKNOWN;
                 p->end = KOS_OFFSET_UNKNOWN;
@@ -178,8 +170,6 @@ int kos_group_parts_attribute(kos_part_lag_t *parts, size_t n)
         if (!unassigned || !assigned)
                 return 0;
         kos_part_lag_t **by = kos_xmalloc(n * sizeof(*by));
-        if (!by)
-                return -1;
         for (size_t i = 0; i < n; i++)
                 by[i] = &parts[i];
         qsort(by, n, sizeof(*by), by_number_cmp);

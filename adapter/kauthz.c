@@ -84,8 +84,6 @@ static size_t slot_of(const unsigned char key[32])
 kos_authz_t *kos_authz_new(kos_kube_t *kube, int ttl_ms)
 {
         kos_authz_t *z = kos_xcalloc(1, sizeof(*z));
-        if (!z)
-                return NULL;
         if (gnutls_rnd(GNUTLS_RND_KEY, z->secret, sizeof(z->secret)) < 0) {
                 free(z);
                 return NULL;
@@ -172,8 +170,7 @@ static kos_fact_t *review_fact(kos_authz_t *z, const char *kind, const unsigned 
         for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", key[i]);
         kos_fact_t *f = kos_fact_new(kind, hex, "POST", path, review, store, z);
-        if (f)
-                f->ttl_ms = ttl_ms;
+        f->ttl_ms = ttl_ms;
         return f;
 }
 
@@ -281,8 +278,6 @@ static json_t *attributes(const kos_request_t *req, const char *path, denial_t *
 static json_t *go_string(const char *s, size_t n)
 {
         char *buf = kos_xmalloc(n * 3 + 1);
-        if (!buf)
-                return NULL;
         size_t k = 0;
         const unsigned char *u = (const unsigned char *)s;
         for (size_t i = 0; i < n;) {
@@ -471,11 +466,7 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
         kos_fact_t *f =
             review_fact(z, "sar", key, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review,
                         sar_store, cacheable ? z->ttl_ms : ERROR_TTL_MS);
-        if (!f || !(f->note = kos_xstrdup(denial))) {
-                kos_fact_free(f);
-                snprintf(msg, msg_size, "out of memory");
-                return KOS_AUTHZ_ERROR;
-        }
+        f->note = kos_xstrdup(denial);
         *need = f;
         return KOS_AUTHZ_MISSING;
 }
@@ -578,10 +569,6 @@ int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, 
         json_object_set_new(review, "spec", spec);
         kos_fact_t *f = review_fact(z, "token", key, "/apis/authentication.k8s.io/v1/tokenreviews",
                                     review, token_store, z->ttl_ms);
-        if (!f) {
-                snprintf(msg, msg_size, "TokenReview failed: out of memory");
-                return -1;
-        }
         *need = f;
         return 1;
 }
@@ -621,11 +608,8 @@ static const char *cm_ca(json_t *data, const char *key, char **kept)
 {
         const char *v = json_string_value(json_object_get(data, key));
         if (v && v[0]) {
-                char *copy = kos_xstrdup(v);
-                if (copy) {
-                        free(*kept);
-                        *kept = copy;
-                }
+                free(*kept);
+                *kept = kos_xstrdup(v);
         }
         return *kept;
 }

@@ -2,6 +2,7 @@
  * sessions are reused across threads; the same request setup serves the blocking calls and
  * the fetcher's curl-multi transfers. */
 #include "kube.h"
+#include "strbuf.h"
 #include "xalloc.h"
 #include "clock.h"
 #include "log.h"
@@ -42,15 +43,11 @@ static void global_init(void)
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-kos_kube_t *kos_kube_new(kos_kube_target_t *t, char *errstr, size_t errstr_size)
+kos_kube_t *kos_kube_new(kos_kube_target_t *t)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, global_init);
         kos_kube_t *k = kos_xcalloc(1, sizeof(*k));
-        if (!k) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         k->t = *t;
         memset(t, 0, sizeof(*t));
         pthread_mutex_init(&k->lock, NULL);
@@ -86,8 +83,7 @@ void kos_kube_destroy(kos_kube_t *k)
 }
 
 typedef struct {
-        char *buf;
-        size_t len;
+        kos_strbuf_t s; /* doubles as it grows: a large pod list arrives in many chunks */
         int overflow;
 } body_t;
 
@@ -95,17 +91,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 {
         body_t *b = opaque;
         size_t n = size * nmemb;
-        if (b->len + n > BODY_MAX) {
+        if (b->s.len + n > BODY_MAX) {
                 b->overflow = 1;
                 return 0;
         }
-        char *nb = kos_xrealloc(b->buf, b->len + n + 1);
-        if (!nb)
-                return 0;
-        b->buf = nb;
-        memcpy(b->buf + b->len, data, n);
-        b->len += n;
-        b->buf[b->len] = '\0';
+        kos_strbuf_append(&b->s, data, n);
         return n;
 }
 
@@ -160,9 +150,9 @@ kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *
                                  const char *accept, json_t *body, char *errstr, size_t errstr_size)
 {
         kos_kube_req_t *r = kos_xcalloc(1, sizeof(*r));
-        if (!r || !(r->c = take_handle(k))) {
+        if (!(r->c = take_handle(k))) {
                 free(r);
-                snprintf(errstr, errstr_size, "%s %s: out of memory", method, path);
+                snprintf(errstr, errstr_size, "%s %s: no curl handle", method, path);
                 return NULL;
         }
         snprintf(r->what, sizeof(r->what), "%s %.500s", method, path);
@@ -199,10 +189,8 @@ kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *
         if (token) {
                 size_t n = strlen(token) + 32;
                 char *h = kos_xmalloc(n);
-                if (h) {
-                        snprintf(h, n, "Authorization: Bearer %s", token);
-                        r->hdrs = curl_slist_append(r->hdrs, h);
-                }
+                snprintf(h, n, "Authorization: Bearer %s", token);
+                r->hdrs = curl_slist_append(r->hdrs, h);
                 free(h);
                 free(token);
         }
@@ -231,8 +219,8 @@ int kos_kube_req_finish(kos_kube_t *k, kos_kube_req_t *r, int curl_rc, json_t **
         long status = -1;
         if (curl_rc == CURLE_OK) {
                 curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
-                if (r->b.buf)
-                        *out = json_loadb(r->b.buf, r->b.len, 0, NULL);
+                if (r->b.s.data)
+                        *out = json_loadb(r->b.s.data, r->b.s.len, 0, NULL);
         } else {
                 snprintf(errstr, errstr_size, "%s: %s", r->what,
                          r->b.overflow ? "answer larger than 64 MiB"
@@ -240,7 +228,7 @@ int kos_kube_req_finish(kos_kube_t *k, kos_kube_req_t *r, int curl_rc, json_t **
         }
         curl_slist_free_all(r->hdrs);
         free(r->payload);
-        free(r->b.buf);
+        kos_strbuf_free(&r->b.s);
         give_handle(k, r->c);
         free(r);
         return (int)status;
@@ -383,10 +371,6 @@ int kos_kube_pods_lookup(kos_kube_t *k, const char *ns, int ttl_ms, kos_pod_list
                  "?fieldSelector=status.phase%%21%%3DFailed%%2Cstatus.phase%%21%%3DSucceeded",
                  ns);
         kos_fact_t *f = kos_fact_new("pods", ns, "GET", path, NULL, pods_store, k);
-        if (!f) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
         f->accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
                     "application/json";
         f->ttl_ms = ttl_ms;
@@ -465,10 +449,6 @@ int kos_kube_workload_lookup(kos_kube_t *k, const char *resource, const char *ap
         snprintf(path, sizeof(path), "/apis/%s/v1/namespaces/%s/%s/%s", api_group, ns, resource,
                  name);
         kos_fact_t *f = kos_fact_new("workload", key, "GET", path, NULL, workload_store, k);
-        if (!f) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
         f->ttl_ms = ttl_ms;
         *need = f;
         return 2;

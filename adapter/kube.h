@@ -17,8 +17,8 @@
 
 typedef struct kos_kube_s kos_kube_t;
 
-/* Takes ownership of *t (cleared on return). NULL + errstr on error. */
-kos_kube_t *kos_kube_new(kos_kube_target_t *t, char *errstr, size_t errstr_size);
+/* Takes ownership of *t (cleared on return). Never NULL. */
+kos_kube_t *kos_kube_new(kos_kube_target_t *t);
 void kos_kube_destroy(kos_kube_t *k);
 
 /* One blocking request (setup code and the ConfigMap watcher, never a request thread). body

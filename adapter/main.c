@@ -45,8 +45,7 @@ static int start_kube(adapter_t *a, kos_adapter_conf_t *c, char *err, size_t err
         if ((c->kubeconfig ? kos_kubeconfig_load(c->kubeconfig, &kt, err, errsz)
                            : kos_kube_in_cluster(&kt, err, errsz)) == -1)
                 return -1;
-        if (!(a->kube = kos_kube_new(&kt, err, errsz)))
-                return -1;
+        a->kube = kos_kube_new(&kt);
         if (!(a->authz = kos_authz_new(a->kube, (int)c->authz_cache_ttl_ms))) {
                 snprintf(err, errsz, "cannot set up the authorization caches");
                 return -1;

@@ -827,9 +827,8 @@ static json_t *sar_spec(const kos_fact_t *f)
  * need anything. The kube target is never dialled. */
 static void test_missing_facts(void)
 {
-        char err[256];
         kos_kube_target_t t = {.server = strdup("https://127.0.0.1:1")};
-        kos_kube_t *kube = kos_kube_new(&t, err, sizeof(err));
+        kos_kube_t *kube = kos_kube_new(&t);
         kos_authz_t *authz = kos_authz_new(kube, 60000);
         kos_auth_set_token_reviewer(auth, kos_authz_token_review, authz);
         kos_dispatch_ctx_t c = ctx;
