@@ -216,7 +216,9 @@ typedef struct trust_s {
 } trust_t;
 
 struct kos_auth_s {
-        pthread_rwlock_t lock; /* readers: requests; writer: kos_auth_update */
+        /* readers: requests; writer: kos_auth_update. A pointer: readers take it through a const
+         * kos_auth_t. */
+        pthread_rwlock_t *lock;
         trust_t *t;
         kos_token_review_fn review;
         void *review_opaque;
@@ -309,7 +311,8 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
         if (!t)
                 return NULL;
         kos_auth_t *a = kos_xcalloc(1, sizeof(*a));
-        pthread_rwlock_init(&a->lock, NULL);
+        a->lock = kos_xmalloc(sizeof(*a->lock));
+        pthread_rwlock_init(a->lock, NULL);
         a->t = t;
         return a;
 }
@@ -319,10 +322,10 @@ int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *c, char *errstr, size_
         trust_t *t = trust_new(c, errstr, errstr_size);
         if (!t)
                 return -1;
-        pthread_rwlock_wrlock(&a->lock);
+        pthread_rwlock_wrlock(a->lock);
         trust_t *old = a->t;
         a->t = t;
-        pthread_rwlock_unlock(&a->lock);
+        pthread_rwlock_unlock(a->lock);
         trust_free(old);
         return 0;
 }
@@ -338,25 +341,26 @@ void kos_auth_destroy(kos_auth_t *a)
         if (!a)
                 return;
         trust_free(a->t);
-        pthread_rwlock_destroy(&a->lock);
+        pthread_rwlock_destroy(a->lock);
+        free(a->lock);
         free(a);
 }
 
 char *kos_auth_trust_pem(const kos_auth_t *a, uint64_t *generation)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_rdlock(a->lock);
         char *pem = kos_xstrdup(a->t->trust_pem);
         if (generation)
                 *generation = a->t->gen;
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return pem;
 }
 
 uint64_t kos_auth_generation(const kos_auth_t *a)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_rdlock(a->lock);
         uint64_t g = a->t->gen;
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return g;
 }
 
@@ -596,7 +600,8 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
                         snprintf(pc->bad, sizeof(pc->bad), "out of memory");
                         return pc;
                 }
-                gnutls_datum_t d = {(unsigned char *)der[i], (unsigned)der_len[i]};
+                /* gnutls_datum_t is not const; the import only reads it. */
+                gnutls_datum_t d = {(unsigned char *)(uintptr_t)der[i], (unsigned)der_len[i]};
                 if (gnutls_x509_crt_import(pc->chain[pc->n], &d, GNUTLS_X509_FMT_DER) < 0) {
                         gnutls_x509_crt_deinit(pc->chain[pc->n]);
                         snprintf(pc->bad, sizeof(pc->bad),
@@ -617,7 +622,7 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
         /* CommonNameUserConversion: credential id = X509SHA256=<hex of the leaf's DER> */
         unsigned char fp[32];
         size_t fp_len = sizeof(fp);
-        gnutls_datum_t leaf = {(unsigned char *)der[0], (unsigned)der_len[0]};
+        gnutls_datum_t leaf = {(unsigned char *)(uintptr_t)der[0], (unsigned)der_len[0]};
         if (gnutls_fingerprint(GNUTLS_DIG_SHA256, &leaf, fp, &fp_len) == 0) {
                 int k = snprintf(pc->credential_id, sizeof(pc->credential_id), "X509SHA256=");
                 for (size_t i = 0; i < fp_len; i++)
@@ -783,14 +788,14 @@ static void verify_locked(const trust_t *t, kos_peer_cert_t *pc)
 
 const kos_peer_t *kos_auth_check_peer(const kos_auth_t *a, kos_peer_cert_t *pc, int64_t now_s)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_rdlock(a->lock);
         const trust_t *t = a->t;
         /* Go verifies on every request; the result can only differ when the CAs or the time
          * relative to the chain's validity did. */
         if (!(pc->cached && pc->gen == t->gen && now_s >= pc->valid_from &&
               now_s <= pc->valid_until))
                 verify_locked(t, pc);
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return &pc->peer;
 }
 
@@ -949,12 +954,12 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
         msg[0] = '\0';
         /* unionauth: front proxy, client certificate, then the bearer token */
         if (peer->kind == KOS_PEER_FRONT_PROXY) {
-                pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+                pthread_rwlock_rdlock(a->lock);
                 rc = front_proxy_identity(a->t, hdrs, n_hdrs, id);
                 const char *first = a->t->user_hdrs.n ? a->t->user_hdrs.v[0] : "(none)";
                 if (rc == 0)
                         snprintf(msg, msg_size, "front-proxy request without a %s header", first);
-                pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+                pthread_rwlock_unlock(a->lock);
                 if (rc == 1)
                         goto authenticated;
                 if (rc == -1)

@@ -157,7 +157,7 @@ static int cmp_work(const void *a, const void *b)
 
 static group_work_t *find_work(group_work_t *w, size_t n, const char *group)
 {
-        group_work_t key = {.group_id = (char *)group};
+        group_work_t key = {.group_id = (char *)(uintptr_t)group}; /* only read by cmp_work */
         return bsearch(&key, w, n, sizeof(*w), cmp_work);
 }
 

@@ -191,7 +191,7 @@ static const kos_mapping_rule_t *annotated(const kos_provider_extra_t *x, annota
         if (!x || !x->annotated_group || !x->annotated_group[0])
                 return NULL;
         memset(ar, 0, sizeof(*ar));
-        ar->rule.group = (char *)x->annotated_group;
+        ar->rule.group = (char *)(uintptr_t)x->annotated_group; /* the rule is only read */
         if (x->annotated_topics && x->annotated_topics[0]) {
                 snprintf(ar->buf, sizeof(ar->buf), "%s", x->annotated_topics);
                 int n = 0;
@@ -390,7 +390,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                 /* One item per pod the HPA's labelSelector matches, never any other pod. */
                 for (size_t i = 0; i < extra->pods->n; i++) {
                         const kos_pod_t *pod = &extra->pods->pods[i];
-                        if (!kos_selector_matches(req->label_selector, kos_pod_label, (void *)pod))
+                        if (!kos_selector_matches(req->label_selector, kos_pod_label,
+                                                  (void *)(uintptr_t)pod)) /* read only */
                                 continue;
                         int64_t sum;
                         int found;

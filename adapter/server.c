@@ -478,8 +478,9 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 {
         gnutls_certificate_credentials_t cred;
         gnutls_certificate_allocate_credentials(&cred);
-        gnutls_datum_t c = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
-        gnutls_datum_t k = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+        /* gnutls_datum_t is not const; gnutls only reads these. */
+        gnutls_datum_t c = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
+        gnutls_datum_t k = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
         int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
         gnutls_certificate_free_credentials(cred);
         if (rc < 0) {

@@ -86,18 +86,39 @@ void kos_snapshot_finish(kos_snapshot_t *s)
                               cmp_part);
 }
 
+/* bsearch keys: the group id, or a topic and partition (no const-dropping copy into an item). */
+static int cmp_group_key(const void *key, const void *item)
+{
+        return strcmp(key, ((const kos_group_lag_t *)item)->group_id);
+}
+
+typedef struct {
+        const char *topic;
+        int32_t partition;
+} part_key_t;
+
+static int cmp_part_key(const void *key, const void *item)
+{
+        const part_key_t *k = key;
+        const kos_part_lag_t *y = item;
+        int c = strcmp(k->topic, y->topic);
+        if (c)
+                return c;
+        return (k->partition > y->partition) - (k->partition < y->partition);
+}
+
 const kos_group_lag_t *kos_snapshot_group(const kos_snapshot_t *s, const char *group_id)
 {
         if (!s || !s->n_groups)
                 return NULL;
-        kos_group_lag_t key = {.group_id = (char *)group_id};
-        return bsearch(&key, s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
+        return bsearch(group_id, s->groups, s->n_groups, sizeof(*s->groups), cmp_group_key);
 }
 
 const kos_part_lag_t *kos_group_part(const kos_group_lag_t *g, const char *topic, int32_t partition)
 {
-        kos_part_lag_t key = {.topic = (char *)topic, .partition = partition};
-        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part) : NULL;
+        part_key_t key = {topic, partition};
+        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part_key)
+                          : NULL;
 }
 
 int64_t kos_group_lag_sum(const kos_group_lag_t *g, const char *topic, size_t *n_parts)
