@@ -145,7 +145,7 @@ void kos_identity_clear(kos_identity_t *id)
         memset(id, 0, sizeof(*id));
 }
 
-int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
+void kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 {
         char *u = kos_xstrdup(user);
         char *d = uid ? kos_xstrdup(uid) : NULL;
@@ -153,17 +153,15 @@ int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
         free(id->uid);
         id->user = u;
         id->uid = d;
-        return 0;
 }
 
-int kos_identity_add_group(kos_identity_t *id, const char *group)
+void kos_identity_add_group(kos_identity_t *id, const char *group)
 {
         id->groups = kos_xrealloc(id->groups, (id->n_groups + 1) * sizeof(*id->groups));
         id->groups[id->n_groups++] = kos_xstrdup(group);
-        return 0;
 }
 
-int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value)
+void kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value)
 {
         kos_extra_t *e = NULL;
         for (size_t i = 0; i < id->n_extra && !e; i++)
@@ -181,27 +179,20 @@ int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, 
         }
         e->values = kos_xrealloc(e->values, (e->n_values + 1) * sizeof(*e->values));
         e->values[e->n_values++] = kos_xstrdup(value);
-        return 0;
 }
 
-int kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src)
+void kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src)
 {
         memset(dst, 0, sizeof(*dst));
-        if (src->user && kos_identity_set_user(dst, src->user, src->uid) == -1)
-                goto fail;
+        if (src->user)
+                kos_identity_set_user(dst, src->user, src->uid);
         for (size_t i = 0; i < src->n_groups; i++)
-                if (kos_identity_add_group(dst, src->groups[i]) == -1)
-                        goto fail;
+                kos_identity_add_group(dst, src->groups[i]);
         for (size_t i = 0; i < src->n_extra; i++)
                 for (size_t j = 0; j < src->extra[i].n_values; j++)
-                        if (kos_identity_add_extra(dst, src->extra[i].key, src->extra[i].key_len,
-                                                   src->extra[i].values[j]) == -1)
-                                goto fail;
+                        kos_identity_add_extra(dst, src->extra[i].key, src->extra[i].key_len,
+                                               src->extra[i].values[j]);
         memcpy(dst->via, src->via, sizeof(dst->via));
-        return 0;
-fail:
-        kos_identity_clear(dst);
-        return -1;
 }
 
 /* ---- settings --------------------------------------------------------------------------- */
@@ -816,15 +807,15 @@ static const char *bearer_token(const kos_header_t *hdrs, size_t n_hdrs)
 
 /* group.AuthenticatedGroupAdder: system:authenticated unless the user is system:anonymous or
  * already in system:authenticated / system:unauthenticated. */
-static int add_authenticated(kos_identity_t *id)
+static void add_authenticated(kos_identity_t *id)
 {
         if (strcmp(id->user, "system:anonymous") == 0)
-                return 0;
+                return;
         for (size_t i = 0; i < id->n_groups; i++)
                 if (strcmp(id->groups[i], "system:authenticated") == 0 ||
                     strcmp(id->groups[i], "system:unauthenticated") == 0)
-                        return 0;
-        return kos_identity_add_group(id, "system:authenticated");
+                        return;
+        kos_identity_add_group(id, "system:authenticated");
 }
 
 static int hexval(char c)
@@ -880,7 +871,7 @@ static int prefix_ci(const char *s, const char *prefix)
 }
 
 /* requestHeaderAuthRequestHandler.AuthenticateRequest. 1 identified, 0 no user header (no
- * opinion), -1 out of memory. */
+ * opinion). */
 static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size_t n_hdrs,
                                 kos_identity_t *id)
 {
@@ -896,14 +887,13 @@ static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size
                         }
         if (!user)
                 return 0;
-        if (kos_identity_set_user(id, user, NULL) == -1)
-                return -1;
+        kos_identity_set_user(id, user, NULL);
         /* allHeaderValues: every non-empty line of every group header name, in name order */
         for (size_t g = 0; g < t->group_hdrs.n; g++)
                 for (size_t i = 0; i < n_hdrs; i++)
                         if (strcasecmp(hdrs[i].name, t->group_hdrs.v[g]) == 0 && hdrs[i].value &&
-                            hdrs[i].value[0] && kos_identity_add_group(id, hdrs[i].value) == -1)
-                                return -1;
+                            hdrs[i].value[0])
+                                kos_identity_add_group(id, hdrs[i].value);
         /* newExtra: every line (empty ones too) of every header with a configured prefix */
         for (size_t p = 0; p < t->extra_prefixes.n; p++) {
                 const char *prefix = t->extra_prefixes.v[p];
@@ -912,33 +902,25 @@ static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size
                                 continue;
                         size_t klen;
                         char *key = extra_key(hdrs[i].name + strlen(prefix), &klen);
-                        int rc = key ? kos_identity_add_extra(id, key, klen,
-                                                              hdrs[i].value ? hdrs[i].value : "")
-                                     : -1;
+                        kos_identity_add_extra(id, key, klen, hdrs[i].value ? hdrs[i].value : "");
                         free(key);
-                        if (rc == -1)
-                                return -1;
                 }
         }
         snprintf(id->via, sizeof(id->via), "front-proxy");
         return 1;
 }
 
-static int client_identity(const kos_peer_t *peer, kos_identity_t *id)
+static void client_identity(const kos_peer_t *peer, kos_identity_t *id)
 {
         /* (a hand-made peer may leave the optional strings NULL) */
         const char *uid = peer->uid && peer->uid[0] ? peer->uid : NULL;
-        if (kos_identity_set_user(id, peer->cn ? peer->cn : "", uid) == -1)
-                return -1;
+        kos_identity_set_user(id, peer->cn ? peer->cn : "", uid);
         for (size_t i = 0; i < peer->n_orgs; i++)
-                if (kos_identity_add_group(id, peer->orgs[i]) == -1)
-                        return -1;
-        if (peer->credential_id && peer->credential_id[0] &&
-            kos_identity_add_extra(id, CREDENTIAL_ID_KEY, strlen(CREDENTIAL_ID_KEY),
-                                   peer->credential_id) == -1)
-                return -1;
+                kos_identity_add_group(id, peer->orgs[i]);
+        if (peer->credential_id && peer->credential_id[0])
+                kos_identity_add_extra(id, CREDENTIAL_ID_KEY, strlen(CREDENTIAL_ID_KEY),
+                                       peer->credential_id);
         snprintf(id->via, sizeof(id->via), "client-cert");
-        return 0;
 }
 
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
@@ -962,13 +944,10 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                 pthread_rwlock_unlock(a->lock);
                 if (rc == 1)
                         goto authenticated;
-                if (rc == -1)
-                        goto oom;
                 kos_identity_clear(id);
         }
         if (peer->kind == KOS_PEER_CLIENT || peer->also_client) {
-                if (client_identity(peer, id) == -1)
-                        goto oom;
+                client_identity(peer, id);
                 goto authenticated;
         }
         /* a certificate that proved nothing leaves the token its chance, as unionauth does */
@@ -993,10 +972,6 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                          peer->reason[0] ? peer->reason : "no client certificate or token");
         return -1;
 authenticated:
-        if (add_authenticated(id) == 0)
-                return 0;
-oom:
-        kos_identity_clear(id);
-        snprintf(msg, msg_size, "out of memory");
-        return -1;
+        add_authenticated(id);
+        return 0;
 }

@@ -85,14 +85,14 @@ typedef struct {
 
 /* Frees what id holds and zeroes it. A zeroed kos_identity_t needs no init. */
 void kos_identity_clear(kos_identity_t *id);
-/* Deep copy into a zeroed dst. -1 when out of memory (dst cleared). */
-int kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src);
-/* Appends a group (duplicates are kept, as k8s keeps them). -1 when out of memory. */
-int kos_identity_add_group(kos_identity_t *id, const char *group);
-/* Appends value to the extra key (created if new). -1 when out of memory. */
-int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value);
-/* Sets user (and uid when not NULL). -1 when out of memory. */
-int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid);
+/* Deep copy into dst (overwritten). */
+void kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src);
+/* Appends a group (duplicates are kept, as k8s keeps them). */
+void kos_identity_add_group(kos_identity_t *id, const char *group);
+/* Appends value to the extra key (created if new). */
+void kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value);
+/* Sets user (and uid when not NULL). */
+void kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid);
 
 typedef struct {
         const char *name;

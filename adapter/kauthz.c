@@ -130,8 +130,8 @@ static int cache_get(kos_authz_t *z, slot_t *table, const unsigned char key[32],
                 *result = s->result;
                 snprintf(msg, msg_size, "%s", s->msg);
                 hit = 1;
-                if (id && kos_identity_copy(id, &s->id) == -1)
-                        hit = 0; /* out of memory: ask again */
+                if (id)
+                        kos_identity_copy(id, &s->id);
         }
         pthread_mutex_unlock(&z->lock);
         return hit;
@@ -141,12 +141,8 @@ static void cache_put(kos_authz_t *z, slot_t *table, const unsigned char key[32]
                       const char *msg, const kos_identity_t *id, int ttl_ms)
 {
         kos_identity_t copy = {0};
-        if (id && kos_identity_copy(&copy, id) == -1) {
-                /* kept as a brief failure: the requests waiting for this answer must find one */
-                result = -1;
-                msg = "out of memory";
-                ttl_ms = ERROR_TTL_MS;
-        }
+        if (id)
+                kos_identity_copy(&copy, id);
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
         s->used = 1;
@@ -491,14 +487,13 @@ int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, 
                 snprintf(why, why_size, "token review named no user");
                 return -1;
         }
-        if (kos_identity_set_user(id, name, uid && uid[0] ? uid : NULL) == -1)
-                goto oom;
+        kos_identity_set_user(id, name, uid && uid[0] ? uid : NULL);
         size_t i;
         json_t *g;
         json_array_foreach(json_object_get(user, "groups"), i, g)
         {
-                if (json_is_string(g) && kos_identity_add_group(id, json_string_value(g)) == -1)
-                        goto oom;
+                if (json_is_string(g))
+                        kos_identity_add_group(id, json_string_value(g));
         }
         const char *k;
         json_t *vals;
@@ -507,16 +502,11 @@ int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, 
                 json_t *v;
                 json_array_foreach(vals, i, v)
                 {
-                        if (json_is_string(v) &&
-                            kos_identity_add_extra(id, k, strlen(k), json_string_value(v)) == -1)
-                                goto oom;
+                        if (json_is_string(v))
+                                kos_identity_add_extra(id, k, strlen(k), json_string_value(v));
                 }
         }
         return 0;
-oom:
-        kos_identity_clear(id);
-        snprintf(why, why_size, "out of memory");
-        return -1;
 }
 
 /* The answer of a TokenReview, or why it could not be made (kept briefly: an apiserver hiccup

@@ -254,11 +254,6 @@ static int parse_query(kos_request_t *req, const char *query, kos_route_error_t 
         size_t qlen = strlen(query);
         int seen_label = 0, seen_metric = 0, rc = 0;
         char *buf = kos_xmalloc(qlen + 2); /* decoded key, NUL, decoded value, NUL */
-
-        if (!buf) {
-                route_err(err, 400, "out of memory");
-                return -1;
-        }
         for (const char *p = query; p <= query + qlen && rc == 0;) {
                 const char *end = strchr(p, '&');
                 size_t plen = end ? (size_t)(end - p) : strlen(p);

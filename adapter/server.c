@@ -81,7 +81,7 @@ static tls_gen_t *gen_build(const kos_server_t *s)
         uint64_t auth_gen;
         char *trust = kos_auth_trust_pem(s->ctx->auth, &auth_gen);
         tls_gen_t *g = kos_xcalloc(1, sizeof(*g));
-        if (!trust || !g || gnutls_certificate_allocate_credentials(&g->cred) < 0) {
+        if (gnutls_certificate_allocate_credentials(&g->cred) < 0) {
                 free(trust);
                 free(g);
                 return NULL;
@@ -156,13 +156,12 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 const union MHD_ConnectionInfo *addr =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-                conn_state_t *st = kos_xcalloc(1, sizeof(*st));
-                if (!st || !fd || !addr) {
-                        free(st);
+                if (!fd || !addr) {
                         if (fd)
                                 shutdown(fd->connect_fd, SHUT_RDWR);
                         return;
                 }
+                conn_state_t *st = kos_xcalloc(1, sizeof(*st));
                 const struct sockaddr *sa = addr->client_addr;
                 socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                           : sizeof(struct sockaddr_in);
@@ -238,7 +237,6 @@ static kos_peer_cert_t *load_peer_cert(struct MHD_Connection *c)
 typedef struct {
         kos_header_t *h;
         size_t n, cap;
-        int failed;
 } headers_t;
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -248,12 +246,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         headers_t *hs = cls;
         if (hs->n == hs->cap) {
                 size_t cap = hs->cap ? hs->cap * 2 : 32;
-                kos_header_t *h = kos_xrealloc(hs->h, cap * sizeof(*h));
-                if (!h) {
-                        hs->failed = 1;
-                        return MHD_NO;
-                }
-                hs->h = h;
+                hs->h = kos_xrealloc(hs->h, cap * sizeof(*hs->h));
                 hs->cap = cap;
         }
         hs->h[hs->n].name = key;
@@ -333,8 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * answer is queued on the last call, after any request body has been read and
          * discarded (no route takes a body). */
         if (*con_cls == NULL) {
-                if (!(*con_cls = kos_xcalloc(1, sizeof(req_state_t))))
-                        return MHD_NO;
+                *con_cls = kos_xcalloc(1, sizeof(req_state_t));
                 const union MHD_ConnectionInfo *sc =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 conn_state_t *st = sc ? sc->socket_context : NULL;
@@ -391,13 +383,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 atomic_fetch_sub(&s->parked, 1);
         }
         kos_response_t r;
-        if (hs.failed) {
-                memset(&r, 0, sizeof(r));
-                r.status = 500;
-                r.content_type = "application/json";
-                r.body = kos_render_status(500, "InternalError",
-                                           "Internal error occurred: out of memory", &r.body_len);
-        } else if (q.overflow) {
+        if (q.overflow) {
                 memset(&r, 0, sizeof(r));
                 r.status = 414;
                 r.content_type = "application/json";
@@ -494,10 +480,6 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size)
 {
         kos_server_t *s = kos_xcalloc(1, sizeof(*s));
-        if (!s) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         pthread_mutex_init(&s->gen_lock, NULL);
         s->ctx = conf->ctx;
         s->fetch = conf->fetch;

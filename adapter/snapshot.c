@@ -24,8 +24,7 @@ int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
 kos_snapshot_t *kos_snapshot_new(void)
 {
         kos_snapshot_t *s = kos_xcalloc(1, sizeof(*s));
-        if (s)
-                atomic_init(&s->refcnt, 1);
+        atomic_init(&s->refcnt, 1);
         return s;
 }
 
