@@ -9,7 +9,7 @@
  *    groups = O, uid = the UID attribute, extra credential-id = X509SHA256=<hex>
  *    (pkg/authentication/request/x509/x509.go CommonNameUserConversion);
  *  - otherwise an `Authorization: Bearer` token is checked by a reviewer callback
- *    (TokenReview, kauthz.c);
+ *    (TokenReview, authz.c);
  *  - anything else is anonymous: 401 except for the health paths.
  * The certificate subject is read as Go's crypto/x509 reads it (pkix.Name.FillFromRDNSequence:
  * the LAST CN in DER order, every O in DER order, multi-valued RDNs flattened; a value that is
@@ -20,7 +20,7 @@
  * No identity part has a fixed size: names, groups and extras are as long and as many as the
  * request head (libmicrohttpd's memory limit) or the TokenReview answer allows.
  * X-Remote-* headers of a request that did not come through the front proxy are ignored.
- * Authorization (SubjectAccessReview) is kauthz.c's job. */
+ * Authorization (SubjectAccessReview) is authz.c's job. */
 #ifndef KOS_AUTH_H
 #define KOS_AUTH_H
 

@@ -156,7 +156,7 @@ static int data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t
         kos_snapshot_t *snap = kos_snapshot_current();
         kos_answer_t ans;
         char e[256];
-        kos_provider_answer_ex(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &x, &ans);
+        kos_provider_answer(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &x, &ans);
         if (pods)
                 kos_kube_pods_release(ctx->kube, pods);
         if (ans.status != 200) {

@@ -1,6 +1,6 @@
 /* A fact the request path needs from kube-apiserver and does not have yet: a TokenReview, a
  * SubjectAccessReview, a namespace's pods, a workload's annotations. The module that found it
- * missing (kauthz.c, kube.c) describes here the call that fetches it and how to keep the
+ * missing (authz.c, kube.c) describes here the call that fetches it and how to keep the
  * answer where its next lookup finds it; fetch.c makes the call once per key, however many
  * requests wait for it, and wakes them all. */
 #ifndef KOS_FACT_H

@@ -34,7 +34,6 @@ struct kos_fetch_s {
         flight_t *flights;    /* queued and running, oldest first */
         int running;
         int closed, stop;
-        atomic_ullong calls;
 };
 
 static void flight_free(flight_t *fl)
@@ -75,7 +74,6 @@ static void start_queued(kos_fetch_t *f)
                 }
                 curl_multi_add_handle(f->multi, kos_kube_req_handle(fl->req));
                 f->running++;
-                atomic_fetch_add(&f->calls, 1);
         }
 }
 
@@ -234,9 +232,4 @@ void kos_fetch_destroy(kos_fetch_t *f)
         curl_multi_cleanup(f->multi);
         pthread_mutex_destroy(&f->lock);
         free(f);
-}
-
-uint64_t kos_fetch_calls(kos_fetch_t *f)
-{
-        return f ? atomic_load(&f->calls) : 0;
 }

@@ -307,7 +307,7 @@ int kos_kubeconfig_load(const char *path, kos_kube_target_t *t, char *errstr, si
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-int kos_kube_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size)
+int kos_kubeconfig_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size)
 {
         memset(t, 0, sizeof(*t));
         const char *host = getenv("KUBERNETES_SERVICE_HOST");

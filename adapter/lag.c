@@ -858,8 +858,8 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        p->lag =
-                            kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
+                        p->lag = kos_part_lag_compute(p->committed, p->end, p->log_start,
+                                                      lag->opts.policy);
                 }
         size_t missing_heads = 0;
         kos_snapshot_t *prev = kos_snapshot_current();

@@ -2,7 +2,7 @@
  * external.metrics.k8s.io (v1beta1) with consumer-group lag computed from Kafka offsets.
  * options → engines (auth, Kubernetes API, lag) → TLS server → wait for SIGTERM/SIGINT → stop. */
 #include "fetch.h"
-#include "kauthz.h"
+#include "authz.h"
 #include "kconf.h"
 #include "kube.h"
 #include "kubeconfig.h"
@@ -43,7 +43,7 @@ static int start_kube(adapter_t *a, kos_adapter_conf_t *c, char *err, size_t err
         }
         kos_kube_target_t kt;
         if ((c->kubeconfig ? kos_kubeconfig_load(c->kubeconfig, &kt, err, errsz)
-                           : kos_kube_in_cluster(&kt, err, errsz)) == -1)
+                           : kos_kubeconfig_in_cluster(&kt, err, errsz)) == -1)
                 return -1;
         a->kube = kos_kube_new(&kt);
         if (!(a->authz = kos_authz_new(a->kube, (int)c->authz_cache_ttl_ms))) {

@@ -178,7 +178,6 @@ static void fill_object(kos_value_t *it, const kos_request_t *req, const char *n
         it->timestamp_ms = taken_ms;
 }
 
-/* Finds the group for a described object; 404 with guidance when none applies. */
 /* A rule built from a workload's kos.io annotations, so topic lists work the same way. */
 typedef struct {
         kos_mapping_rule_t rule;
@@ -498,14 +497,8 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
 }
 
 void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
-                         const char *last_error, const kos_request_t *req, kos_answer_t *ans)
-{
-        kos_provider_answer_ex(pc, snap, now_ms, last_error, req, NULL, ans);
-}
-
-void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const char *last_error, const kos_request_t *req,
-                            const kos_provider_extra_t *extra, kos_answer_t *ans)
+                         const char *last_error, const kos_request_t *req,
+                         const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
         if (!snap) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
-                        kos_nocommit_policy_t policy)
+int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
+                             kos_nocommit_policy_t policy)
 {
         if (end < 0)
                 return -1;

@@ -59,8 +59,8 @@ typedef struct kos_snapshot_s {
 /* Pure lag arithmetic of one partition: max(0, end - committed); without a commit, the policy
  * decides (earliest: from log_start, which must be known; latest: 0). -1 when unknown.
  * Never negative: a committed offset past the end (e.g. after truncation) counts as 0. */
-int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
-                        kos_nocommit_policy_t policy);
+int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
+                             kos_nocommit_policy_t policy);
 
 /* @returns a new empty snapshot with refcnt 1; free with kos_snapshot_unref. */
 kos_snapshot_t *kos_snapshot_new(void);

@@ -1,7 +1,7 @@
 /* SubjectAccessReview / TokenReview with caches, and the cluster's authentication ConfigMap
- * (see kauthz.h). All kube I/O goes through kube.c; this file builds the review objects and
+ * (see authz.h). All kube I/O goes through kube.c; this file builds the review objects and
  * keeps the answers. */
-#include "kauthz.h"
+#include "authz.h"
 #include "xalloc.h"
 #include "clock.h"
 #include "log.h"

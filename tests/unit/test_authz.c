@@ -1,9 +1,9 @@
-/* Unit tests for the pure parts of adapter/kauthz.c (issue 9 items 5, 7, 10): how the
+/* Unit tests for the pure parts of adapter/authz.c (issue 9 items 5, 7, 10): how the
  * extension-apiserver-authentication ConfigMap is merged under the flags
  * (options/authentication.go DelegatingAuthenticationOptions.ApplyTo), how its lists are read
  * (headerrequest/requestheader_controller.go deserializeStrings: JSON lists, as stored), and a
  * TokenReview's user with no fixed limit. */
-#include "kauthz.h"
+#include "authz.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -175,5 +175,5 @@ int main(void)
         test_precedence();
         test_configmap_lists();
         test_token_review_user();
-        return check_result("kauthz");
+        return check_result("authz");
 }

@@ -17,8 +17,8 @@
  * as long as a failure, for the requests that waited for it.
  * Thread notes: the check functions run on HTTP worker threads, the store callbacks on the
  * fetcher's thread; one mutex guards both caches. */
-#ifndef KOS_KAUTHZ_H
-#define KOS_KAUTHZ_H
+#ifndef KOS_AUTHZ_H
+#define KOS_AUTHZ_H
 
 #include "auth.h"
 #include "fact.h"
