@@ -202,15 +202,17 @@ static const char *api_version(kos_api_t api)
         return api == KOS_API_CUSTOM_V1BETA2 ? "v1beta2" : "v1beta1";
 }
 
-/* What a denial message names, as kube-apiserver words it (api.md §6.1). */
+/* What a denial message names, as kube-apiserver words it (k8s.io/apiserver
+ * pkg/endpoints/handlers/responsewriters: forbiddenMessage). */
 typedef struct {
         char object[800];   /* pods.custom.metrics.k8s.io "*" */
         char resource[600]; /* pods/kafka_consumer_lag */
         char scope[400];    /* in the namespace "default" | at the cluster scope */
 } denial_t;
 
-/* The attributes kube-apiserver's RequestInfoFactory derives from the URL (api.md §1.2),
- * so our answer matches what RBAC would say for the same request. */
+/* The attributes kube-apiserver's RequestInfoFactory derives from the URL (k8s.io/apiserver
+ * pkg/endpoints/request/requestinfo.go), so our answer matches what RBAC would say for the same
+ * request. */
 static json_t *attributes(const kos_request_t *req, const char *path, denial_t *d)
 {
         json_t *a = json_object();

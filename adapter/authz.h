@@ -1,5 +1,6 @@
 /* Delegated authentication and authorization through kube-apiserver, as extension API servers
- * do it (research/api.md §5). Request threads only look into the caches: a miss returns the
+ * do it (k8s.io/apiserver pkg/server/options: DelegatingAuthenticationOptions,
+ * DelegatingAuthorizationOptions). Request threads only look into the caches: a miss returns the
  * review to make as a fact (fact.h), which fetch.c makes once and stores here; a review that
  * could not be made is kept for a second, so the requests that waited for it get its error.
  *  - SubjectAccessReview for every request but the health paths and group system:masters,

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a partition without a committed offset counts as (SPEC.md "Lag semantics"). */
+/* What a partition without a committed offset counts as. Kafka's ConsumerGroupCommand shows
+ * no lag ("-") for it; a consumer with auto.offset.reset=earliest will read it all from the
+ * log start offset, one with latest none of it. */
 typedef enum {
         KOS_NOCOMMIT_EARLIEST, /* lag counted from the log start offset */
         KOS_NOCOMMIT_LATEST    /* lag 0 */

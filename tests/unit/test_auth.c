@@ -284,7 +284,8 @@ static void test_fake_proxy(void)
         kos_auth_destroy(a);
 }
 
-/* api.md 5.1: the request-header authenticator applies only when the certificate verifies
+/* k8s.io/apiserver's union of authenticators (pkg/authentication/request/union): the
+ * request-header authenticator applies only when the certificate verifies
  * against the request-header CA *and* its CN is allowed; otherwise the x509 client-cert
  * authenticator is tried next. With one CA configured for both (allowed by the flags), a client
  * certificate whose CN is not an allowed proxy name is an ordinary client, as in

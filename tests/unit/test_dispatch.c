@@ -2,7 +2,7 @@
  * provider → render) without sockets, over a hand-built snapshot published with
  * kos_snapshot_publish, a mapping parsed from text and a kos_auth_t loaded from the test CAs
  * in tests/unit/data/certs. Every error answer is checked to be a metav1.Status whose code is
- * the HTTP status, sent as application/json (api.md 6.1). */
+ * the HTTP status, sent as application/json. */
 #include "dispatch.h"
 #include "mapping.h"
 #include "snapshot.h"
@@ -410,8 +410,8 @@ static void test_object_metric(void)
         CHECK_STR(str_at(item(0), "describedObject", "kind"), "StatefulSet");
         /* a topic the group does not consume selects no partition at all: that is not a lag
          * of 0 (a misspelt topic would scale the workload to its minimum) but a metric the
-         * server cannot find, as api.md 6.1 words it "... with selector <sel>"; the external
-         * path already leaves such a group out instead of answering 0 */
+         * server cannot find, as custom-metrics-apiserver words it "... with selector <sel>"; the
+         * external path already leaves such a group out instead of answering 0 */
         CHECK_INT(get(CM2 "/namespaces/default/deployments.apps/processor/kafka_consumergroup_lag",
                       "metricLabelSelector=topic%3Dno-such-topic"),
                   404);
