@@ -3,7 +3,12 @@
  * a namespace (for Pods metrics) and the consumer-group annotation of a workload. Request
  * threads only look into the caches: a miss is returned as a fact (fact.h) that fetch.c reads
  * once, however many requests wait, and stores here; failures are kept for a second too, so
- * the apiserver sees at most one list per namespace per TTL, failing or not. */
+ * the apiserver sees at most one list per namespace per TTL, failing or not.
+ * Thread notes: the lookups run on HTTP worker threads and never wait on the network; the
+ * facts' store callbacks run on the fetcher's thread (fetch.h); kos_kube_call blocks and is
+ * for the main thread at start and the ConfigMap watcher (authz.h). One mutex guards the
+ * caches and the pool of curl handles; a pod list handed out is reference-counted, so a
+ * request keeps reading it while a newer one replaces it. */
 #ifndef KOS_KUBE_H
 #define KOS_KUBE_H
 

@@ -1,6 +1,7 @@
 /* Where the adapter finds kube-apiserver and how it authenticates there: a kubeconfig file
  * (--kubeconfig; YAML or JSON, the current context's cluster and user) or, inside a pod, the
- * service-account token and CA. Pure parsing plus file reads; no network. */
+ * service-account token and CA. Pure parsing plus file reads; no network.
+ * Thread notes: called on the main thread at start; no shared state. */
 #ifndef KOS_KUBECONFIG_H
 #define KOS_KUBECONFIG_H
 

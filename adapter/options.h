@@ -2,7 +2,8 @@
  * the --help text are made, so a flag cannot be accepted without being listed; defaults, the
  * parsing of every flag into the configuration of the engines (and the Kafka ones into the
  * client configuration), and the checks that need all flags at once. Every error names the
- * flag. Precedence: defaults < flags; KAFKA_BROKERS applies after them (kconf.h). */
+ * flag. Precedence: defaults < flags; KAFKA_BROKERS applies after them (kconf.h).
+ * Thread notes: main thread, before any other thread starts (getopt's globals, the log level). */
 #ifndef KOS_ADAPTER_OPTIONS_H
 #define KOS_ADAPTER_OPTIONS_H
 

@@ -1,6 +1,8 @@
 /* Answers a parsed request from the current lag snapshot: which consumer group the described
  * object stands for (mapping.h), which partitions the selectors admit, the values, and the
- * 404/503 decisions. Pure: no I/O, the snapshot and the clock are passed in. */
+ * 404/503 decisions. Pure: no I/O, the snapshot and the clock are passed in.
+ * Thread notes: runs on HTTP worker threads, any number at once; it only reads its inputs
+ * (the configuration, the mapping and the snapshot are immutable while served). */
 #ifndef KOS_PROVIDER_H
 #define KOS_PROVIDER_H
 

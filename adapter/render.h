@@ -1,7 +1,8 @@
 /* Pure rendering of the adapter's answers as Kubernetes JSON: MetricValueList (custom v1beta1
  * and v1beta2 differ in field names), ExternalMetricValueList, APIResourceList, APIGroupList,
  * APIGroup and Status. Every function returns a new malloc'ed NUL-terminated string (free())
- * and its length, or NULL when out of memory. */
+ * and its length, or NULL when out of memory.
+ * Thread notes: runs on HTTP worker threads; no shared state. */
 #ifndef KOS_RENDER_H
 #define KOS_RENDER_H
 
