@@ -54,10 +54,6 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                        size_t errstr_size)
 {
         kos_lag_t *lag = kos_xcalloc(1, sizeof(*lag));
-        if (!lag) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         lag->opts = *opts;
         pthread_mutex_init(&lag->lock, NULL);
         pthread_condattr_t ca;
@@ -346,11 +342,6 @@ static int fetch_topic_counts(kos_lag_t *lag, const struct rd_kafka_metadata **m
         }
         out->n = 0;
         out->v = kos_xcalloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
-        if (!out->v) {
-                rd_kafka_metadata_destroy(md);
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
         for (int i = 0; i < md->topic_cnt; i++)
                 if (md->topics[i].partition_cnt > 0)
                         out->v[out->n++] =
@@ -374,12 +365,6 @@ static int build_group(kos_group_lag_t *g, group_work_t *w, const kos_topic_coun
                         n += (size_t)w->assignments[m]->cnt;
         kos_gp_entry_t *in = kos_xmalloc((n ? n : 1) * sizeof(*in));
         g->parts = kos_xcalloc(n ? n : 1, sizeof(*g->parts));
-        if (!in || !g->parts) {
-                free(in);
-                free(g->parts);
-                g->parts = NULL;
-                return -1;
-        }
         size_t k = 0;
         for (int i = 0; w->offsets && i < w->offsets->cnt; i++) {
                 const rd_kafka_topic_partition_t *tp = &w->offsets->elems[i];
@@ -812,10 +797,7 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         int64_t t_meta = kos_mono_us();
         s = kos_snapshot_new();
         rej = kos_xcalloc(n ? n : 1, sizeof(*rej));
-        if (!s || !rej || !(s->groups = kos_xcalloc(n ? n : 1, sizeof(*s->groups)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto done;
-        }
+        s->groups = kos_xcalloc(n ? n : 1, sizeof(*s->groups));
         /* Groups are built in group-id order (w is sorted), so kos_snapshot_finish leaves them
          * where rej[] has them. */
         for (size_t i = 0; i < n; i++) {
