@@ -2,6 +2,7 @@
  * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
  * `%2F` must stay distinguishable from `*` and `/` until then. */
 #include "server.h"
+#include "strbuf.h"
 #include "xalloc.h"
 #include "clock.h"
 #include "connguard.h"
@@ -256,8 +257,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 }
 
 typedef struct {
-        char *buf;
-        size_t len, cap;
+        kos_strbuf_t s; /* data NULL: no query */
         int overflow;
 } query_t;
 
@@ -269,16 +269,12 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         (void)kind;
         query_t *q = cls;
         size_t need = strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
-        if (q->len + need > KOS_ROUTE_MAX_QUERY + 2) {
+        if (q->s.len + need > KOS_ROUTE_MAX_QUERY + 2) {
                 q->overflow = 1;
                 return MHD_NO;
         }
-        if (q->len + need > q->cap) {
-                q->cap = (q->len + need) * 2;
-                q->buf = kos_xrealloc(q->buf, q->cap);
-        }
-        q->len += (size_t)snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s", q->len ? "&" : "",
-                                   key, value ? "=" : "", value ? value : "");
+        kos_strbuf_printf(&q->s, "%s%s%s%s", q->s.len ? "&" : "", key, value ? "=" : "",
+                          value ? value : "");
         return MHD_YES;
 }
 
@@ -393,7 +389,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 unavailable(&r, "shutting down");
         } else {
                 kos_fact_t *need = NULL;
-                if (kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, kos_wall_ms(), &r,
+                if (kos_dispatch(s->ctx, method, url, q.s.data, peer, hs.h, hs.n, kos_wall_ms(), &r,
                                  &need) == KOS_DISPATCH_MISSING) {
                         if (s->fetch && !rs->refused && rs->rounds < MAX_ROUNDS) {
                                 /* Parked until the fact is in its cache; resumed, this
@@ -407,7 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                         rs->refused = 1;
                                         MHD_resume_connection(c);
                                 }
-                                free(q.buf);
+                                kos_strbuf_free(&q.s);
                                 free(hs.h);
                                 kos_peer_cert_free(local);
                                 return MHD_YES;
@@ -417,7 +413,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                                     : "the apiserver's answers could not be kept");
                 }
         }
-        free(q.buf);
+        kos_strbuf_free(&q.s);
         free(hs.h);
         kos_peer_cert_free(local);
         int64_t dt = kos_mono_us() - t0;
