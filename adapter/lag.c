@@ -1,8 +1,8 @@
 /* Lag engine: Kafka Admin calls → a new immutable snapshot. See lag.h for the sequence.
  * Every Kafka call here has a timeout; the request path never waits on anything in this file. */
 #include "lag.h"
-#include "xalloc.h"
 #include "clock.h"
+#include "xalloc.h"
 #include "log.h"
 
 #include <errno.h>
@@ -15,15 +15,41 @@
 
 struct kos_lag_s {
         kos_lag_opts_t opts;
+        /* Both NULL while Kafka is unreachable (see refresh_main); refresh thread only after
+         * kos_lag_start. */
         rd_kafka_t *admin; /* admin calls + end/log-start offsets (isolation as configured) */
         rd_kafka_t *heads; /* assign()-only consumer that reads the first unconsumed records */
+        /* Owned templates the clients are (re)created from, and the probe's: a plain client
+         * without group.id, so without a consumer-group handle. heads_conf NULL with
+         * --no-lag-seconds. */
+        rd_kafka_conf_t *admin_conf, *heads_conf, *probe_conf;
+        int reconnect_backoff_ms, reconnect_backoff_max_ms;
+        int unreachable; /* the current refresh failed because no broker answered Metadata */
         pthread_t thread;
         int started;
         pthread_mutex_t lock; /* guards stats and stop */
         pthread_cond_t wake;
         int stop;
         kos_lag_stats_t stats;
+        /* The current refresh (refresh thread only): its Kafka requests time out at
+         * deadline_us, and waits for their answers end poll_slack_ms later, at the refresh's
+         * --kafka-timeout, so the requests' own timed-out answers arrive before it. */
+        int64_t deadline_us;
+        int poll_slack_ms;
 };
+
+#define POLL_SLACK_MAX_MS 100
+/* Consecutive refreshes whose Metadata request no broker answered before the clients are
+ * closed and Kafka is probed instead (refresh_main). */
+#define UNREACHABLE_REFRESHES 2
+
+/* Milliseconds left for the current refresh's Kafka requests (at least 1): the calls of one
+ * refresh share --kafka-timeout, so a refresh never runs past it however many calls it makes. */
+static int refresh_left_ms(const kos_lag_t *lag)
+{
+        int64_t left = (lag->deadline_us - kos_mono_us()) / 1000;
+        return left > 0 ? (int)left : 1;
+}
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o)
 {
@@ -50,6 +76,47 @@ static rd_kafka_conf_t *client_conf(const kos_kconf_t *kc, int read_committed, c
         return conf;
 }
 
+/* librdkafka's integer property KEY of conf, or def when unset or unreadable. */
+static int conf_int(const rd_kafka_conf_t *conf, const char *key, int def)
+{
+        char buf[32];
+        size_t size = sizeof(buf);
+        if (rd_kafka_conf_get(conf, key, buf, &size) != RD_KAFKA_CONF_OK)
+                return def;
+        char *end;
+        long v = strtol(buf, &end, 10);
+        return end != buf && *end == '\0' && v >= 0 && v <= 3600000 ? (int)v : def;
+}
+
+/* Creates the admin and head clients from their templates. -1 with errstr. */
+static int open_clients(kos_lag_t *lag, char *errstr, size_t errstr_size)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_dup(lag->admin_conf);
+        if (!(lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size))) {
+                rd_kafka_conf_destroy(conf);
+                return -1;
+        }
+        if (lag->heads_conf) {
+                conf = rd_kafka_conf_dup(lag->heads_conf);
+                if (!(lag->heads = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size))) {
+                        rd_kafka_conf_destroy(conf);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* Destroys the clients without the consumer close handshake: it needs a coordinator, and
+ * neither client ever joins a group. */
+static void close_clients(kos_lag_t *lag)
+{
+        if (lag->heads)
+                rd_kafka_destroy_flags(lag->heads, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        if (lag->admin)
+                rd_kafka_destroy_flags(lag->admin, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        lag->heads = lag->admin = NULL;
+}
+
 kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *errstr,
                        size_t errstr_size)
 {
@@ -64,18 +131,39 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
 
         /* ListOffsets uses the client's isolation.level: read_uncommitted gives the high
          * watermark (what kafka-consumer-groups reports), read_committed the LSO. */
-        rd_kafka_conf_t *conf = client_conf(kc, opts->read_committed, errstr, errstr_size);
-        if (!conf)
+        if (!(lag->probe_conf = client_conf(kc, opts->read_committed, errstr, errstr_size)))
                 goto fail;
-        lag->admin = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-        if (!lag->admin) {
-                rd_kafka_conf_destroy(conf);
+        lag->reconnect_backoff_ms = conf_int(lag->probe_conf, "reconnect.backoff.ms", 100);
+        lag->reconnect_backoff_max_ms =
+            conf_int(lag->probe_conf, "reconnect.backoff.max.ms", 10000);
+        if (lag->reconnect_backoff_max_ms < lag->reconnect_backoff_ms)
+                lag->reconnect_backoff_max_ms = lag->reconnect_backoff_ms;
+        lag->admin_conf = rd_kafka_conf_dup(lag->probe_conf);
+        /* A probe tries each bootstrap broker once (its reconnect backoff, jittered -25 %, is
+         * longer than the probe): the pauses between probes are the backoff. Sparse connections
+         * off, or a waiting Metadata request has librdkafka force a connection every second
+         * past the reconnect backoff. */
+        char probe_backoff[16];
+        snprintf(probe_backoff, sizeof(probe_backoff), "%d", 2 * opts->kafka_timeout_ms);
+        if (rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.max.ms", probe_backoff, errstr,
+                              errstr_size) ||
+            rd_kafka_conf_set(lag->probe_conf, "reconnect.backoff.ms", probe_backoff, errstr,
+                              errstr_size) ||
+            rd_kafka_conf_set(lag->probe_conf, "enable.sparse.connections", "false", errstr,
+                              errstr_size))
                 goto fail;
-        }
+        /* librdkafka (2.0.2, still in 2.4: issue 5040) handles a NOT_COORDINATOR answer to
+         * ListConsumerGroupOffsets by asking the client's own group handle to look up its
+         * coordinator again, and dereferences NULL when the client has no group.id: every
+         * group-coordinator move (a broker stopping) crashed the adapter. With a group id the
+         * handle exists; this client never subscribes or commits, so the group never exists. */
+        if (rd_kafka_conf_set(lag->admin_conf, "group.id", "__kos-adapter-admin", errstr,
+                              errstr_size))
+                goto fail;
         if (opts->head_timestamps) {
-                conf = client_conf(kc, 0, errstr, errstr_size);
-                if (!conf)
+                if (!(lag->heads_conf = client_conf(kc, 0, errstr, errstr_size)))
                         goto fail;
+                rd_kafka_conf_t *conf = lag->heads_conf;
                 char e[256];
                 /* One record per partition is all we need, but a broker returns only whole
                  * record batches and skips (after the first partition) any partition whose
@@ -92,15 +180,11 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
                     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof(e)) ||
                     rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof(e))) {
                         snprintf(errstr, errstr_size, "head consumer config: %s", e);
-                        rd_kafka_conf_destroy(conf);
-                        goto fail;
-                }
-                lag->heads = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-                if (!lag->heads) {
-                        rd_kafka_conf_destroy(conf);
                         goto fail;
                 }
         }
+        if (open_clients(lag, errstr, errstr_size) == -1)
+                goto fail;
         return lag;
 fail:
         kos_lag_destroy(lag);
@@ -157,58 +241,111 @@ static group_work_t *find_work(group_work_t *w, size_t n, const char *group)
         return bsearch(&key, w, n, sizeof(*w), cmp_work);
 }
 
+/* Adds the groups one broker listed to (*w, *n, *cap); a group listed twice (it moved between
+ * coordinators while we asked) is kept once, after the sort. */
+static void add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_work_t **w,
+                         size_t *n, size_t *cap)
+{
+        size_t cnt = 0;
+        const rd_kafka_ConsumerGroupListing_t **valid =
+            rd_kafka_ListConsumerGroups_result_valid(res, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+                if (*n == *cap) {
+                        size_t c = *cap ? *cap * 2 : 64;
+                        *w = kos_xrealloc(*w, c * sizeof(**w));
+                        *cap = c;
+                }
+                group_work_t *g = &(*w)[(*n)++];
+                memset(g, 0, sizeof(*g));
+                g->group_id = xstrdup(rd_kafka_ConsumerGroupListing_group_id(valid[i]));
+                g->state = xstrdup(rd_kafka_consumer_group_state_name(
+                    rd_kafka_ConsumerGroupListing_state(valid[i])));
+        }
+}
+
+/* Every group of the cluster: ListConsumerGroups to each broker of the cluster's current
+ * metadata, one request per broker. (librdkafka 2.0 sends one ListConsumerGroups to every
+ * broker the client ever knew and waits for each to be up, so a broker that left the cluster —
+ * stopped, replaced — made every refresh time out until it came back.) A broker of the
+ * metadata that does not answer fails the refresh: the list could be missing its groups. */
 static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *errstr,
                        size_t errstr_size)
 {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(lag->admin, 0, NULL, &md, refresh_left_ms(lag));
+        if (err) {
+                snprintf(errstr, errstr_size, "Metadata: %s", rd_kafka_err2str(err));
+                lag->unreachable = 1;
+                return -1;
+        }
+        int n_brokers = md->broker_cnt;
         rd_kafka_queue_t *q = rd_kafka_queue_new(lag->admin);
-        rd_kafka_AdminOptions_t *opt =
-            rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
         char e[256];
-        rd_kafka_AdminOptions_set_request_timeout(opt, lag->opts.kafka_timeout_ms, e, sizeof(e));
-        rd_kafka_ListConsumerGroups(lag->admin, opt, q);
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, lag->opts.kafka_timeout_ms + 1000);
-        rd_kafka_AdminOptions_destroy(opt);
-        int rc = -1;
-        if (!ev) {
-                snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
-                goto done;
+        for (int i = 0; i < n_brokers; i++) {
+                rd_kafka_AdminOptions_t *opt =
+                    rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+                rd_kafka_AdminOptions_set_request_timeout(opt, refresh_left_ms(lag), e, sizeof(e));
+                rd_kafka_AdminOptions_set_broker(opt, md->brokers[i].id, e, sizeof(e));
+                rd_kafka_ListConsumerGroups(lag->admin, opt, q);
+                rd_kafka_AdminOptions_destroy(opt);
         }
-        if (rd_kafka_event_error(ev)) {
-                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
-                         rd_kafka_event_error_string(ev));
-                goto done;
-        }
-        const rd_kafka_ListConsumerGroups_result_t *res =
-            rd_kafka_event_ListConsumerGroups_result(ev);
-        size_t n_err = 0, n = 0;
-        const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(res, &n_err);
-        if (n_err) {
-                /* A broker that could not answer means the group list may be incomplete:
-                 * better no snapshot than one silently missing groups. */
-                snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
-                         rd_kafka_error_string(errs[0]));
-                goto done;
-        }
-        const rd_kafka_ConsumerGroupListing_t **valid =
-            rd_kafka_ListConsumerGroups_result_valid(res, &n);
-        group_work_t *w = kos_xcalloc(n ? n : 1, sizeof(*w));
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-                const char *id = rd_kafka_ConsumerGroupListing_group_id(valid[i]);
-                w[k].group_id = xstrdup(id);
-                w[k].state = xstrdup(rd_kafka_consumer_group_state_name(
-                    rd_kafka_ConsumerGroupListing_state(valid[i])));
-                k++;
-        }
-        qsort(w, k, sizeof(*w), cmp_work);
-        *out = w;
-        *n_out = k;
-        rc = 0;
-done:
-        if (ev)
+        rd_kafka_metadata_destroy(md);
+        group_work_t *w = NULL;
+        size_t n = 0, cap = 0;
+        int rc = n_brokers > 0 ? 0 : -1;
+        if (rc)
+                snprintf(errstr, errstr_size, "Metadata: no brokers");
+        for (int answered = 0; rc == 0 && answered < n_brokers; answered++) {
+                rd_kafka_event_t *ev =
+                    rd_kafka_queue_poll(q, refresh_left_ms(lag) + lag->poll_slack_ms);
+                if (!ev) {
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: timed out");
+                        rc = -1;
+                        break;
+                }
+                const rd_kafka_ListConsumerGroups_result_t *res =
+                    rd_kafka_event_ListConsumerGroups_result(ev);
+                size_t n_err = 0;
+                const rd_kafka_error_t **errs =
+                    res ? rd_kafka_ListConsumerGroups_result_errors(res, &n_err) : NULL;
+                if (rd_kafka_event_error(ev) || !res) {
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                                 rd_kafka_event_error_string(ev));
+                        rc = -1;
+                } else if (n_err) {
+                        /* A broker that could not answer means the group list may be
+                         * incomplete: better no snapshot than one silently missing groups. */
+                        snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
+                                 rd_kafka_error_string(errs[0]));
+                        rc = -1;
+                } else {
+                        add_listings(res, &w, &n, &cap);
+                }
                 rd_kafka_event_destroy(ev);
+        }
         rd_kafka_queue_destroy(q);
-        return rc;
+        if (rc == 0 && n > 1) {
+                qsort(w, n, sizeof(*w), cmp_work);
+                size_t k = 1;
+                for (size_t i = 1; i < n; i++) {
+                        if (strcmp(w[i].group_id, w[k - 1].group_id) == 0) {
+                                free(w[i].group_id);
+                                free(w[i].state);
+                                continue;
+                        }
+                        w[k++] = w[i];
+                }
+                n = k;
+        }
+        if (rc == 0 && !w)
+                w = kos_xcalloc(1, sizeof(*w));
+        if (rc != 0) {
+                group_work_free(w, n);
+                return -1;
+        }
+        *out = w;
+        *n_out = n;
+        return 0;
 }
 
 /* Committed offsets of every group and the members of every group, all requests in flight at
@@ -221,7 +358,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
         char e[256];
         rd_kafka_AdminOptions_t *oopt =
             rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-        rd_kafka_AdminOptions_set_request_timeout(oopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_AdminOptions_set_request_timeout(oopt, refresh_left_ms(lag), e, sizeof(e));
         for (size_t i = 0; i < n; i++) {
                 rd_kafka_ListConsumerGroupOffsets_t *req =
                     rd_kafka_ListConsumerGroupOffsets_new(w[i].group_id, NULL);
@@ -235,14 +372,14 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
                 ids[i] = w[i].group_id;
         rd_kafka_AdminOptions_t *dopt =
             rd_kafka_AdminOptions_new(lag->admin, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-        rd_kafka_AdminOptions_set_request_timeout(dopt, lag->opts.kafka_timeout_ms, e, sizeof(e));
+        rd_kafka_AdminOptions_set_request_timeout(dopt, refresh_left_ms(lag), e, sizeof(e));
         rd_kafka_DescribeConsumerGroups(lag->admin, ids, n, dopt, q);
         rd_kafka_AdminOptions_destroy(dopt);
         free(ids);
 
         size_t pending = n + 1, failed = 0;
         int rc = 0;
-        int64_t deadline = kos_mono_us() + (int64_t)(lag->opts.kafka_timeout_ms + 2000) * 1000;
+        int64_t deadline = lag->deadline_us + (int64_t)lag->poll_slack_ms * 1000;
         while (pending > 0) {
                 int64_t left_ms = (deadline - kos_mono_us()) / 1000;
                 rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
@@ -448,6 +585,30 @@ static void log_rejects(const kos_snapshot_t *s, const kos_gp_rejects_t *rej,
                          quiet);
 }
 
+/* A group whose offsets or members could not be read this refresh (its coordinator is moving,
+ * say) is published with the partitions and members it had in the previous snapshot and every
+ * value unknown, so its requests answer 503 until a refresh reads it again. Left out, it would
+ * read as "no such group" (404, an empty External list) or, without its members, as pods with
+ * nothing assigned (0). A group the previous snapshot did not have, or had without partitions,
+ * stays out. Groups built by build_group() no longer own their work's group_id. */
+static void carry_unknown_groups(kos_snapshot_t *s, const kos_snapshot_t *prev, group_work_t *w,
+                                 size_t n)
+{
+        size_t added = 0;
+        for (size_t i = 0; prev && i < n; i++) {
+                if (!w[i].group_id)
+                        continue;
+                const kos_group_lag_t *pg = kos_snapshot_group(prev, w[i].group_id);
+                if (pg && pg->n_parts > 0 &&
+                    kos_group_copy_unknown(&s->groups[s->n_groups], pg) == 0) {
+                        s->n_groups++;
+                        added++;
+                }
+        }
+        if (added)
+                kos_snapshot_finish(s);
+}
+
 /* Unique (topic, partition) list over all groups, for the batched ListOffsets. */
 static int tp_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
 {
@@ -527,8 +688,7 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
         }
         for (int i = 0; i < l->cnt; i++)
                 l->elems[i].offset = which;
-        rd_kafka_resp_err_t err =
-            rd_kafka_offsets_for_times(lag->admin, l, lag->opts.kafka_timeout_ms);
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(lag->admin, l, refresh_left_ms(lag));
         if (err && err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
                 snprintf(errstr, errstr_size, "ListOffsets (%s): %s",
                          log_start ? "log start" : "end", rd_kafka_err2str(err));
@@ -778,6 +938,16 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
         int64_t t0 = kos_mono_us();
+        lag->unreachable = 0;
+        if (!lag->admin) {
+                snprintf(errstr, errstr_size, "Kafka clients closed (Kafka unreachable)");
+                lag->unreachable = 1;
+                return -1;
+        }
+        lag->poll_slack_ms = lag->opts.kafka_timeout_ms / 10 < POLL_SLACK_MAX_MS
+                                 ? lag->opts.kafka_timeout_ms / 10
+                                 : POLL_SLACK_MAX_MS;
+        lag->deadline_us = t0 + (int64_t)(lag->opts.kafka_timeout_ms - lag->poll_slack_ms) * 1000;
         group_work_t *w = NULL;
         size_t n = 0;
         kos_snapshot_t *s = NULL;
@@ -801,14 +971,15 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         /* Groups are built in group-id order (w is sorted), so kos_snapshot_finish leaves them
          * where rej[] has them. */
         for (size_t i = 0; i < n; i++) {
-                if (!w[i].offsets_done || w[i].offsets_err) {
-                        /* A group whose offsets could not be read is left out rather than
-                         * served as 0; its requests get 404/503 until the next refresh. */
+                if (!w[i].offsets_done || w[i].offsets_err || !w[i].described) {
+                        /* Built below from the previous snapshot, as unknown (503). */
                         char gid[128];
                         kos_gp_printable(gid, sizeof(gid), w[i].group_id);
-                        KOS_WARN("lag", "group %s: offsets unavailable: %s", gid,
-                                 w[i].offsets_done ? rd_kafka_err2str(w[i].offsets_err)
-                                                   : "no answer");
+                        KOS_WARN("lag", "group %s: %s unavailable (%s): its values are unknown",
+                                 gid, w[i].described ? "offsets" : "members",
+                                 !w[i].offsets_done ? "no answer"
+                                 : w[i].offsets_err ? rd_kafka_err2str(w[i].offsets_err)
+                                                    : "describe failed");
                         continue;
                 }
                 if (build_group(&s->groups[s->n_groups], &w[i], &topics, &rej[s->n_groups]) == -1) {
@@ -843,11 +1014,11 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                         p->lag = kos_part_lag_compute(p->committed, p->end, p->log_start,
                                                       lag->opts.policy);
                 }
-        size_t missing_heads = 0;
         kos_snapshot_t *prev = kos_snapshot_current();
-        if (lag->heads)
-                missing_heads = reuse_heads(s, prev);
+        /* Before the carried groups are added: rej[] is indexed like the built groups. */
         log_rejects(s, rej, prev);
+        carry_unknown_groups(s, prev, w, n);
+        size_t missing_heads = lag->heads ? reuse_heads(s, prev) : 0;
         kos_snapshot_unref(prev);
         s->taken_ms = kos_wall_ms();
         s->refresh_us = kos_mono_us() - t0;
@@ -899,33 +1070,129 @@ done:
         return 0;
 }
 
+/* Whether a broker answers Metadata within --kafka-timeout, asked by a short-lived client
+ * without group.id: no consumer-group handle, so no coordinator lookups (see refresh_main). */
+static int probe_kafka(kos_lag_t *lag)
+{
+        char e[256];
+        rd_kafka_conf_t *conf = rd_kafka_conf_dup(lag->probe_conf);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+        if (!rk) {
+                rd_kafka_conf_destroy(conf);
+                KOS_WARN("lag", "Kafka probe client: %s", e);
+                return -1;
+        }
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, lag->opts.kafka_timeout_ms);
+        int ok = !err && md->broker_cnt > 0;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return ok ? 0 : -1;
+}
+
+/* Sleeps on lag->wake until kos_mono_us() reaches until_us or stop is asked; returns stop. */
+static int wait_until_us(kos_lag_t *lag, int64_t until_us)
+{
+        pthread_mutex_lock(&lag->lock);
+        while (!lag->stop && kos_mono_us() < until_us) {
+                struct timespec ts = {.tv_sec = until_us / 1000000,
+                                      .tv_nsec = (until_us % 1000000) * 1000};
+                pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
+        }
+        int stop = lag->stop;
+        pthread_mutex_unlock(&lag->lock);
+        return stop;
+}
+
+int kos_lag_probe_backoff_ms(int failed_probes, int backoff_ms, int backoff_max_ms,
+                             int refresh_interval_ms)
+{
+        int64_t b = backoff_ms > 0 ? backoff_ms : 1;
+        for (int i = 1; i < failed_probes && b < backoff_max_ms; i++)
+                b *= 2;
+        if (b > backoff_max_ms)
+                b = backoff_max_ms;
+        return b > refresh_interval_ms ? (int)b : refresh_interval_ms;
+}
+
 /* Refreshes start every interval, measured start to start, so a commit is served at most one
  * interval plus one refresh after it happened; a refresh longer than the interval is followed
- * by the next one at once. */
+ * by the next one at once.
+ * When no broker answers the Metadata requests of two refreshes in a row, the clients are
+ * closed and Kafka is probed instead, at growing intervals (kos_lag_probe_backoff_ms), until a
+ * broker answers; then the clients are created again and refreshes resume. librdkafka 2.0's clients
+ * with a group.id (both of ours need one) look their group coordinator up while no broker is
+ * reachable with each force-connecting a broker past reconnect.backoff.ms, and their main threads
+ * spin on it: adapters left running against a stopped cluster used ~47 % of a core and ~2000
+ * connect() a second. Snapshots age meanwhile, so requests answer 503 past --max-staleness as
+ * always. */
 static void *refresh_main(void *arg)
 {
         kos_lag_t *lag = arg;
-        int was_failing = 0;
+        int was_failing = 0, failed_probes = 0, unreachable_refreshes = 0;
         for (;;) {
-                int64_t next_us = kos_mono_us() + (int64_t)lag->opts.refresh_interval_ms * 1000;
+                int64_t t0 = kos_mono_us();
+                int64_t next_us = t0 + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
+                if (!lag->admin) {
+                        if (probe_kafka(lag) == 0 && open_clients(lag, err, sizeof(err)) == 0) {
+                                KOS_INFO("lag",
+                                         "Kafka answers again after %d probes: clients "
+                                         "reopened",
+                                         failed_probes);
+                                failed_probes = 0;
+                        } else {
+                                close_clients(lag); /* a half-opened pair */
+                                failed_probes++;
+                                /* Counted as failed refreshes: /metrics shows the outage. */
+                                pthread_mutex_lock(&lag->lock);
+                                lag->stats.refreshes_failed++;
+                                snprintf(lag->stats.last_error, sizeof(lag->stats.last_error),
+                                         "no broker answers (Kafka probe %d failed)",
+                                         failed_probes);
+                                pthread_mutex_unlock(&lag->lock);
+                                int pause = kos_lag_probe_backoff_ms(
+                                    failed_probes, lag->reconnect_backoff_ms,
+                                    lag->reconnect_backoff_max_ms, lag->opts.refresh_interval_ms);
+                                KOS_DBG("lag", "Kafka probe %d failed after %.1f ms; next in %d ms",
+                                        failed_probes, (double)(kos_mono_us() - t0) / 1000.0,
+                                        pause);
+                                if (wait_until_us(lag, kos_mono_us() + (int64_t)pause * 1000))
+                                        break;
+                                continue;
+                        }
+                }
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
+                        double ms = (double)(kos_mono_us() - t0) / 1000.0;
                         if (!was_failing)
-                                KOS_WARN("lag", "refresh failed: %s", err);
+                                KOS_WARN("lag", "refresh failed after %.1f ms: %s", ms, err);
+                        else
+                                KOS_DBG("lag", "refresh failed after %.1f ms: %s", ms, err);
                         was_failing = 1;
-                } else if (was_failing) {
-                        KOS_INFO("lag", "refresh recovered");
+                        /* One failed Metadata request can be a broker of a live cluster
+                         * shutting down under it: only consecutive ones close the clients. */
+                        unreachable_refreshes = lag->unreachable ? unreachable_refreshes + 1 : 0;
+                        if (unreachable_refreshes >= UNREACHABLE_REFRESHES) {
+                                unreachable_refreshes = 0;
+                                KOS_WARN("lag",
+                                         "no broker answers: Kafka clients closed, probing "
+                                         "every %d..%d ms until one does",
+                                         kos_lag_probe_backoff_ms(1, lag->reconnect_backoff_ms,
+                                                                  lag->reconnect_backoff_max_ms,
+                                                                  lag->opts.refresh_interval_ms),
+                                         kos_lag_probe_backoff_ms(64, lag->reconnect_backoff_ms,
+                                                                  lag->reconnect_backoff_max_ms,
+                                                                  lag->opts.refresh_interval_ms));
+                                close_clients(lag);
+                        }
+                } else {
+                        unreachable_refreshes = 0;
+                        if (was_failing)
+                                KOS_INFO("lag", "refresh recovered");
                         was_failing = 0;
                 }
-                pthread_mutex_lock(&lag->lock);
-                while (!lag->stop && kos_mono_us() < next_us) {
-                        struct timespec ts = {.tv_sec = next_us / 1000000,
-                                              .tv_nsec = (next_us % 1000000) * 1000};
-                        pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
-                }
-                int stop = lag->stop;
-                pthread_mutex_unlock(&lag->lock);
-                if (stop)
+                if (wait_until_us(lag, next_us))
                         break;
         }
         return NULL;
@@ -966,6 +1233,12 @@ void kos_lag_destroy(kos_lag_t *lag)
         }
         if (lag->admin)
                 rd_kafka_destroy(lag->admin);
+        if (lag->admin_conf)
+                rd_kafka_conf_destroy(lag->admin_conf);
+        if (lag->heads_conf)
+                rd_kafka_conf_destroy(lag->heads_conf);
+        if (lag->probe_conf)
+                rd_kafka_conf_destroy(lag->probe_conf);
         pthread_mutex_destroy(&lag->lock);
         pthread_cond_destroy(&lag->wake);
         free(lag);

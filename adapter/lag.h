@@ -21,7 +21,7 @@
 
 typedef struct {
         int refresh_interval_ms; /* pause between refreshes */
-        int kafka_timeout_ms;    /* per Admin/ListOffsets call */
+        int kafka_timeout_ms;    /* all Kafka calls of one refresh together */
         kos_nocommit_policy_t policy;
         int read_committed;  /* end = last stable offset instead of high watermark */
         int head_timestamps; /* fetch the record at the committed offset (lag seconds) */
@@ -54,5 +54,11 @@ int kos_lag_start(kos_lag_t *lag, char *errstr, size_t errstr_size);
 /* Stops the thread (if started) and frees everything. NULL is a no-op. */
 void kos_lag_destroy(kos_lag_t *lag);
 void kos_lag_get_stats(kos_lag_t *lag, kos_lag_stats_t *out);
+
+/* Pause in ms after the n-th failed probe of an unreachable Kafka (n >= 1): backoff_ms doubled
+ * per failed probe up to backoff_max_ms (librdkafka's reconnect.backoff.ms and
+ * reconnect.backoff.max.ms), never shorter than refresh_interval_ms. Pure. */
+int kos_lag_probe_backoff_ms(int failed_probes, int backoff_ms, int backoff_max_ms,
+                             int refresh_interval_ms);
 
 #endif

@@ -62,7 +62,7 @@ static const flag_row_t rows[] = {
     {OPT_REFRESH, 0, "refresh-interval", "DUR", "pause between lag refreshes (default 1s)"},
     {OPT_STALENESS, 0, "max-staleness", "DUR",
      "answer 503 when the lag snapshot is older (default 15s)"},
-    {OPT_KTIMEOUT, 0, "kafka-timeout", "DUR", "timeout of each Kafka request (default 5s)"},
+    {OPT_KTIMEOUT, 0, "kafka-timeout", "DUR", "time limit of a refresh's Kafka calls (default 5s)"},
     {OPT_POLICY, 0, "no-commit-policy", "P",
      "lag of a partition with no commit: earliest (from the\n"
      "log start offset, default) or latest (0)"},

@@ -60,6 +60,47 @@ void kos_snapshot_unref(kos_snapshot_t *s)
         free(s);
 }
 
+int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
+{
+        memset(dst, 0, sizeof(*dst));
+        dst->group_id = strdup(src->group_id);
+        dst->state = strdup(src->state ? src->state : "");
+        dst->parts = calloc(src->n_parts ? src->n_parts : 1, sizeof(*dst->parts));
+        dst->members = calloc(src->n_members ? src->n_members : 1, sizeof(*dst->members));
+        if (!dst->group_id || !dst->state || !dst->parts || !dst->members)
+                goto oom;
+        for (; dst->n_parts < src->n_parts; dst->n_parts++) {
+                const kos_part_lag_t *sp = &src->parts[dst->n_parts];
+                kos_part_lag_t *p = &dst->parts[dst->n_parts];
+                if (!(p->topic = strdup(sp->topic)))
+                        goto oom;
+                p->partition = sp->partition;
+                p->committed = KOS_OFFSET_UNKNOWN;
+                p->end = KOS_OFFSET_UNKNOWN;
+                p->log_start = KOS_OFFSET_UNKNOWN;
+                p->lag = -1;
+                atomic_init(&p->head_ts_ms, -1);
+                p->head_ts_offset = -1;
+                p->member = sp->member;
+        }
+        for (; dst->n_members < src->n_members; dst->n_members++) {
+                const kos_member_t *sm = &src->members[dst->n_members];
+                kos_member_t *m = &dst->members[dst->n_members];
+                m->member_id = strdup(sm->member_id);
+                m->client_id = strdup(sm->client_id);
+                m->host = strdup(sm->host);
+                if (!m->member_id || !m->client_id || !m->host) {
+                        dst->n_members++; /* freed below with the others */
+                        goto oom;
+                }
+        }
+        return 0;
+oom:
+        group_free(dst);
+        memset(dst, 0, sizeof(*dst));
+        return -1;
+}
+
 static int cmp_group(const void *a, const void *b)
 {
         return strcmp(((const kos_group_lag_t *)a)->group_id,

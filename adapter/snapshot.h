@@ -58,6 +58,12 @@ typedef struct kos_snapshot_s {
         size_t n_groups;
 } kos_snapshot_t;
 
+/* Fills dst with deep copies of src's id, state, partitions and members, with every offset, lag
+ * and head timestamp unknown: a group whose offsets or members could not be read this refresh
+ * keeps the partitions and pods it had, and every value of it answers 503 (unknown), never a 0
+ * or "no such group". 0, or -1 when out of memory (dst then holds nothing to free). */
+int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src);
+
 /* Pure lag arithmetic of one partition: max(0, end - committed); without a commit, the policy
  * decides (earliest: from log_start, which must be known; latest: 0). -1 when unknown.
  * Never negative: a committed offset past the end (e.g. after truncation) counts as 0. */

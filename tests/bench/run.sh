@@ -4,7 +4,7 @@
 # Run on a quiet machine; the build must exist (scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for b in adapter datagen processor k8s node; do
+for b in adapter datagen processor k8s node faults; do
   echo "== bench_$b" >&2
   /usr/bin/python3 "tests/bench/bench_$b.py" "$@"
 done

@@ -56,9 +56,14 @@ def make_certs(outdir):
 class Adapter:
     """kos-adapter on 127.0.0.1 with a free port. Extra flags via `args`."""
 
-    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None, default_auth=True):
+    def __init__(self, certs, bootstrap, mapping=None, args=(), workdir=None, port=0,
+                 default_auth=True):
+        """port 0: any free port (a new one on every start); a fixed port survives restarts
+        (an APIService keeps pointing at it). default_auth False: no --client-ca-file or
+        --requestheader-* flags."""
         self.certs = Path(certs)
-        self.default_auth = default_auth  # False: no --client-ca-file/--requestheader-* flags
+        self.fixed_port = port
+        self.default_auth = default_auth
         self.bootstrap = bootstrap
         self.args = list(args)
         self.workdir = Path(workdir or certs)
@@ -68,7 +73,7 @@ class Adapter:
         self.stderr_lines = []
 
     def start(self, wait_ready=True, timeout=30):
-        cmd = [adapter_path(), "-b", self.bootstrap, "--secure-port", "0",
+        cmd = [adapter_path(), "-b", self.bootstrap, "--secure-port", str(self.fixed_port),
                "--bind-address", "127.0.0.1",
                "--tls-cert-file", str(self.certs / "serving.crt"),
                "--tls-private-key-file", str(self.certs / "serving.key")]

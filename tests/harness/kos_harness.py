@@ -1,6 +1,6 @@
-"""Helpers for kos integration tests (tests/it, tests/bench): a real Kafka broker via kafka.sh,
-consumer-group tables from Kafka's own ConsumerGroupCommand as the reference, and the
-kos-testkit C tool for fast scenario setup. Standard library only.
+"""Helpers for kos integration tests (tests/it, tests/bench): a real Kafka broker (or a cluster
+of them, KafkaCluster) via kafka.sh, consumer-group tables from Kafka's own ConsumerGroupCommand
+as the reference, and the kos-testkit C tool for fast scenario setup. Standard library only.
 
 Typical use from a test file (tests/it/test_x.py):
 
@@ -13,6 +13,14 @@ Typical use from a test file (tests/it/test_x.py):
             kh.testkit("-b", kafka.bootstrap, "produce", "t", 0, 10)
             kh.testkit("-b", kafka.bootstrap, "commit", "g", "t:0=4")
             assert kh.cgc_describe_group(kafka.bootstrap, "g")[0]["lag"] == 6
+
+    def test_failover(tmp_path):
+        with kh.KafkaCluster(tmp_path / "kafka", 3) as cluster:   # 3 nodes, replication 3
+            kh.testkit("-b", cluster.bootstrap, "create-topic", "t", 3)
+            node = cluster.node(cluster.leaders("t")[0])
+            node.stop()                                         # or node.kill(): a crash
+            ...                                                 # leaders move; clients go on
+            node.start()                                        # same address, rejoins
 
 What ConsumerGroupCommand of Kafka 4.3.1 prints (checked against a real broker; the parser
 below relies on it):
@@ -30,6 +38,7 @@ below relies on it):
     to ...GroupIdNotFoundException: Group g not found." on stdout; raised here as CgcError.
 """
 
+import json
 import os
 import signal
 import socket
@@ -145,7 +154,28 @@ class KafkaBroker:
         return out.strip()
 
     def stop(self):
+        """SIGTERM: a controlled shutdown (leadership moves before the broker exits)."""
         _run([KAFKA_SH, "stop", self.workdir], 60)
+
+    def kill(self):
+        """SIGKILL: a crash; in a cluster the controller fences the node only after
+        broker.session.timeout.ms (9 s), its partitions are leaderless until then."""
+        _run([KAFKA_SH, "kill", self.workdir], 60)
+
+    @property
+    def running(self):
+        f = self.workdir / "pid"
+        if not f.exists():
+            return False
+        try:
+            stat = Path(f"/proc/{int(f.read_text())}/stat").read_text()
+        except (FileNotFoundError, ValueError):
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    @property
+    def pid(self):
+        return int((self.workdir / "pid").read_text()) if self.running else None
 
     def restart(self):
         self.stop()
@@ -170,6 +200,107 @@ class KafkaBroker:
             self.stop()
         except Exception as e:  # noqa: BLE001
             print(f"kos_harness: stopping broker in {self.workdir} failed: {e}")
+
+
+class KafkaNode(KafkaBroker):
+    """One node of a KafkaCluster (broker and controller): start/stop/kill/restart it alone; it
+    comes back at the same address with its data and rejoins the cluster."""
+
+    def __init__(self, workdir, node_id):
+        super().__init__(workdir)
+        self.node_id = node_id
+
+    def __repr__(self):
+        return f"KafkaNode({self.node_id}, {self.workdir})"
+
+
+class KafkaCluster:
+    """N KRaft nodes on 127.0.0.1 (kafka.sh cluster-start), state in WORKDIR/node-1..N.
+
+    Every node is broker and controller and a voter of a static quorum: the cluster keeps a
+    quorum, and topics (default replication min(N, 3), min.insync.replicas one less, internal
+    topics too) stay writable, with any one node stopped. `nodes[k]` (node id k+1) stops,
+    kills and restarts alone at its own address. As a context manager the cluster starts on
+    entry and every node stops on exit; a watcher per node stops it if this process dies.
+    """
+
+    def __init__(self, workdir, n=3):
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.n = n
+        self.nodes = [KafkaNode(self.workdir / f"node-{i}", i) for i in range(1, n + 1)]
+        self.start_seconds = None
+
+    @property
+    def bootstrap(self):
+        """All nodes' addresses, comma-separated (clients find the live ones)."""
+        f = self.workdir / "bootstrap"
+        if not f.exists():
+            raise RuntimeError(f"cluster in {self.workdir} was never started")
+        return f.read_text().strip()
+
+    def node(self, node_id):
+        return self.nodes[node_id - 1]
+
+    def live_bootstrap(self):
+        """Addresses of the nodes running now."""
+        return ",".join(nd.bootstrap for nd in self.nodes if nd.running)
+
+    def start(self):
+        env = dict(os.environ, KAFKA_OWNER_PID=str(os.getpid()))
+        t0 = time.monotonic()
+        out = _run([KAFKA_SH, "cluster-start", self.workdir, self.n], START_TIMEOUT_S,
+                   env=env).stdout
+        self.start_seconds = time.monotonic() - t0
+        return out.strip()
+
+    def stop(self):
+        _run([KAFKA_SH, "stop", self.workdir], 90)
+
+    def metadata(self, timeout=10):
+        """Cluster metadata as a live node sees it (kcat -L -J): {"brokers": [{"id", "name"}],
+        "topics": [{"topic", "partitions": [{"partition", "leader", "replicas", "isrs"}]}]}."""
+        out = _run(["kcat", "-b", self.live_bootstrap(), "-L", "-J", "-m", str(timeout)],
+                   timeout + 5).stdout
+        return json.loads(out)
+
+    def partitions(self, topic):
+        """{partition: {"leader": id, "replicas": [ids], "isr": [ids]}} of TOPIC."""
+        for t in self.metadata()["topics"]:
+            if t["topic"] == topic:
+                return {
+                    p["partition"]: {
+                        "leader": p["leader"],
+                        "replicas": sorted(r["id"] for r in p.get("replicas", [])),
+                        "isr": sorted(r["id"] for r in p.get("isrs", [])),
+                    }
+                    for p in t["partitions"]
+                }
+        raise KeyError(f"topic {topic} not in the metadata")
+
+    def leaders(self, topic):
+        """{partition: leader node id} (-1: no leader right now)."""
+        return {p: v["leader"] for p, v in self.partitions(topic).items()}
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self._stop_quietly()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.stop()
+        else:
+            self._stop_quietly()
+
+    def _stop_quietly(self):
+        try:
+            self.stop()
+        except Exception as e:  # noqa: BLE001
+            print(f"kos_harness: stopping cluster in {self.workdir} failed: {e}")
 
 
 # --- ConsumerGroupCommand -------------------------------------------------------------------

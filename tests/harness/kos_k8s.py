@@ -110,6 +110,15 @@ def _run(cmd, timeout, env=None, input=None):
     return p
 
 
+def _alive(pid):
+    """True if PID runs and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def wait_until(pred, timeout=60.0, interval=0.25, what="condition"):
     """Polls PRED until it returns something truthy, which is returned. Exceptions count as
     "not yet"; the last one is named in the AssertionError raised after TIMEOUT seconds."""
@@ -147,6 +156,7 @@ class ControlPlane:
         self.kcm_args = list(kcm_args)
         self.apiserver_args = list(apiserver_args)
         self.start_seconds = None  # wall time of the last start()
+        self._restarted = []  # Popen objects of components restart_component() started
 
     # --- paths and addresses ---
     @property
@@ -258,6 +268,45 @@ class ControlPlane:
             self.stop()
         except Exception as e:  # noqa: BLE001
             print(f"kos_k8s: stopping control plane in {self.workdir} failed: {e}")
+
+    def restart_component(self, name, timeout=120, grace_s=15):
+        """Stops one running component (SIGTERM, SIGKILL after grace_s) and starts it again with
+        the very command line k8s.sh gave it, logging to the same file; its pid file is
+        updated, so stop() and the owner watcher still find it. Returns (seconds it was down,
+        seconds until it was ready again) — kube-apiserver ready = /readyz 200, the others =
+        running. For fault tests: a kube-apiserver restart takes the aggregator down with it."""
+        pid_file = self.workdir / "pids" / name
+        pid = int(pid_file.read_text())
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+        if not argv or not argv[0].decode().endswith("/" + name):
+            raise RuntimeError(f"pid {pid} of {pid_file} is not {name}: {argv[:1]}")
+        t0 = time.monotonic()
+        os.kill(pid, 15)
+        deadline = time.monotonic() + grace_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, 9)
+            while _alive(pid):
+                time.sleep(0.05)
+        t_down = time.monotonic()
+        with open(self.log_path(name), "ab") as log:
+            log.write(f"===== kos_k8s restart {name} {time.strftime('%FT%T')} =====\n".encode())
+            log.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        self._restarted.append(proc)  # keeps it reaped when it exits
+        pid_file.write_text(f"{proc.pid}\n")
+        if name == "kube-apiserver":
+            def ready():
+                r = subprocess.run(["curl", "-sf", "--max-time", "2", "--cacert", self.client_ca,
+                                    f"{self.apiserver_url}/readyz"], capture_output=True)
+                return r.returncode == 0
+            wait_until(ready, timeout, 0.2, "kube-apiserver /readyz after its restart")
+        elif proc.poll() is not None:
+            raise RuntimeError(f"{name} exited at once after its restart: {self.log_tail(name)}")
+        t_ready = time.monotonic()
+        return t_down - t0, t_ready - t0
 
     # --- clients ---
     def kubectl(self, *args, input=None, timeout=KUBECTL_TIMEOUT_S, check=True):

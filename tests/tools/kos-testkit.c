@@ -41,7 +41,8 @@ _Noreturn static void usage(void)
 {
         fprintf(stderr,
                 "usage: %s -b BOOTSTRAP [-X prop=value]... COMMAND ARGS...\n"
-                "  create-topic NAME PARTITIONS   create (existing is ok) and wait for leaders\n"
+                "  create-topic NAME PARTITIONS   create (existing is ok; the broker's default\n"
+                "                                 replication) and wait for leaders\n"
                 "  delete-topic NAME              delete (missing is ok) and wait until gone\n"
                 "  produce TOPIC PARTITION COUNT [--ts-ms MS] [--size N] [--key K]\n"
                 "                                 produce COUNT records, print the last offset\n"
@@ -219,11 +220,13 @@ static int cmd_create_topic(const struct opts *o)
         if (parts < 1)
                 usage_error("partition count must be >= 1");
         rd_kafka_t *rk = make_client(RD_KAFKA_PRODUCER, make_conf(o, NULL));
+        /* Replication -1: the broker's default.replication.factor (1 on a single broker, 3 on a
+         * kafka.sh cluster), so a test's topics survive a stopped node there. */
         kos_topic_admin_t a;
         kos_topic_info_t t = {.name = name};
         kos_topic_admin_init(&a, rk, ADMIN_TIMEOUT_MS);
         if (kos_topic_admin_describe(&a, &t, 1, errstr, sizeof(errstr)) == -1 ||
-            kos_topic_admin_create(&a, &t, 1, parts, 1, errstr, sizeof(errstr)) == -1 ||
+            kos_topic_admin_create(&a, &t, 1, parts, -1, errstr, sizeof(errstr)) == -1 ||
             kos_topic_admin_await_leaders(&a, &t, 1, errstr, sizeof(errstr)) == -1)
                 fail("create-topic '%s': %s", name, errstr);
         rd_kafka_destroy(rk);

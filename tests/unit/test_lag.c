@@ -1,7 +1,7 @@
 /* Unit tests for the lag arithmetic and the snapshot (adapter/snapshot.c, declared in
- * snapshot.h): kos_part_lag_compute, the per-group sums and ages, sorting and lookups, reference
- * counting and the publication point. Snapshots are built by hand with strdup'ed strings,
- * which kos_snapshot_unref frees. */
+ * snapshot.h): kos_part_lag_compute, the per-group sums and ages, a group carried over as unknown,
+ * sorting and lookups, reference counting and the publication point. Snapshots are built by
+ * hand with strdup'ed strings, which kos_snapshot_unref frees. */
 #include "lag.h"
 #include "snapshot.h"
 
@@ -200,6 +200,72 @@ static void test_group_lag_age(void)
         kos_snapshot_unref(s);
 }
 
+/* ---- a group carried over as unknown ----------------------------------------------------- */
+
+static void test_group_copy_unknown(void)
+{
+        const int64_t now = 1000000;
+        kos_part_lag_t parts[] = {part("a", 0, 10, now - 1500, 0), part("a", 1, 0, -1, -1),
+                                  part("b", 3, 7, now - 20, 1)};
+        kos_group_lag_t src;
+        group_init(&src, "g", parts, 3);
+        src.members = calloc(2, sizeof(*src.members));
+        src.n_members = 2;
+        src.members[0] = (kos_member_t){strdup("m-0"), strdup("pod-0"), strdup("/10.0.0.1")};
+        src.members[1] = (kos_member_t){strdup("m-1"), strdup("pod-1"), strdup("/10.0.0.2")};
+        CHECK_INT(kos_group_lag_sum(&src, NULL, NULL), 17);
+
+        kos_group_lag_t dst;
+        CHECK_INT(kos_group_copy_unknown(&dst, &src), 0);
+        /* the same group, partitions and pods ... */
+        CHECK_STR(dst.group_id, "g");
+        CHECK(dst.group_id != src.group_id);
+        CHECK_STR(dst.state, "Stable");
+        CHECK_INT(dst.n_parts, 3);
+        CHECK_INT(dst.n_members, 2);
+        for (size_t i = 0; i < dst.n_parts; i++) {
+                CHECK_STR(dst.parts[i].topic, src.parts[i].topic);
+                CHECK(dst.parts[i].topic != src.parts[i].topic);
+                CHECK_INT(dst.parts[i].partition, src.parts[i].partition);
+                CHECK_INT(dst.parts[i].member, src.parts[i].member);
+                /* ... with nothing known: not the old numbers, not 0 */
+                CHECK_INT(dst.parts[i].lag, -1);
+                CHECK_INT(dst.parts[i].committed, KOS_OFFSET_UNKNOWN);
+                CHECK_INT(dst.parts[i].end, KOS_OFFSET_UNKNOWN);
+                CHECK_INT(dst.parts[i].log_start, KOS_OFFSET_UNKNOWN);
+                CHECK_INT(atomic_load(&dst.parts[i].head_ts_ms), -1);
+        }
+        CHECK_STR(dst.members[1].client_id, "pod-1");
+        CHECK(dst.members[1].client_id != src.members[1].client_id);
+        CHECK_STR(dst.members[0].member_id, "m-0");
+        CHECK_STR(dst.members[0].host, "/10.0.0.1");
+        /* every value of the group and of each topic is unknown (503), the caught-up
+         * partition included: its 0 was true before, not now */
+        CHECK_INT(kos_group_lag_sum(&dst, NULL, NULL), -1);
+        CHECK_INT(kos_group_lag_sum(&dst, "a", NULL), -1);
+        CHECK_INT(kos_group_lag_sum(&dst, "b", NULL), -1);
+        CHECK_INT(kos_group_lag_age_ms(&dst, NULL, now), -1);
+        CHECK_INT(kos_group_lag_age_ms(&dst, "a", now), -1);
+
+        /* a group with neither partitions nor members copies to an empty group */
+        kos_group_lag_t empty_src, empty_dst;
+        group_init(&empty_src, "e", NULL, 0);
+        CHECK_INT(kos_group_copy_unknown(&empty_dst, &empty_src), 0);
+        CHECK_INT(empty_dst.n_parts, 0);
+        CHECK_INT(empty_dst.n_members, 0);
+        CHECK_STR(empty_dst.group_id, "e");
+
+        /* all four are freed through a snapshot (LeakSanitizer checks the copies own theirs) */
+        kos_snapshot_t *s = kos_snapshot_new();
+        s->groups = calloc(4, sizeof(*s->groups));
+        s->groups[0] = src;
+        s->groups[1] = dst;
+        s->groups[2] = empty_src;
+        s->groups[3] = empty_dst;
+        s->n_groups = 4;
+        kos_snapshot_unref(s);
+}
+
 /* ---- sorting and lookups ---------------------------------------------------------------- */
 
 static void test_finish_and_lookup(void)
@@ -375,12 +441,35 @@ static void test_publish_concurrent(void)
         CHECK(kos_snapshot_current() == NULL);
 }
 
+/* ---- kos_lag_probe_backoff_ms ------------------------------------------------------------ */
+
+static void test_probe_backoff(void)
+{
+        /* librdkafka's defaults (100 ms .. 10 s) with a 1 s refresh interval: the interval
+         * first, then doubling to the cap, which holds. */
+        CHECK_INT(kos_lag_probe_backoff_ms(1, 100, 10000, 1000), 1000);
+        CHECK_INT(kos_lag_probe_backoff_ms(4, 100, 10000, 1000), 1000);
+        CHECK_INT(kos_lag_probe_backoff_ms(5, 100, 10000, 1000), 1600);
+        CHECK_INT(kos_lag_probe_backoff_ms(8, 100, 10000, 1000), 10000);
+        CHECK_INT(kos_lag_probe_backoff_ms(1000000, 100, 10000, 1000), 10000);
+        /* A short interval does not shorten the backoff; a long one wins. */
+        CHECK_INT(kos_lag_probe_backoff_ms(3, 100, 10000, 200), 400);
+        CHECK_INT(kos_lag_probe_backoff_ms(9, 100, 10000, 60000), 60000);
+        /* reconnect.backoff.ms=0 (librdkafka: no backoff) still doubles from 1 ms; max below
+         * the base is the cap. */
+        CHECK_INT(kos_lag_probe_backoff_ms(3, 0, 10000, 0), 4);
+        CHECK_INT(kos_lag_probe_backoff_ms(2, 500, 300, 0), 300);
+        CHECK_INT(kos_lag_probe_backoff_ms(40, 3600000, 3600000, 1000), 3600000);
+}
+
 int main(void)
 {
         test_lag_compute();
+        test_probe_backoff();
         test_lag_opts_defaults();
         test_group_lag_sum();
         test_group_lag_age();
+        test_group_copy_unknown();
         test_finish_and_lookup();
         test_refcount_publish();
         test_publish_concurrent();
