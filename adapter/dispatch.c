@@ -1,10 +1,14 @@
 /* Request pipeline: route → authenticate → authorize → provider → render (see dispatch.h). */
 #include "dispatch.h"
 #include "xalloc.h"
+#include "debugview.h"
+#include "derived.h"
+#include "rates.h"
 #include "log.h"
 #include "render.h"
 #include "route.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +178,36 @@ static int data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t
         return 0;
 }
 
+/* The read-only debug view: what the adapter knows of a group and why it judges it so.
+ * Behind the same authentication and authorization as everything else (a non-resource get on
+ * the path), and never past the staleness bound: an old snapshot is a 503 as for metrics. */
+static void debug_view(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t now_ms,
+                       kos_response_t *r)
+{
+        kos_snapshot_t *snap = kos_snapshot_current();
+        size_t len = 0;
+        if (!snap || now_ms - snap->taken_ms > ctx->pc->max_staleness_ms) {
+                status_body(r, 503, "ServiceUnavailable",
+                            snap ? "the lag snapshot is older than the staleness bound"
+                                 : "no lag snapshot yet: Kafka has not answered");
+        } else if (req->kind == KOS_REQ_DEBUG_GROUPS) {
+                char *b = kos_debug_groups_json(snap, &len);
+                set_body(r, 200, "application/json", b, len);
+        } else {
+                const kos_group_lag_t *g = kos_snapshot_group(snap, req->name);
+                if (!g) {
+                        char msg[512];
+                        snprintf(msg, sizeof(msg), "consumer group \"%.300s\" not found",
+                                 req->name);
+                        status_body(r, 404, "NotFound", msg);
+                } else {
+                        char *b = kos_debug_group_json(snap, g, &len);
+                        set_body(r, 200, "application/json", b, len);
+                }
+        }
+        kos_snapshot_unref(snap);
+}
+
 static const char openapi_v2[] =
     "{\"swagger\":\"2.0\",\"info\":{\"title\":\"kos-adapter\",\"version\":\"v1\"},\"paths\":{}}";
 static const char openapi_v3[] = "{\"paths\":{}}";
@@ -274,6 +308,10 @@ kos_dispatch_result_t kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *me
         case KOS_REQ_DISCOVERY:
                 discovery(ctx, req.api, r);
                 break;
+        case KOS_REQ_DEBUG_GROUPS:
+        case KOS_REQ_DEBUG_GROUP:
+                debug_view(ctx, &req, now_ms, r);
+                break;
         default:
                 if (data(ctx, &req, now_ms, r, need) == 1)
                         result = KOS_DISPATCH_MISSING;
@@ -334,6 +372,79 @@ static void sb_label(sbuf_t *b, const char *v)
                         sb_printf(b, "\\n");
                 else
                         sb_printf(b, "%c", *v);
+        }
+}
+
+static void sb_group_topic(sbuf_t *b, const char *name, const char *group, const char *topic)
+{
+        sb_printf(b, "%s{group=\"", name);
+        sb_label(b, group);
+        if (topic) {
+                sb_printf(b, "\",topic=\"");
+                sb_label(b, topic);
+        }
+        sb_printf(b, "\"} ");
+}
+
+/* Rates and time to drain per group and topic, stuck partitions and status per group. Unknown
+ * values are absent; a group that does not gain has a time to drain of +Inf here (the API
+ * serves --time-to-drain-max instead: a Quantity has no infinity). */
+static void derived_text(sbuf_t *b, const kos_snapshot_t *snap)
+{
+        static const char *const help[] = {
+            "# HELP kafka_consumergroup_produce_rate Messages/s appended to the group's "
+            "partitions (end-offset growth over --rate-window).\n"
+            "# TYPE kafka_consumergroup_produce_rate gauge\n",
+            "# HELP kafka_consumergroup_consume_rate Messages/s committed by the group "
+            "(committed-offset growth over --rate-window).\n"
+            "# TYPE kafka_consumergroup_consume_rate gauge\n",
+            "# HELP kafka_consumergroup_time_to_drain_seconds Lag / (consume rate - produce "
+            "rate); +Inf when the group does not gain.\n"
+            "# TYPE kafka_consumergroup_time_to_drain_seconds gauge\n"};
+        static const char *const names[] = {KOS_METRIC_PRODUCE_RATE, KOS_METRIC_CONSUME_RATE,
+                                            KOS_METRIC_TIME_TO_DRAIN};
+        for (int k = 0; k < 3; k++) {
+                sb_printf(b, "%s", help[k]);
+                for (size_t i = 0; i < snap->n_groups; i++) {
+                        const kos_group_lag_t *g = &snap->groups[i];
+                        for (size_t j = 0; j < g->n_parts;) {
+                                kos_derived_acc_t a;
+                                kos_derived_init(&a);
+                                size_t e = j;
+                                for (; e < g->n_parts &&
+                                       strcmp(g->parts[e].topic, g->parts[j].topic) == 0;
+                                     e++)
+                                        kos_derived_add(&a, &g->parts[e], 1);
+                                const char *topic = g->parts[j].topic;
+                                j = e;
+                                if (a.n_rates == 0)
+                                        continue;
+                                double v = k == 0   ? a.produce
+                                           : k == 1 ? a.consume
+                                                    : kos_drain_seconds(a.lag, a.consume, a.produce,
+                                                                        INFINITY);
+                                if (v < 0)
+                                        continue;
+                                sb_group_topic(b, names[k], g->group_id, topic);
+                                if (isinf(v))
+                                        sb_printf(b, "+Inf\n");
+                                else
+                                        sb_printf(b, "%.3f\n", v);
+                        }
+                }
+        }
+        sb_printf(b, "# HELP kafka_consumergroup_stuck_partitions Partitions whose commit has "
+                     "not moved for --stuck-refreshes refreshes while lagging and owned.\n"
+                     "# TYPE kafka_consumergroup_stuck_partitions gauge\n");
+        for (size_t i = 0; i < snap->n_groups; i++) {
+                sb_group_topic(b, KOS_METRIC_STUCK, snap->groups[i].group_id, NULL);
+                sb_printf(b, "%zu\n", snap->groups[i].n_stuck);
+        }
+        sb_printf(b, "# HELP kafka_consumergroup_status Burrow's group status: 1 OK, 2 WARN, "
+                     "3 ERR.\n# TYPE kafka_consumergroup_status gauge\n");
+        for (size_t i = 0; i < snap->n_groups; i++) {
+                sb_group_topic(b, KOS_METRIC_STATUS, snap->groups[i].group_id, NULL);
+                sb_printf(b, "%d\n", (int)snap->groups[i].status);
         }
 }
 
@@ -424,6 +535,8 @@ char *kos_metrics_text(const kos_dispatch_ctx_t *ctx, const kos_snapshot_t *snap
                 sb_label(&b, snap->groups[i].group_id);
                 sb_printf(&b, "\"} %.3f\n", (double)age / 1000.0);
         }
+        if (snap && snap->has_history)
+                derived_text(&b, snap);
         if (len)
                 *len = b.len;
         return b.buf;

@@ -31,6 +31,7 @@ struct kos_lag_s {
         pthread_cond_t wake;
         int stop;
         kos_lag_stats_t stats;
+        kos_history_t *history; /* refresh thread only */
         /* The current refresh (refresh thread only): its Kafka requests time out at
          * deadline_us, and waits for their answers end poll_slack_ms later, at the refresh's
          * --kafka-timeout, so the requests' own timed-out answers arrive before it. */
@@ -59,6 +60,7 @@ void kos_lag_opts_defaults(kos_lag_opts_t *o)
         o->read_committed = 0;
         o->head_timestamps = 1;
         o->head_budget_ms = 500;
+        kos_history_opts_defaults(&o->history);
 }
 
 /* A copy of the user's Kafka config for our own clients: never joins or commits to a group. */
@@ -122,6 +124,11 @@ kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *
 {
         kos_lag_t *lag = kos_xcalloc(1, sizeof(*lag));
         lag->opts = *opts;
+        if (!(lag->history = kos_history_new(&opts->history))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                free(lag);
+                return NULL;
+        }
         pthread_mutex_init(&lag->lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
@@ -661,14 +668,12 @@ static void tp_sort_unique(rd_kafka_topic_partition_list_t *l)
                 rd_kafka_topic_partition_list_del_by_idx(l, l->cnt - 1);
 }
 
-static rd_kafka_topic_partition_list_t *all_partitions(kos_snapshot_t *s, int only_nocommit)
+static rd_kafka_topic_partition_list_t *all_partitions(kos_snapshot_t *s)
 {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        if (only_nocommit && p->committed >= 0)
-                                continue;
                         rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
                 }
         tp_sort_unique(l);
@@ -681,7 +686,7 @@ static int fetch_offsets(kos_lag_t *lag, kos_snapshot_t *s, int64_t which, char 
                          size_t errstr_size)
 {
         int log_start = which == RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_topic_partition_list_t *l = all_partitions(s, log_start);
+        rd_kafka_topic_partition_list_t *l = all_partitions(s);
         if (l->cnt == 0) {
                 rd_kafka_topic_partition_list_destroy(l);
                 return 0;
@@ -1004,8 +1009,9 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                         rejected[r] += rej[i].count[r];
                 }
         }
-        if (lag->opts.policy == KOS_NOCOMMIT_EARLIEST &&
-            fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
+        /* Log start offsets of every partition, whatever the policy: a commit below it counts
+         * from there (retention), and a request may choose offsetResetPolicy=earliest. */
+        if (fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
         int64_t t_offsets = kos_mono_us();
         for (size_t i = 0; i < s->n_groups; i++)
@@ -1014,6 +1020,10 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
                         p->lag = kos_part_lag_compute(p->committed, p->end, p->log_start,
                                                       lag->opts.policy);
                 }
+        /* Rates, stuck partitions and status need what earlier refreshes saw; the snapshot is
+         * served without them (503 for those metrics) if memory runs out. */
+        if (kos_history_update(lag->history, s, kos_mono_us() / 1000, kos_wall_ms()) == -1)
+                KOS_WARN("lag", "out of memory: rates, stuck partitions and status start over");
         kos_snapshot_t *prev = kos_snapshot_current();
         /* Before the carried groups are added: rej[] is indexed like the built groups. */
         log_rejects(s, rej, prev);
@@ -1233,6 +1243,7 @@ void kos_lag_destroy(kos_lag_t *lag)
         }
         if (lag->admin)
                 rd_kafka_destroy(lag->admin);
+        kos_history_destroy(lag->history);
         if (lag->admin_conf)
                 rd_kafka_conf_destroy(lag->admin_conf);
         if (lag->heads_conf)

@@ -2,9 +2,10 @@
  * interval: ListConsumerGroups → ListConsumerGroupOffsets (all groups in flight at once) and
  * DescribeConsumerGroups → Metadata (partition counts, against which every partition named by
  * group metadata is checked: groupparts.h) → end offsets batched per broker (offsets_for_times
- * END) → log start offsets where the policy needs them → timestamps of the first unconsumed
- * records; then it publishes one immutable snapshot (snapshot.h). A failed refresh publishes
- * nothing, so the served snapshot ages and the provider answers 503 past the staleness bound.
+ * END) → log start offsets (every partition: retention, per-request policy) → timestamps of the
+ * first unconsumed records; then it publishes one immutable snapshot (snapshot.h). A failed refresh
+ * publishes nothing, so the served snapshot ages and the provider answers 503 past the staleness
+ * bound.
  * Thread notes: new, start and destroy run on the main thread; the refresh thread (and
  * librdkafka's threads under it) is the only one that touches the Kafka clients and builds
  * snapshots. kos_lag_get_stats is safe from any thread (HTTP workers render /metrics and
@@ -14,6 +15,7 @@
 #define KOS_LAG_H
 
 #include "groupparts.h"
+#include "history.h"
 #include "kconf.h"
 #include "snapshot.h"
 
@@ -23,9 +25,10 @@ typedef struct {
         int refresh_interval_ms; /* pause between refreshes */
         int kafka_timeout_ms;    /* all Kafka calls of one refresh together */
         kos_nocommit_policy_t policy;
-        int read_committed;  /* end = last stable offset instead of high watermark */
-        int head_timestamps; /* fetch the record at the committed offset (lag seconds) */
-        int head_budget_ms;  /* time allowed per refresh for those fetches */
+        int read_committed;         /* end = last stable offset instead of high watermark */
+        int head_timestamps;        /* fetch the record at the committed offset (lag seconds) */
+        int head_budget_ms;         /* time allowed per refresh for those fetches */
+        kos_history_opts_t history; /* stuck partitions, status, rates (history.h) */
 } kos_lag_opts_t;
 
 void kos_lag_opts_defaults(kos_lag_opts_t *o);

@@ -16,6 +16,11 @@ enum {
         OPT_READ_COMMITTED,
         OPT_NO_LAG_SECONDS,
         OPT_HEAD_BUDGET,
+        OPT_RATE_WINDOW, /* the history flags (history.h) run from here ... */
+        OPT_DRAIN_MAX,
+        OPT_STUCK_REFRESHES,
+        OPT_STATUS_WINDOW,
+        OPT_STATUS_MIN_DISTANCE, /* ... to here */
         OPT_MAPPING,
         OPT_HEADROOM,
         OPT_KUBECONFIG,
@@ -72,6 +77,17 @@ static const flag_row_t rows[] = {
      "do not read records for kafka_consumergroup_lag_seconds"},
     {OPT_HEAD_BUDGET, 0, "head-fetch-budget", "DUR",
      "time per refresh for reading those records\n(default 500ms)"},
+    {0, 0, NULL, NULL, "History (rates, time to drain, stuck partitions, status)"},
+    {OPT_RATE_WINDOW, 0, "rate-window", "DUR",
+     "produce/consume rates average over this (default 30s)"},
+    {OPT_DRAIN_MAX, 0, "time-to-drain-max", "DUR",
+     "time to drain of a group that does not gain, and the cap\n(default 1h)"},
+    {OPT_STUCK_REFRESHES, 0, "stuck-refreshes", "N",
+     "refreshes an owned, lagging commit must not move to be\nstuck (default 5)"},
+    {OPT_STATUS_WINDOW, 0, "status-window", "N",
+     "commits in the status window (Burrow's intervals,\ndefault 10)"},
+    {OPT_STATUS_MIN_DISTANCE, 0, "status-min-distance", "DUR",
+     "commits closer than this replace the newest (default 1s)"},
     {0, 0, NULL, NULL, "Metrics"},
     {OPT_MAPPING, 0, "mapping-file", "FILE", "object -> consumer group rules (see README)"},
     {OPT_HEADROOM, 0, "headroom-budget", "N",
@@ -160,6 +176,15 @@ const kos_adapter_flag_t *kos_adapter_flags(size_t *n)
         build_tables();
         *n = n_flags;
         return flags;
+}
+
+/* The long name of the flag whose getopt value is id. */
+static const char *long_name(int id)
+{
+        for (size_t i = 0; i < N_ROWS; i++)
+                if (rows[i].id == id && rows[i].long_name)
+                        return rows[i].long_name;
+        return "?";
 }
 
 /* Where each flag's text starts in --help. */
@@ -290,6 +315,18 @@ static int parse_opt(int opt, const char *arg, kos_adapter_conf_t *c, int rh_see
                         return -1;
                 c->lag.head_budget_ms = (int)ms;
                 return 0;
+        case OPT_RATE_WINDOW:
+        case OPT_DRAIN_MAX:
+        case OPT_STUCK_REFRESHES:
+        case OPT_STATUS_WINDOW:
+        case OPT_STATUS_MIN_DISTANCE: {
+                char flag[64];
+                snprintf(flag, sizeof(flag), "--%s", long_name(opt));
+                int r = kos_history_flag(&c->lag.history, flag, arg, err, errsz);
+                if (r == 1)
+                        snprintf(err, errsz, "%s: not a flag of history.h", flag);
+                return r ? -1 : 0;
+        }
         case OPT_POLICY:
                 if (strcmp(arg, "earliest") == 0)
                         c->lag.policy = KOS_NOCOMMIT_EARLIEST;

@@ -3,9 +3,14 @@
  *   2. the consumer group: metricLabelSelector group=<id> (external: labelSelector), else the
  *      mapping file's first matching rule, else 404 naming what to configure;
  *   3. partitions: those of the group whose {group, topic} labels the selector admits and the
- *      rule's topic list allows; a partition whose lag is unknown makes the answer 503. */
+ *      rule's topic list allows; a partition whose lag is unknown makes the answer 503;
+ *   4. the selector's scaling parameters (scaling.h: lagThreshold, topicRegex, ...) shape the
+ *      value; a bad one is a 400 before anything else. */
 #include "provider.h"
 #include "xalloc.h"
+#include "derived.h"
+
+#include "scaling.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -16,7 +21,7 @@
 typedef struct {
         const char *group;
         const char *topic;
-        const char *budget; /* headroom requests: the selector's own budget= value */
+        const kos_selector_t *sel; /* the request's own selector, for its parameters */
 } series_labels_t;
 
 static const char *series_get(void *opaque, const char *key)
@@ -26,8 +31,10 @@ static const char *series_get(void *opaque, const char *key)
                 return l->group;
         if (strcmp(key, "topic") == 0)
                 return l->topic;
-        if (strcmp(key, "budget") == 0)
-                return l->budget; /* a parameter, not a series label: always "matches" */
+        /* budget=, lagThreshold=, ... are parameters (scaling.h), not series labels: they
+         * always "match" */
+        if (kos_scaling_is_param(key) || strcmp(key, KOS_PARAM_EXCLUDE_STUCK) == 0)
+                return kos_selector_equals_value(l->sel, key);
         return NULL;
 }
 
@@ -65,53 +72,94 @@ static int part_selected(const kos_part_lag_t *p, const char *group, const kos_s
 {
         if (rule && !kos_mapping_rule_has_topic(rule, p->topic))
                 return 0;
-        series_labels_t l = {group, p->topic, kos_selector_equals_value(sel, "budget")};
+        series_labels_t l = {group, p->topic, sel};
         return kos_selector_matches(sel, series_get, &l);
 }
 
 typedef struct {
-        int64_t lag;    /* sum, -1 unknown */
-        int64_t age_ms; /* max age of the oldest unconsumed record, -1 unknown */
+        int64_t lag;          /* sum, -1 unknown */
+        int64_t weighted_lag; /* sum of lag x topic weight (scaling.h), rounded */
+        int64_t age_ms;       /* max age of the oldest unconsumed record, -1 unknown */
         size_t n_parts;
+        size_t n_lagging;    /* partitions with lag > 0 */
+        kos_derived_acc_t d; /* rates, stuck partitions, status */
 } agg_t;
 
-/* member < -2: all partitions; member == -1: unassigned only; >= 0: that member's. */
-static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel,
+static int64_t sat_add(int64_t a, int64_t b)
+{
+        int64_t r;
+        return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* member < -2: all partitions; member == -1: unassigned only; >= 0: that member's. The
+ * request's scaling parameters (sc, may be NULL) choose topics (topicRegex), the lag of
+ * uncommitted partitions (offsetResetPolicy) and the weights. */
+static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, const kos_scaling_t *sc,
                        const kos_mapping_rule_t *rule, const char *only_topic, int member,
                        int64_t now_ms)
 {
-        agg_t a = {0, 0, 0};
+        agg_t a = {0, 0, 0, 0, 0, {0}};
+        int64_t weighted_milli = 0;
+        const char *regex_topic = NULL; /* parts are sorted by topic: one regexec per topic */
+        int regex_ok = 1;
+        int exclude;
+        char ignored[8]; /* the parameter was checked before (kos_provider_answer_ex) */
+        kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
+        kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
                 const kos_part_lag_t *p = &g->parts[i];
                 if (member > -2 && p->member != member)
                         continue;
                 if (only_topic && strcmp(p->topic, only_topic) != 0)
                         continue;
-                if (!part_selected(p, g->group_id, sel, rule))
+                if (!regex_topic || strcmp(regex_topic, p->topic) != 0) {
+                        regex_topic = p->topic;
+                        regex_ok = kos_scaling_topic_selected(sc, p->topic);
+                }
+                if (!regex_ok || !part_selected(p, g->group_id, sel, rule))
                         continue;
+                int64_t lag = kos_scaling_part_lag(sc, p);
                 a.n_parts++;
-                if (p->lag < 0 || a.lag < 0) {
+                int counted = !(exclude && p->stuck);
+                kos_derived_add(&a.d, p, counted);
+                if (!counted)
+                        continue; /* excludePersistentLag=true: adding replicas won't help it */
+                if (lag < 0 || a.lag < 0) {
                         a.lag = -1;
                 } else {
-                        a.lag += p->lag;
+                        int64_t w;
+                        a.lag = sat_add(a.lag, lag);
+                        a.n_lagging += lag > 0;
+                        if (__builtin_mul_overflow(lag, kos_scaling_weight_milli(sc, p->topic), &w))
+                                w = INT64_MAX;
+                        weighted_milli = sat_add(weighted_milli, w);
                 }
-                if (p->lag == 0)
+                if (lag == 0)
                         continue;
                 int64_t head_ts = p->head_ts_ms;
-                if (p->lag < 0 || head_ts < 0 || a.age_ms < 0) {
+                if (lag < 0 || head_ts < 0 || a.age_ms < 0) {
                         a.age_ms = -1;
                 } else if (now_ms - head_ts > a.age_ms) {
                         a.age_ms = now_ms - head_ts;
                 }
         }
+        a.weighted_lag = weighted_milli / 1000 + (weighted_milli % 1000 >= 500);
         return a;
 }
 
-/* Sets the item's value for `metric` from a; 0 on success, -1 (answer set to 503) if unknown. */
+/* Sets the item's value for `metric` from a; 0 on success, -1 (answer set to 503) if unknown.
+ * kafka_consumergroup_lag is the weighted lag, capped and activated by sc (scaling.h). */
 static int set_value(kos_answer_t *ans, kos_value_t *it, const char *metric, agg_t a,
-                     const char *group)
+                     const char *group, const kos_scaling_t *sc, const kos_snapshot_t *snap)
 {
-        if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
+        if (kos_derived_is_metric(metric)) {
+                char msg[256];
+                if (kos_derived_value(&a.d, snap, metric, &it->value, &it->scale, msg,
+                                      sizeof(msg)) == -1) {
+                        fail(ans, 503, "ServiceUnavailable", "group %s: %s", group, msg);
+                        return -1;
+                }
+        } else if (strcmp(metric, KOS_METRIC_GROUP_LAG_SEC) == 0) {
                 if (a.age_ms < 0) {
                         fail(ans, 503, "ServiceUnavailable",
                              "the age of the oldest unconsumed record of group %s is not known "
@@ -128,7 +176,8 @@ static int set_value(kos_answer_t *ans, kos_value_t *it, const char *metric, agg
                              group);
                         return -1;
                 }
-                it->value = a.lag;
+                it->value =
+                    sc ? kos_scaling_value(sc, a.weighted_lag, a.n_parts, a.n_lagging) : a.lag;
                 it->scale = 0;
         }
         return 0;
@@ -150,7 +199,8 @@ static const char *topic_of_metric(const kos_group_lag_t *g, const char *metric)
 
 static int is_group_metric(const char *m)
 {
-        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0;
+        return strcmp(m, KOS_METRIC_GROUP_LAG) == 0 || strcmp(m, KOS_METRIC_GROUP_LAG_SEC) == 0 ||
+               kos_derived_is_metric(m);
 }
 
 static int is_pod_metric(const char *m)
@@ -244,7 +294,7 @@ static const kos_group_lag_t *resolve(const kos_provider_conf_t *pc, const kos_s
 
 /* Lag of the partitions held by the members whose client.id is `pod` (several members may
  * share one). 0 with *found = 0 when no member runs there; -1 when a lag is unknown. */
-static int pod_lag(const kos_group_lag_t *g, const kos_request_t *req,
+static int pod_lag(const kos_group_lag_t *g, const kos_request_t *req, const kos_scaling_t *sc,
                    const kos_mapping_rule_t *rule, const char *topic, const char *pod,
                    int64_t now_ms, int64_t *sum, int *found)
 {
@@ -253,7 +303,7 @@ static int pod_lag(const kos_group_lag_t *g, const kos_request_t *req,
         for (size_t m = 0; m < g->n_members; m++) {
                 if (strcmp(g->members[m].client_id, pod) != 0)
                         continue;
-                agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)m, now_ms);
+                agg_t a = aggregate(g, req->metric_selector, sc, rule, topic, (int)m, now_ms);
                 if (a.lag < 0)
                         return -1;
                 *sum += a.lag;
@@ -271,8 +321,8 @@ static const kos_pod_t *find_pod(const kos_pod_list_t *l, const char *name)
 }
 
 static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
-                          const kos_request_t *req, const kos_provider_extra_t *extra,
-                          kos_answer_t *ans)
+                          const kos_request_t *req, const kos_scaling_t *sc,
+                          const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         const kos_mapping_rule_t *rule;
         int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
@@ -288,7 +338,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
         if (!g)
                 return;
         if (!pods) {
-                agg_t a = aggregate(g, req->metric_selector, rule, NULL, -3, now_ms);
+                agg_t a = aggregate(g, req->metric_selector, sc, rule, NULL, -3, now_ms);
                 if (a.n_parts == 0 && g->n_parts > 0) {
                         char res[512];
                         full_resource(req, res, sizeof(res));
@@ -300,7 +350,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
                 }
                 kos_value_t *it = kos_values_add(&ans->values);
                 fill_object(it, req, req->name, snap->taken_ms);
-                if (set_value(ans, it, req->metric, a, g->group_id) == 0)
+                if (set_value(ans, it, req->metric, a, g->group_id, sc, snap) == 0)
                         ans->status = 200;
                 return;
         }
@@ -314,7 +364,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
         }
         int64_t sum;
         int found;
-        if (pod_lag(g, req, rule, topic, req->name, now_ms, &sum, &found) == -1) {
+        if (pod_lag(g, req, sc, rule, topic, req->name, now_ms, &sum, &found) == -1) {
                 fail(ans, 503, "ServiceUnavailable", "the lag of group %s is unknown", g->group_id);
                 return;
         }
@@ -339,7 +389,7 @@ static void answer_object(const kos_provider_conf_t *pc, const kos_snapshot_t *s
 }
 
 static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const kos_request_t *req,
+                            int64_t now_ms, const kos_request_t *req, const kos_scaling_t *sc,
                             const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         int pods = strcmp(req->resource, "pods") == 0 && !req->resource_group[0];
@@ -362,12 +412,12 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         const kos_group_lag_t *g = kos_snapshot_group(snap, r->group);
                         if (!g)
                                 continue;
-                        agg_t a = aggregate(g, req->metric_selector, r, NULL, -3, now_ms);
+                        agg_t a = aggregate(g, req->metric_selector, sc, r, NULL, -3, now_ms);
                         if (a.n_parts == 0 && g->n_parts > 0)
                                 continue; /* the selector left nothing of this group */
                         kos_value_t *it = kos_values_add(&ans->values);
                         fill_object(it, req, r->name, snap->taken_ms);
-                        if (set_value(ans, it, req->metric, a, g->group_id) == -1)
+                        if (set_value(ans, it, req->metric, a, g->group_id, sc, snap) == -1)
                                 return;
                 }
                 ans->status = 200;
@@ -394,7 +444,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                                 continue;
                         int64_t sum;
                         int found;
-                        if (pod_lag(g, req, rule, topic, pod->name, now_ms, &sum, &found) == -1) {
+                        if (pod_lag(g, req, sc, rule, topic, pod->name, now_ms, &sum, &found) ==
+                            -1) {
                                 fail(ans, 503, "ServiceUnavailable",
                                      "the lag of group %s is unknown", g->group_id);
                                 return;
@@ -420,7 +471,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                 for (size_t k = m; k < g->n_members; k++) {
                         if (strcmp(g->members[k].client_id, cid) != 0)
                                 continue;
-                        agg_t a = aggregate(g, req->metric_selector, rule, topic, (int)k, now_ms);
+                        agg_t a =
+                            aggregate(g, req->metric_selector, sc, rule, topic, (int)k, now_ms);
                         if (a.lag < 0) {
                                 fail(ans, 503, "ServiceUnavailable",
                                      "the lag of group %s is unknown", g->group_id);
@@ -436,14 +488,17 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
 }
 
 static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const kos_request_t *req, kos_answer_t *ans)
+                            int64_t now_ms, const kos_request_t *req, const kos_scaling_t *sc,
+                            kos_answer_t *ans)
 {
         int headroom = strcmp(req->metric, KOS_METRIC_HEADROOM) == 0;
         if (!is_group_metric(req->metric) && !headroom) {
                 fail(ans, 404, "NotFound",
-                     "the server could not find the external metric %s (served: %s, %s, %s)",
+                     "the server could not find the external metric %s (served: %s, %s, %s, "
+                     "%s, %s, %s, %s, %s)",
                      req->metric, KOS_METRIC_GROUP_LAG, KOS_METRIC_GROUP_LAG_SEC,
-                     KOS_METRIC_HEADROOM);
+                     KOS_METRIC_HEADROOM, KOS_METRIC_PRODUCE_RATE, KOS_METRIC_CONSUME_RATE,
+                     KOS_METRIC_TIME_TO_DRAIN, KOS_METRIC_STUCK, KOS_METRIC_STATUS);
                 return;
         }
         int64_t budget = pc->headroom_budget;
@@ -471,12 +526,10 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
          * selector naming one group yields exactly that group's lag. */
         for (size_t i = first; i < end; i++) {
                 const kos_group_lag_t *g = &snap->groups[i];
-                agg_t a = aggregate(g, req->metric_selector, NULL, NULL, -3, now_ms);
+                agg_t a = aggregate(g, req->metric_selector, sc, NULL, NULL, -3, now_ms);
                 if (a.n_parts == 0) {
                         /* A group with no partitions yet matches only an explicit group= */
-                        series_labels_t l = {
-                            g->group_id, NULL,
-                            kos_selector_equals_value(req->metric_selector, "budget")};
+                        series_labels_t l = {g->group_id, NULL, req->metric_selector};
                         if (topic || !kos_selector_equals_value(req->metric_selector, "group") ||
                             !kos_selector_matches(req->metric_selector, series_get, &l))
                                 continue;
@@ -488,7 +541,7 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
                         snprintf(it->label_topic, sizeof(it->label_topic), "%s", topic);
                 it->timestamp_ms = snap->taken_ms;
                 if (set_value(ans, it, headroom ? KOS_METRIC_GROUP_LAG : req->metric, a,
-                              g->group_id) == -1)
+                              g->group_id, headroom ? NULL : sc, snap) == -1)
                         return;
                 if (headroom)
                         it->value = it->value < budget ? budget - it->value : 0;
@@ -501,10 +554,23 @@ void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *sn
                          const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
+        kos_scaling_t sc;
+        char why[512];
+        if (kos_scaling_parse(req->metric_selector, &sc, why, sizeof(why)) == -1) {
+                fail(ans, 400, "BadRequest", "invalid metric selector: %s", why);
+                return;
+        }
+        int exclude;
+        char msg[256];
+        if (kos_derived_exclude_param(req->metric_selector, &exclude, msg, sizeof(msg)) == -1) {
+                fail(ans, 400, "BadRequest", "%s", msg);
+                return;
+        }
         if (!snap) {
                 fail(ans, 503, "ServiceUnavailable",
                      "no lag snapshot yet: Kafka has not answered%s%s", last_error ? ": " : "",
                      last_error ? last_error : "");
+                kos_scaling_clear(&sc);
                 return;
         }
         int64_t age = now_ms - snap->taken_ms;
@@ -514,21 +580,23 @@ void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *sn
                      (double)age / 1000.0, (double)pc->max_staleness_ms / 1000.0,
                      last_error && *last_error ? "; last refresh error: " : "",
                      last_error ? last_error : "");
+                kos_scaling_clear(&sc);
                 return;
         }
         switch (req->kind) {
         case KOS_REQ_OBJECT:
-                answer_object(pc, snap, now_ms, req, extra, ans);
+                answer_object(pc, snap, now_ms, req, &sc, extra, ans);
                 break;
         case KOS_REQ_WILDCARD:
-                answer_wildcard(pc, snap, now_ms, req, extra, ans);
+                answer_wildcard(pc, snap, now_ms, req, &sc, extra, ans);
                 break;
         case KOS_REQ_EXTERNAL:
-                answer_external(pc, snap, now_ms, req, ans);
+                answer_external(pc, snap, now_ms, req, &sc, ans);
                 break;
         default:
                 fail(ans, 404, "NotFound", "the server could not find the requested resource");
         }
+        kos_scaling_clear(&sc);
         if (ans->status != 200)
                 kos_values_clear(&ans->values);
 }
@@ -551,6 +619,8 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, KOS_METRIC_GROUP_LAG);
                 names_add(&v, n, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, KOS_METRIC_HEADROOM);
+                for (size_t i = 0; i < KOS_DERIVED_METRICS; i++)
+                        names_add(&v, n, kos_derived_metric(i));
                 return v;
         }
         static const char *const objects[] = {"deployments.apps", "statefulsets.apps",
@@ -561,6 +631,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", objects[i], KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", objects[i], kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         for (size_t i = 0; pc->mapping && i < pc->mapping->n_rules; i++) {
                 const char *r = pc->mapping->rules[i].resource;
@@ -570,6 +644,10 @@ char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_sna
                 names_add(&v, n, buf);
                 snprintf(buf, sizeof(buf), "%s/%s", r, KOS_METRIC_GROUP_LAG_SEC);
                 names_add(&v, n, buf);
+                for (size_t d = 0; d < KOS_DERIVED_METRICS; d++) {
+                        snprintf(buf, sizeof(buf), "%s/%s", r, kos_derived_metric(d));
+                        names_add(&v, n, buf);
+                }
         }
         names_add(&v, n, "pods/" KOS_METRIC_CONSUMER_LAG);
         for (size_t i = 0; snap && i < snap->n_groups; i++)

@@ -319,6 +319,17 @@ static int route_path(kos_request_t *req, char **seg, size_t n, kos_route_error_
                         return 0;
                 }
         }
+        if (!strcmp(seg[0], "debug") && n >= 2 && !strcmp(seg[1], "groups")) {
+                if (n == 2) {
+                        req->kind = KOS_REQ_DEBUG_GROUPS;
+                        return 0;
+                }
+                if (n > 3 || strlen(seg[2]) >= sizeof(req->name))
+                        goto not_found;
+                snprintf(req->name, sizeof(req->name), "%s", seg[2]);
+                req->kind = KOS_REQ_DEBUG_GROUP;
+                return 0;
+        }
         if (strcmp(seg[0], "apis") || n < 2)
                 goto not_found;
 

@@ -21,18 +21,20 @@ typedef enum {
         KOS_REQ_HEALTHZ,
         KOS_REQ_LIVEZ,
         KOS_REQ_READYZ,
-        KOS_REQ_METRICS,    /* /metrics */
-        KOS_REQ_VERSION,    /* /version */
-        KOS_REQ_OPENAPI_V2, /* /openapi/v2 */
-        KOS_REQ_OPENAPI_V3, /* /openapi/v3 and anything below it */
-        KOS_REQ_APIS,       /* /apis */
-        KOS_REQ_API_GROUP,  /* /apis/<custom.metrics.k8s.io|external.metrics.k8s.io>; api is the
-                               group's preferred version (custom v1beta2, external v1beta1) */
-        KOS_REQ_DISCOVERY,  /* /apis/<g>/<v> */
-        KOS_REQ_OBJECT,     /* one named object: namespaced, root-scoped, or the
-                               namespaces/<ns>/metrics/<m> path */
-        KOS_REQ_WILDCARD,   /* name "*" (arrives as %2A or *) */
-        KOS_REQ_EXTERNAL    /* external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric> */
+        KOS_REQ_METRICS,      /* /metrics */
+        KOS_REQ_VERSION,      /* /version */
+        KOS_REQ_OPENAPI_V2,   /* /openapi/v2 */
+        KOS_REQ_OPENAPI_V3,   /* /openapi/v3 and anything below it */
+        KOS_REQ_APIS,         /* /apis */
+        KOS_REQ_API_GROUP,    /* /apis/<custom.metrics.k8s.io|external.metrics.k8s.io>; api is the
+                                 group's preferred version (custom v1beta2, external v1beta1) */
+        KOS_REQ_DISCOVERY,    /* /apis/<g>/<v> */
+        KOS_REQ_OBJECT,       /* one named object: namespaced, root-scoped, or the
+                                 namespaces/<ns>/metrics/<m> path */
+        KOS_REQ_WILDCARD,     /* name "*" (arrives as %2A or *) */
+        KOS_REQ_EXTERNAL,     /* external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric> */
+        KOS_REQ_DEBUG_GROUPS, /* /debug/groups: every group's status (read-only JSON) */
+        KOS_REQ_DEBUG_GROUP   /* /debug/groups/<group id> (in name): one group's history */
 } kos_req_kind_t;
 
 typedef struct {

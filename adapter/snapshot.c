@@ -17,6 +17,10 @@ int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
                 if (log_start < 0)
                         return -1;
                 committed = log_start;
+        } else if (log_start > committed) {
+                /* Retention deleted the records from the commit on: a consumer can only read
+                 * from the log start, so what it has to read counts from there. */
+                committed = log_start;
         }
         return end > committed ? end - committed : 0;
 }
@@ -39,8 +43,10 @@ static void group_free(kos_group_lag_t *g)
 {
         free(g->group_id);
         free(g->state);
-        for (size_t i = 0; i < g->n_parts; i++)
+        for (size_t i = 0; i < g->n_parts; i++) {
                 free(g->parts[i].topic);
+                free(g->parts[i].window);
+        }
         free(g->parts);
         for (size_t i = 0; i < g->n_members; i++) {
                 free(g->members[i].member_id);
@@ -82,6 +88,8 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
                 atomic_init(&p->head_ts_ms, -1);
                 p->head_ts_offset = -1;
                 p->member = sp->member;
+                p->produce_rate = -1; /* unknown, like its offsets (history.h) */
+                p->consume_rate = -1;
         }
         for (; dst->n_members < src->n_members; dst->n_members++) {
                 const kos_member_t *sm = &src->members[dst->n_members];

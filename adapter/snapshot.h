@@ -4,6 +4,8 @@
 #ifndef KOS_SNAPSHOT_H
 #define KOS_SNAPSHOT_H
 
+#include "status.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +34,14 @@ typedef struct {
         _Atomic int64_t head_ts_ms;
         int64_t head_ts_offset; /* offset of the record head_ts_ms came from (refresh thread) */
         int member;             /* index into the group's members, -1 unassigned */
+        /* Derived from earlier refreshes by history.c (all unknown without a history): */
+        double produce_rate;  /* end-offset growth over the rate window, msgs/s; < 0 unknown */
+        double consume_rate;  /* committed-offset growth, msgs/s; < 0 unknown */
+        int unchanged;        /* refreshes the commit has not moved while lagging and owned */
+        int stuck;            /* unchanged >= --stuck-refreshes */
+        kos_status_t status;  /* Burrow's partition status (status.h) */
+        kos_commit_t *window; /* owned: the commit window, oldest first (debug view) */
+        size_t n_window;
 } kos_part_lag_t;
 
 typedef struct {
@@ -48,6 +58,8 @@ typedef struct {
         kos_member_t *members; /* owned */
         size_t n_members;
         uint64_t rejected; /* entries of its metadata refused by the last refresh (groupparts.h) */
+        kos_status_t status; /* Burrow's group status over all its partitions (history.c) */
+        size_t n_stuck;      /* partitions with stuck set */
 } kos_group_lag_t;
 
 typedef struct kos_snapshot_s {
@@ -56,6 +68,9 @@ typedef struct kos_snapshot_s {
         int64_t refresh_us;      /* how long the refresh took */
         kos_group_lag_t *groups; /* owned, sorted by group_id */
         size_t n_groups;
+        int has_history;        /* the derived partition fields were computed (history.c) */
+        double drain_cap_s;     /* time-to-drain value of a group that does not gain */
+        int64_t rate_window_ms; /* what the rates cover, for the debug view */
 } kos_snapshot_t;
 
 /* Fills dst with deep copies of src's id, state, partitions and members, with every offset, lag
@@ -66,7 +81,8 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src);
 
 /* Pure lag arithmetic of one partition: max(0, end - committed); without a commit, the policy
  * decides (earliest: from log_start, which must be known; latest: 0). -1 when unknown.
- * Never negative: a committed offset past the end (e.g. after truncation) counts as 0. */
+ * A committed offset below a known log_start (retention deleted what it pointed at) counts
+ * from log_start. Never negative: a committed offset past the end counts as 0. */
 int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
                              kos_nocommit_policy_t policy);
 

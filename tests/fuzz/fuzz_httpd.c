@@ -35,10 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static kos_httpd_t *server;
 static int port;
 
-static void on_rate(void *arg, const char *method, const char *path, const char *body,
-                    size_t body_len, kos_http_reply_t *reply)
+static void on_rate(void *arg, const kos_http_request_t *req, kos_http_reply_t *reply)
 {
         (void)arg;
+        const char *method = req->method, *path = req->path, *body = req->body;
+        size_t body_len = req->body_len;
         FUZZ_ASSERT(body != NULL);
         FUZZ_ASSERT(body_len <= KOS_HTTPD_MAX_BODY);
         FUZZ_ASSERT(body[body_len] == '\0');

@@ -1,5 +1,6 @@
 /* libFuzzer target for the request-parsing surface of kos-adapter: the router, the label
- * selector parser/matcher/renderer and the quantity codec, with their invariants asserted.
+ * selector parser/matcher/renderer, the selector's scaling parameters (topicRegex, weights,
+ * thresholds) and the quantity codec, with their invariants asserted.
  * Input: "<method>\n<path>\n<query>" (NUL also separates); shorter inputs fill from the left. */
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 
 #include "quantity.h"
 #include "route.h"
+#include "scaling.h"
 #include "selector.h"
 
 #define FUZZ_ASSERT(x)                                                                             \
@@ -66,6 +68,19 @@ static void fuzz_selector(const char *text, const char *label_value, size_t json
         (void)kos_selector_matches(sel, fuzz_label, (void *)(uintptr_t)label_value);
         for (size_t i = 0; i < sel->n_reqs; i++)
                 (void)kos_selector_equals_value(sel, sel->reqs[i].key);
+        kos_scaling_t sc;
+        char why[512] = "";
+        if (kos_scaling_parse(sel, &sc, why, sizeof(why)) == 0) {
+                FUZZ_ASSERT(sc.allow_idle + sc.limit_to_lagging < 2);
+                FUZZ_ASSERT(sc.lag_threshold > 0 || (!sc.allow_idle && !sc.limit_to_lagging));
+                (void)kos_scaling_topic_selected(&sc, label_value);
+                FUZZ_ASSERT(kos_scaling_weight_milli(&sc, label_value) >= 0);
+                int64_t v = kos_scaling_value(&sc, INT64_MAX, 1000, 1000);
+                FUZZ_ASSERT(v >= 0);
+                kos_scaling_clear(&sc);
+        } else {
+                FUZZ_ASSERT(why[0]);
+        }
         json = malloc(json_size);
         if (json) {
                 n = kos_selector_to_json(sel, json, json_size);

@@ -345,6 +345,11 @@ def test_bad_flags_fail_at_start(certs, kafka):
         (base[:4] + [str(certs / "serving.key")] + base[5:], "--tls-cert-file"),
         (base + ["--bind-address", "nowhere"], "--bind-address"),
         (base + ["stray"], "stray"),
+        (base + ["--stuck-refreshes", "0"], "--stuck-refreshes"),
+        (base + ["--rate-window", "10ms"], "--rate-window"),
+        (base + ["--time-to-drain-max", "forever"], "--time-to-drain-max"),
+        (base + ["--status-window", "1"], "--status-window"),
+        (base + ["--status-min-distance", "-1s"], "--status-min-distance"),
         ([ka.adapter_path(), "--tls-cert-file", "x", "--tls-private-key-file", "y"], "brokers"),
     ]
     for cmd, needle in cases:

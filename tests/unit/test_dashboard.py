@@ -143,8 +143,11 @@ def test_dashboard_shape(dash):
     text = json.dumps([t["expr"] for p in all_panels(dash) for t in p.get("targets", [])])
     for name in ("group", "hpa", "hpa_namespace"):
         assert f"${name}" in text and name in variables
-    # not yet exported (issue 12 item 4): no panel pretends they are
-    assert "time_to_drain" not in json.dumps(dash) and "produce_rate" not in json.dumps(dash)
+    # issue 12 item 4: rates, time to drain and status have panels
+    for name in ("kafka_consumergroup_produce_rate", "kafka_consumergroup_consume_rate",
+                 "kafka_consumergroup_time_to_drain_seconds", "kafka_consumergroup_status",
+                 "kafka_consumergroup_stuck_partitions"):
+        assert name in kd.used_names(dash), name
 
 
 def test_chart_and_kustomize_carry_this_very_file():

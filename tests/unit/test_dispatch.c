@@ -780,6 +780,122 @@ static void test_metrics_text(void)
         free(s);
 }
 
+/* The history-derived metrics and the debug view: served only with a history, listed in
+ * discovery, on /metrics (+Inf for a group that does not gain), and the debug view behind
+ * authentication like everything else. */
+static kos_part_lag_t *part_rw(kos_snapshot_t *s, const char *group, const char *topic,
+                               int32_t partition)
+{
+        for (size_t i = 0; i < s->n_groups; i++)
+                for (size_t j = 0;
+                     strcmp(s->groups[i].group_id, group) == 0 && j < s->groups[i].n_parts; j++)
+                        if (strcmp(s->groups[i].parts[j].topic, topic) == 0 &&
+                            s->groups[i].parts[j].partition == partition)
+                                return &s->groups[i].parts[j];
+        return NULL;
+}
+
+static void test_derived_and_debug_view(void)
+{
+        /* without a history: 503 for the derived metrics, no derived families on /metrics */
+        CHECK_INT(get(EM1 "/namespaces/default/kafka_consumergroup_time_to_drain_seconds",
+                      "labelSelector=group%3Dg1"),
+                  503);
+        CHECK_INT(get("/metrics", NULL), 200);
+        CHECK(strstr(resp.body, "kafka_consumergroup_status{") == NULL);
+
+        kos_snapshot_t *s = build_snapshot(TAKEN);
+        s->has_history = 1;
+        s->drain_cap_s = 3600;
+        s->rate_window_ms = 30000;
+        for (size_t i = 0; i < s->n_groups; i++) {
+                kos_group_lag_t *g = &s->groups[i];
+                g->status = KOS_STATUS_OK;
+                for (size_t j = 0; j < g->n_parts; j++) {
+                        g->parts[j].produce_rate = 1;
+                        g->parts[j].consume_rate = 3;
+                        g->parts[j].status = KOS_STATUS_OK;
+                }
+        }
+        kos_group_lag_t *g1 = NULL;
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (strcmp(s->groups[i].group_id, "g1") == 0)
+                        g1 = &s->groups[i];
+        kos_part_lag_t *wedged = part_rw(s, "g1", "ORDERS-IN", 0);
+        wedged->stuck = 1;
+        wedged->status = KOS_STATUS_STALL;
+        g1->status = KOS_STATUS_ERR;
+        g1->n_stuck = 1;
+        /* g2's t-d does not gain */
+        kos_part_lag_t *slow = part_rw(s, "g2", "t-d", 0);
+        slow->consume_rate = 1;
+        kos_snapshot_publish(s);
+
+        /* g1, ORDERS-IN: lag 30, 2 partitions, gain 2 x (3 - 1) = 4/s -> 7.5 s */
+        CHECK_INT(get(EM1 "/namespaces/default/kafka_consumergroup_time_to_drain_seconds",
+                      "labelSelector=group%3Dg1%2Ctopic%3DORDERS-IN"),
+                  200);
+        CHECK_STR(str_at(item(0), "value", NULL), "7500m");
+        /* excluding the stuck partition: lag 20, gain 2/s -> 10 s */
+        CHECK_INT(get(EM1 "/namespaces/default/kafka_consumergroup_time_to_drain_seconds",
+                      "labelSelector=group%3Dg1%2Ctopic%3DORDERS-IN%2CexcludePersistentLag%3Dtrue"),
+                  200);
+        CHECK_STR(str_at(item(0), "value", NULL), "10");
+        CHECK_INT(get(CM2 "/namespaces/default/deployments.apps/processor/"
+                          "kafka_consumergroup_status",
+                      NULL),
+                  200);
+        CHECK_STR(str_at(item(0), "value", NULL), "3");
+        CHECK_INT(get(CM2 "/namespaces/default/deployments.apps/processor/"
+                          "kafka_consumergroup_stuck_partitions",
+                      NULL),
+                  200);
+        CHECK_STR(str_at(item(0), "value", NULL), "1");
+        CHECK_INT(get(EM1 "/namespaces/default/kafka_consumergroup_produce_rate",
+                      "labelSelector=group%3Dg1"),
+                  200);
+        CHECK_STR(str_at(item(0), "value", NULL), "5");
+        CHECK_INT(get(EM1 "/namespaces/default/kafka_consumergroup_time_to_drain_seconds",
+                      "labelSelector=group%3Dg1%2CexcludePersistentLag%3Dmaybe"),
+                  400);
+
+        /* discovery lists them for objects and external */
+        CHECK_INT(get(EM1, NULL), 200);
+        CHECK(strstr(resp.body, "\"kafka_consumergroup_time_to_drain_seconds\"") != NULL);
+        CHECK_INT(get(CM2, NULL), 200);
+        CHECK(strstr(resp.body, "deployments.apps/kafka_consumergroup_time_to_drain_seconds") !=
+              NULL);
+        CHECK(strstr(resp.body, "namespaces/kafka_consumergroup_status") != NULL);
+
+        CHECK_INT(get("/metrics", NULL), 200);
+        const char *t = resp.body;
+        CHECK(strstr(t, "kafka_consumergroup_time_to_drain_seconds{group=\"g1\",topic=\"ORDERS-"
+                        "IN\"} 7.500\n") != NULL);
+        CHECK(strstr(t, "kafka_consumergroup_time_to_drain_seconds{group=\"g2\",topic=\"t-d\"} "
+                        "+Inf\n") != NULL);
+        CHECK(strstr(t, "kafka_consumergroup_produce_rate{group=\"g1\",topic=\"orders.retry\"} "
+                        "3.000\n") != NULL);
+        CHECK(strstr(t, "kafka_consumergroup_stuck_partitions{group=\"g1\"} 1\n") != NULL);
+        CHECK(strstr(t, "kafka_consumergroup_status{group=\"g1\"} 3\n") != NULL);
+        CHECK(strstr(t, "kafka_consumergroup_status{group=\"we\\\"ird\\\\grp\"} 1\n") != NULL);
+
+        /* the debug view: authenticated, a Status for what it does not know */
+        CHECK_INT(get_as("/debug/groups/g1", &anon), 401);
+        CHECK_INT(get("/debug/groups/g1", NULL), 200);
+        CHECK_STR(str_at(body, "groupStatus", NULL), "ERR");
+        CHECK_INT(json_array_size(json_object_get(body, "partitions")), 5);
+        CHECK_INT(get("/debug/groups/we%22ird%5Cgrp", NULL), 200);
+        CHECK_STR(str_at(body, "group", NULL), WEIRD_GROUP);
+        CHECK_INT(get("/debug/groups", NULL), 200);
+        CHECK_INT(json_array_size(json_object_get(body, "groups")), 4);
+        CHECK_INT(get("/debug/groups/nope", NULL), 404);
+        CHECK_INT(get("/debug/groups/g1/more", NULL), 404);
+        CHECK_INT(get("/debug/groups/a%2Fb", NULL), 400);
+        CHECK_INT(get("/debug", NULL), 404);
+        CHECK_INT(req_full("GET", "/debug/groups/g1", NULL, &admin, NULL, 0, TAKEN + STALENESS + 1),
+                  503);
+}
+
 /* ---- facts from kube-apiserver --------------------------------------------------------- */
 
 /* Dispatches once more and returns the fact it names (NULL when it answered). */
@@ -978,6 +1094,7 @@ int main(void)
         test_errors();
         test_discovery_and_misc();
         test_metrics_text();
+        test_derived_and_debug_view();
         test_missing_facts();
 
         reset();

@@ -68,6 +68,13 @@ static void test_lag_compute(void)
         /* committed past the end (truncation, a deleted and recreated topic): clamped to 0 */
         CHECK_INT(kos_part_lag_compute(150, 100, 0, E), 0);
         CHECK_INT(kos_part_lag_compute(INT64_MAX, 0, 0, L), 0);
+        /* committed below the log start (retention deleted from there on, KEDA issue 7936):
+         * counted from the log start, the first record a consumer can still read */
+        CHECK_INT(kos_part_lag_compute(5, 100, 50, E), 50);
+        CHECK_INT(kos_part_lag_compute(5, 100, 50, L), 50);
+        CHECK_INT(kos_part_lag_compute(5, 100, 100, E), 0);  /* everything deleted */
+        CHECK_INT(kos_part_lag_compute(5, 100, 120, E), 0);  /* log start read after the end */
+        CHECK_INT(kos_part_lag_compute(50, 100, 50, E), 50); /* at the log start: unchanged */
 
         /* no commit, earliest: counted from the log start offset, not from 0 */
         CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, 40, E), 60);
