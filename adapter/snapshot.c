@@ -69,16 +69,16 @@ void kos_snapshot_unref(kos_snapshot_t *s)
 int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
 {
         memset(dst, 0, sizeof(*dst));
-        dst->group_id = strdup(src->group_id);
-        dst->state = strdup(src->state ? src->state : "");
-        dst->parts = calloc(src->n_parts ? src->n_parts : 1, sizeof(*dst->parts));
-        dst->members = calloc(src->n_members ? src->n_members : 1, sizeof(*dst->members));
+        dst->group_id = kos_xstrdup(src->group_id);
+        dst->state = kos_xstrdup(src->state ? src->state : "");
+        dst->parts = kos_xcalloc(src->n_parts ? src->n_parts : 1, sizeof(*dst->parts));
+        dst->members = kos_xcalloc(src->n_members ? src->n_members : 1, sizeof(*dst->members));
         if (!dst->group_id || !dst->state || !dst->parts || !dst->members)
                 goto oom;
         for (; dst->n_parts < src->n_parts; dst->n_parts++) {
                 const kos_part_lag_t *sp = &src->parts[dst->n_parts];
                 kos_part_lag_t *p = &dst->parts[dst->n_parts];
-                if (!(p->topic = strdup(sp->topic)))
+                if (!(p->topic = kos_xstrdup(sp->topic)))
                         goto oom;
                 p->partition = sp->partition;
                 p->committed = KOS_OFFSET_UNKNOWN;
@@ -94,9 +94,9 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
         for (; dst->n_members < src->n_members; dst->n_members++) {
                 const kos_member_t *sm = &src->members[dst->n_members];
                 kos_member_t *m = &dst->members[dst->n_members];
-                m->member_id = strdup(sm->member_id);
-                m->client_id = strdup(sm->client_id);
-                m->host = strdup(sm->host);
+                m->member_id = kos_xstrdup(sm->member_id);
+                m->client_id = kos_xstrdup(sm->client_id);
+                m->host = kos_xstrdup(sm->host);
                 if (!m->member_id || !m->client_id || !m->host) {
                         dst->n_members++; /* freed below with the others */
                         goto oom;
