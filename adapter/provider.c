@@ -103,7 +103,7 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
         const char *regex_topic = NULL; /* parts are sorted by topic: one regexec per topic */
         int regex_ok = 1;
         int exclude;
-        char ignored[8]; /* the parameter was checked before (kos_provider_answer_ex) */
+        char ignored[8]; /* the parameter was checked before (kos_provider_answer) */
         kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
         kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
