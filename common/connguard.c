@@ -11,12 +11,6 @@
 #include <string.h>
 
 #define BUCKETS 1024
-/* A peer silent for less than this has not spoken *yet*: connect and its first byte are two
- * steps on its side (a thread scheduled, a TLS library set up), so young silence is no sign of
- * a flood. Kept under the life of a flood socket at the per-address limit (re-opened 1000
- * times a second from one address, 32 sockets live about 32 ms; 16 on the plain-HTTP ports,
- * 16 ms), so such a flood always has silent sockets older than it to lose first. */
-#define SILENT_GRACE_MS 10
 
 enum { PENDING = 1, IDLE, BUSY, TRUSTED, EVICTING };
 
@@ -170,25 +164,31 @@ static int evictable(const kos_guard_entry_t *e)
         return e->state == PENDING || e->state == IDLE;
 }
 
-/* The evictable entry other than e, following the list from first, whose peer talks least
- * (see activity; a peer silent only since less than SILENT_GRACE_MS ranks as one that spoke),
- * the oldest of those. */
+/* The evictable entry other than e, following the list from first (oldest first), whose peer
+ * has been silent longest, one with input waiting only when no other is left; the oldest on a
+ * tie. A peer is never silent for longer than its connection is old, so the walk stops at the
+ * first entry younger than the longest silence found. */
 static kos_guard_entry_t *pick(kos_connguard_t *g, kos_guard_entry_t *first, int by_addr,
                                const kos_guard_entry_t *e, int64_t now_ms)
 {
         kos_guard_entry_t *best = NULL;
-        int best_rank = 3;
+        int best_unread = 1;
+        int64_t best_silent = -1;
         for (kos_guard_entry_t *v = first; v; v = by_addr ? v->addr_next : v->all_next) {
+                int64_t age = now_ms - v->opened_ms;
+                if (best && !best_unread && age < best_silent)
+                        break;
                 if (v == e || !evictable(v))
                         continue;
-                int rank = g->conf.activity ? g->conf.activity(g->conf.arg, v) : 0;
-                if (rank == 0 && now_ms - v->opened_ms < SILENT_GRACE_MS)
-                        rank = 1;
-                if (rank < best_rank) {
+                int64_t silent = age;
+                int unread = g->conf.activity ? g->conf.activity(g->conf.arg, v, &silent) : 0;
+                if (silent > age) /* the kernel's clock ticks coarser than ours */
+                        silent = age;
+                if (!best || (unread < best_unread) ||
+                    (unread == best_unread && silent > best_silent)) {
                         best = v;
-                        best_rank = rank;
-                        if (rank == 0)
-                                break;
+                        best_unread = unread;
+                        best_silent = silent;
                 }
         }
         return best;
@@ -299,17 +299,17 @@ void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st)
         pthread_mutex_unlock(&g->lock);
 }
 
-int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e)
+int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms)
 {
         (void)arg;
         int n = 0;
         if (ioctl(e->handle, FIONREAD, &n) == 0 && n > 0)
-                return 2;
+                return 1;
         struct tcp_info ti;
         socklen_t len = sizeof(ti);
         memset(&ti, 0, sizeof(ti));
         if (getsockopt(e->handle, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-            len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-                return ti.tcpi_bytes_received > 0;
+            len >= offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(ti.tcpi_last_data_recv))
+                *silent_ms = ti.tcpi_last_data_recv;
         return 0;
 }

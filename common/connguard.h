@@ -2,11 +2,14 @@
  * kos-processor and kos-datagen). It bounds the connections nobody vouches for yet ("untrusted":
  * before the first request head arrived, or whose peer is anything but the aggregator's front
  * proxy), per client address and in total, and picks which to close when a new connection
- * would exceed a bound: the oldest idle untrusted one of the same address (or, for the total,
- * of any address): first one whose peer never sent a byte (and has been silent long enough
- * for that to mean something: a few milliseconds), then one that did but has nothing unread,
- * last one with input waiting (a request about to be served). A flood from one
- * address therefore costs that address its own oldest sockets, while a probe's fresh
+ * would exceed a bound: the idle untrusted one of the same address (or, for the total, of any
+ * address) whose peer has been silent longest (since its last byte, or since connect if it
+ * never sent one; the oldest on a tie), one with input waiting (a request about to be served)
+ * only when there is no other. Whether a peer spoke at all is no sign: a flood that completes
+ * TLS handshakes and then says nothing has spoken, and a legitimate client slow to send its
+ * ClientHello (a loaded node) has not. What a legitimate client does is make progress, so its
+ * silences are short, while a flood socket's grows from its last byte on. A flood from one
+ * address therefore costs that address its own stalest sockets, while a probe's fresh
  * connection from anywhere still gets through; a connection
  * marked trusted (a verified front-proxy certificate) leaves the accounting altogether, so the
  * aggregator's many connections from one address are never throttled. An untrusted
@@ -44,10 +47,12 @@ typedef struct {
         int64_t pending_timeout_ms; /* 0 = none */
         /* Makes e's connection close soon; called with the guard's mutex held. */
         void (*evict)(void *arg, kos_guard_entry_t *e);
-        /* How much e's peer is talking: 0 never sent a byte, 1 sent some but nothing is
-         * unread, 2 input waiting (NULL: all 0). Called with the mutex held, on eviction
-         * candidates only; kos_connguard_peer_activity does it for a socket handle. */
-        int (*activity)(void *arg, const kos_guard_entry_t *e);
+        /* Whether e's peer is talking: returns 1 when input is waiting to be read; else 0,
+         * and may set *silent_ms to the milliseconds since its peer's last byte arrived
+         * (since connect if none; left alone, it is e's age). NULL: all 0, silent since
+         * connect. Called with the mutex held, on eviction candidates only;
+         * kos_connguard_peer_activity does it for a socket handle. */
+        int (*activity)(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms);
         void *arg;
 } kos_connguard_conf_t;
 
@@ -85,7 +90,8 @@ typedef struct {
 void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st);
 
 /* The activity callback for entries whose handle is a TCP socket: unread input (FIONREAD),
- * else the kernel's count of bytes received since connect (TCP_INFO). */
-int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e);
+ * else the kernel's time since the last data segment arrived (TCP_INFO tcpi_last_data_recv,
+ * counted from the handshake when nothing came). */
+int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms);
 
 #endif

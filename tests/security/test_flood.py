@@ -3,8 +3,9 @@ a flood process keeps N connections open and re-opens each one the server closes
   * a "trusted" client with the front-proxy certificate (the aggregator: one address, many
     connections) makes requests on kept-alive connections and on new ones, and
   * a probe (kubelet style: a new connection per probe, no client certificate) polls /healthz;
-every one of their requests must be answered, with p99 latency <= 100 ms. The adapter's open
-descriptors are sampled during the flood: the per-address limit must bound them.
+every one of their requests must be answered, with p99 latency <= 100 ms (the ASan+UBSan
+build included). The adapter's open descriptors are sampled during the flood: the
+per-address limit must bound them.
 The same for the plain-HTTP port of kos-processor and kos-datagen (/healthz and /metrics).
 No Kafka is needed: the programs serve HTTP before (and while) they wait for a broker."""
 
@@ -26,9 +27,12 @@ import kos_adapter as ka  # noqa: E402
 import kos_datagen as kd  # noqa: E402
 import kos_processor as kp  # noqa: E402
 
+
 # The defaults the README documents (--max-connections-per-address; the plain-HTTP ports').
 ADAPTER_PER_ADDRESS = 32
 HTTPD_PER_ADDRESS = 16
+# The issue's bound, under the ASan+UBSan build too: TLS and the event loop are OpenSSL's and
+# libmicrohttpd's (not instrumented), and a guard slow enough to miss it there is a finding.
 P99_LIMIT_S = 0.100
 FLOOD_S = 8
 NOWHERE = "127.0.0.1:1"  # no broker: the programs keep serving HTTP while they wait
@@ -79,7 +83,8 @@ class Poller(threading.Thread):
         print(f"{what}: {len(self.results)} requests, p50 {sorted(lat)[len(lat) // 2] * 1000:.1f}"
               f" ms, p99 {p99(lat) * 1000:.1f} ms, max {max(lat) * 1000:.1f} ms, failed {len(bad)}")
         assert not bad, f"{what}: {len(bad)} of {len(self.results)} failed, e.g. {bad[:3]}"
-        assert p99(lat) <= P99_LIMIT_S, f"{what}: p99 {p99(lat) * 1000:.1f} ms > 100 ms"
+        assert p99(lat) <= P99_LIMIT_S, \
+            f"{what}: p99 {p99(lat) * 1000:.1f} ms > {P99_LIMIT_S * 1000:.0f} ms"
 
 
 def fd_count(pid):

@@ -183,9 +183,10 @@ static void test_pending_timeout(void)
 
 static kos_guard_entry_t *talking;
 
-static int has_input(void *arg, const kos_guard_entry_t *e)
+static int has_input(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms)
 {
         (void)arg;
+        (void)silent_ms;
         return e == talking;
 }
 
@@ -198,7 +199,6 @@ static void test_talking_peer_is_spared(void)
         kos_connguard_conf_t c = {
             .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = has_input};
         kos_connguard_t *g = kos_connguard_new(&c);
-        /* 100 ms apart: silence older than the grace counts (see the next test) */
         open4(g, &e[0], "10.0.0.1", 0);
         open4(g, &e[1], "10.0.0.1", 100);
         talking = &e[0];
@@ -216,37 +216,76 @@ static void test_talking_peer_is_spared(void)
         kos_connguard_destroy(g);
 }
 
-static kos_guard_entry_t *spoke;
+/* The peers' last bytes, as the kernel would report them: spoke_at[i] for e_base[i], -1 none. */
+static const kos_guard_entry_t *e_base;
+static int64_t spoke_at[8];
+static int64_t clock_ms;
 
-static int spoke_only(void *arg, const kos_guard_entry_t *e)
+static int last_byte(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms)
 {
         (void)arg;
-        return e == spoke;
+        int64_t t = spoke_at[e - e_base];
+        if (t >= 0)
+                *silent_ms = clock_ms - t;
+        return 0;
 }
 
-/* A client that has connected but not yet sent its first byte (a TLS client between connect
- * and its ClientHello) is not taken for a silent flood socket: a flood that completes TLS
- * handshakes (peers that spoke) loses its oldest socket instead. Silence past the grace is
- * evicted first, as before. */
-static void test_young_silence_is_not_idleness(void)
+static int open_at(kos_connguard_t *g, kos_guard_entry_t *e, int64_t now)
+{
+        clock_ms = now;
+        return open4(g, e, "10.0.0.1", now);
+}
+
+static kos_connguard_t *silence_guard(kos_guard_entry_t *e, int n)
+{
+        memset(e, 0, sizeof(*e) * (size_t)n);
+        e_base = e;
+        for (int i = 0; i < 8; i++)
+                spoke_at[i] = -1;
+        n_evicted = 0;
+        kos_connguard_conf_t c = {
+            .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = last_byte};
+        return kos_connguard_new(&c);
+}
+
+/* A flood that completes TLS handshakes and then says nothing, against a client slow to send
+ * its ClientHello (a loaded node: 20 ms after connect): the socket silent longest goes, not
+ * the one that has not spoken yet. Once the client has spoken it is spared again for as long
+ * as its silences are shorter than the flood's. (Before: never-spoken ranked first after a
+ * 10 ms grace, and the probe was evicted here.) */
+static void test_longest_silence_goes_first(void)
+{
+        kos_guard_entry_t e[8];
+        kos_connguard_t *g = silence_guard(e, 8);
+        open_at(g, &e[0], 0);   /* the flood's */
+        spoke_at[0] = 2;        /* its handshake, then nothing */
+        open_at(g, &e[1], 100); /* a probe, no ClientHello yet */
+        CHECK_INT(open_at(g, &e[2], 120), 1);
+        CHECK(was_evicted(&e[0]) && !was_evicted(&e[1]));
+        spoke_at[2] = 122; /* the flood's next handshake */
+        spoke_at[1] = 125; /* the probe's ClientHello, at last */
+        CHECK_INT(open_at(g, &e[3], 140), 1);
+        CHECK(was_evicted(&e[2]) && !was_evicted(&e[1]));
+        /* a probe that then stalls for good is the stalest in its turn */
+        spoke_at[3] = 142;
+        CHECK_INT(open_at(g, &e[4], 1000), 1);
+        CHECK(was_evicted(&e[1]) && !was_evicted(&e[3]));
+        for (int i = 0; i < 8; i++)
+                kos_connguard_close(g, &e[i]);
+        kos_connguard_destroy(g);
+}
+
+/* Silent since connect, with no activity callback: the oldest goes (TCP floods). */
+static void test_silence_without_callback_is_age(void)
 {
         kos_guard_entry_t e[4];
         memset(e, 0, sizeof(e));
-        n_evicted = 0;
-        kos_connguard_conf_t c = {
-            .max_per_address = 2, .max_untrusted = 10, .evict = on_evict, .activity = spoke_only};
-        kos_connguard_t *g = kos_connguard_new(&c);
-        open4(g, &e[0], "10.0.0.1", 0);   /* the flood's, handshake done */
-        open4(g, &e[1], "10.0.0.1", 100); /* a probe, connected 1 ms ago */
-        spoke = &e[0];
-        CHECK_INT(open4(g, &e[2], "10.0.0.1", 101), 1);
+        kos_connguard_t *g = guard(2, 10, 0);
+        open4(g, &e[0], "10.0.0.1", 5);
+        open4(g, &e[1], "10.0.0.1", 5); /* the same millisecond: list order decides */
+        CHECK_INT(open4(g, &e[2], "10.0.0.1", 6), 1);
         CHECK(was_evicted(&e[0]) && !was_evicted(&e[1]));
-        /* the same probe silent for a second: now it is the idle one */
-        spoke = &e[2];
-        CHECK_INT(open4(g, &e[3], "10.0.0.1", 1100), 1);
-        CHECK(was_evicted(&e[1]) && !was_evicted(&e[2]));
-        spoke = NULL;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 3; i++)
                 kos_connguard_close(g, &e[i]);
         kos_connguard_destroy(g);
 }
@@ -280,7 +319,8 @@ int main(void)
         test_total_bound_takes_the_oldest_anywhere();
         test_pending_timeout();
         test_talking_peer_is_spared();
-        test_young_silence_is_not_idleness();
+        test_longest_silence_goes_first();
+        test_silence_without_callback_is_age();
         test_address_forms();
         return check_result("connguard");
 }
