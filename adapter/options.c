@@ -110,7 +110,7 @@ static const flag_row_t rows[] = {
     {OPT_MAX_CONN, 0, "max-connections", "N", "all connections (default 1000)"},
     {OPT_MAX_CONN_ADDR, 0, "max-connections-per-address", "N",
      "connections from one address not (yet) proven to be\n"
-     "the front proxy; past it the oldest idle one is closed\n(default 32)"},
+     "the front proxy; past it the idle one silent longest is\nclosed (default 32)"},
     {OPT_MAX_UNTRUSTED, 0, "max-untrusted-connections", "N",
      "the same, all addresses (default 500)"},
     {OPT_HANDSHAKE_TIMEOUT, 0, "tls-handshake-timeout", "DUR",
