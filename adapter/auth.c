@@ -1,6 +1,7 @@
 /* Request authentication from the TLS peer certificate and front-proxy headers (auth.h).
  * Every rule cites the k8s.io/apiserver v0.37.2 (or Go crypto/x509) function it copies. */
 #include "auth.h"
+#include "xalloc.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -20,16 +21,10 @@
 
 /* ---- string lists ----------------------------------------------------------------------- */
 
-int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len)
+void kos_strlist_add(kos_strlist_t *l, const char *s, size_t len)
 {
-        char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        l->v = v;
-        if (!(v[l->n] = strndup(s, len)))
-                return -1;
-        l->n++;
-        return 0;
+        l->v = kos_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+        l->v[l->n++] = kos_xstrndup(s, len);
 }
 
 void kos_strlist_clear(kos_strlist_t *l)
@@ -41,15 +36,11 @@ void kos_strlist_clear(kos_strlist_t *l)
         l->n = 0;
 }
 
-int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
+void kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src)
 {
         memset(dst, 0, sizeof(*dst));
         for (size_t i = 0; i < src->n; i++)
-                if (kos_strlist_add(dst, src->v[i], strlen(src->v[i])) == -1) {
-                        kos_strlist_clear(dst);
-                        return -1;
-                }
-        return 0;
+                kos_strlist_add(dst, src->v[i], strlen(src->v[i]));
 }
 
 /* pflag's stringSlice.Set reads its value with encoding/csv (readAsCSV): one record, ','
@@ -61,11 +52,7 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
         if (!*value)
                 return 0; /* readAsCSV("") is an empty slice */
         const char *p = value;
-        char *field = malloc(strlen(value) + 1);
-        if (!field) {
-                snprintf(errstr, errstr_size, "%s: out of memory", flag);
-                return -1;
-        }
+        char *field = kos_xmalloc(strlen(value) + 1);
         for (;;) {
                 size_t n = 0;
                 if (*p == '"') {
@@ -111,10 +98,7 @@ int kos_strlist_parse_flag(kos_strlist_t *l, const char *flag, const char *value
                         snprintf(errstr, errstr_size, "empty value in \"%s\"", flag + 2);
                         goto fail;
                 }
-                if (kos_strlist_add(l, field, n) == -1) {
-                        snprintf(errstr, errstr_size, "%s: out of memory", flag);
-                        goto fail;
-                }
+                kos_strlist_add(l, field, n);
                 if (!*p)
                         break;
                 p++; /* ',' */
@@ -126,16 +110,12 @@ fail:
         return -1;
 }
 
-int kos_auth_conf_defaults(kos_auth_conf_t *c)
+void kos_auth_conf_defaults(kos_auth_conf_t *c)
 {
         memset(c, 0, sizeof(*c));
-        if (kos_strlist_add(&c->requestheader_username_headers, "x-remote-user", 13) ||
-            kos_strlist_add(&c->requestheader_group_headers, "x-remote-group", 14) ||
-            kos_strlist_add(&c->requestheader_extra_headers_prefix, "x-remote-extra-", 15)) {
-                kos_auth_conf_clear(c);
-                return -1;
-        }
-        return 0;
+        kos_strlist_add(&c->requestheader_username_headers, "x-remote-user", 13);
+        kos_strlist_add(&c->requestheader_group_headers, "x-remote-group", 14);
+        kos_strlist_add(&c->requestheader_extra_headers_prefix, "x-remote-extra-", 15);
 }
 
 void kos_auth_conf_clear(kos_auth_conf_t *c)
@@ -165,82 +145,54 @@ void kos_identity_clear(kos_identity_t *id)
         memset(id, 0, sizeof(*id));
 }
 
-int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
+void kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid)
 {
-        char *u = strdup(user);
-        char *d = uid ? strdup(uid) : NULL;
-        if (!u || (uid && !d)) {
-                free(u);
-                free(d);
-                return -1;
-        }
+        char *u = kos_xstrdup(user);
+        char *d = uid ? kos_xstrdup(uid) : NULL;
         free(id->user);
         free(id->uid);
         id->user = u;
         id->uid = d;
-        return 0;
 }
 
-int kos_identity_add_group(kos_identity_t *id, const char *group)
+void kos_identity_add_group(kos_identity_t *id, const char *group)
 {
-        char **g = realloc(id->groups, (id->n_groups + 1) * sizeof(*g));
-        if (!g)
-                return -1;
-        id->groups = g;
-        if (!(g[id->n_groups] = strdup(group)))
-                return -1;
-        id->n_groups++;
-        return 0;
+        id->groups = kos_xrealloc(id->groups, (id->n_groups + 1) * sizeof(*id->groups));
+        id->groups[id->n_groups++] = kos_xstrdup(group);
 }
 
-int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value)
+void kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value)
 {
         kos_extra_t *e = NULL;
         for (size_t i = 0; i < id->n_extra && !e; i++)
                 if (id->extra[i].key_len == key_len && memcmp(id->extra[i].key, key, key_len) == 0)
                         e = &id->extra[i];
         if (!e) {
-                kos_extra_t *x = realloc(id->extra, (id->n_extra + 1) * sizeof(*x));
-                if (!x)
-                        return -1;
-                id->extra = x;
-                e = &x[id->n_extra];
+                id->extra = kos_xrealloc(id->extra, (id->n_extra + 1) * sizeof(*id->extra));
+                e = &id->extra[id->n_extra];
                 memset(e, 0, sizeof(*e));
-                if (!(e->key = malloc(key_len + 1)))
-                        return -1;
+                e->key = kos_xmalloc(key_len + 1); /* the key may hold a NUL byte */
                 memcpy(e->key, key, key_len);
                 e->key[key_len] = '\0';
                 e->key_len = key_len;
                 id->n_extra++;
         }
-        char **v = realloc(e->values, (e->n_values + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        e->values = v;
-        if (!(v[e->n_values] = strdup(value)))
-                return -1;
-        e->n_values++;
-        return 0;
+        e->values = kos_xrealloc(e->values, (e->n_values + 1) * sizeof(*e->values));
+        e->values[e->n_values++] = kos_xstrdup(value);
 }
 
-int kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src)
+void kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src)
 {
         memset(dst, 0, sizeof(*dst));
-        if (src->user && kos_identity_set_user(dst, src->user, src->uid) == -1)
-                goto fail;
+        if (src->user)
+                kos_identity_set_user(dst, src->user, src->uid);
         for (size_t i = 0; i < src->n_groups; i++)
-                if (kos_identity_add_group(dst, src->groups[i]) == -1)
-                        goto fail;
+                kos_identity_add_group(dst, src->groups[i]);
         for (size_t i = 0; i < src->n_extra; i++)
                 for (size_t j = 0; j < src->extra[i].n_values; j++)
-                        if (kos_identity_add_extra(dst, src->extra[i].key, src->extra[i].key_len,
-                                                   src->extra[i].values[j]) == -1)
-                                goto fail;
+                        kos_identity_add_extra(dst, src->extra[i].key, src->extra[i].key_len,
+                                               src->extra[i].values[j]);
         memcpy(dst->via, src->via, sizeof(dst->via));
-        return 0;
-fail:
-        kos_identity_clear(dst);
-        return -1;
 }
 
 /* ---- settings --------------------------------------------------------------------------- */
@@ -255,7 +207,9 @@ typedef struct trust_s {
 } trust_t;
 
 struct kos_auth_s {
-        pthread_rwlock_t lock; /* readers: requests; writer: kos_auth_update */
+        /* readers: requests; writer: kos_auth_update. A pointer: readers take it through a const
+         * kos_auth_t. */
+        pthread_rwlock_t *lock;
         trust_t *t;
         kos_token_review_fn review;
         void *review_opaque;
@@ -274,10 +228,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
                 if (!(pem = kos_read_file(path, 4u << 20, &len, errstr, errstr_size)))
                         return -1;
         } else {
-                if (!(pem = strdup(pem_text))) {
-                        snprintf(errstr, errstr_size, "%s: out of memory", what);
-                        return -1;
-                }
+                pem = kos_xstrdup(pem_text);
                 len = strlen(pem);
                 path = what;
         }
@@ -296,12 +247,7 @@ static int load_ca(trust_t *a, const char *path, const char *pem_text, const cha
                 return -1;
         }
         size_t old = a->trust_pem ? strlen(a->trust_pem) : 0;
-        char *all = realloc(a->trust_pem, old + len + 2);
-        if (!all) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                free(pem);
-                return -1;
-        }
+        char *all = kos_xrealloc(a->trust_pem, old + len + 2);
         a->trust_pem = all;
         memcpy(all + old, pem, len);
         all[old + len] = '\n';
@@ -328,11 +274,7 @@ static void trust_free(trust_t *a)
 
 static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_size)
 {
-        trust_t *a = calloc(1, sizeof(*a));
-        if (!a) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        trust_t *a = kos_xcalloc(1, sizeof(*a));
         if ((c->requestheader_client_ca_file || c->requestheader_client_ca_pem) &&
             load_ca(a, c->requestheader_client_ca_file, c->requestheader_client_ca_pem,
                     "requestheader-client-ca-file", &a->rh_ca, errstr, errstr_size) == -1)
@@ -341,14 +283,12 @@ static trust_t *trust_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_
             load_ca(a, c->client_ca_file, c->client_ca_pem, "client-ca-file", &a->client_ca, errstr,
                     errstr_size) == -1)
                 goto fail;
-        if (kos_strlist_copy(&a->allowed, &c->requestheader_allowed_names) ||
-            kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers) ||
-            kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers) ||
-            kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix) ||
-            (!a->trust_pem && !(a->trust_pem = calloc(1, 1)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        kos_strlist_copy(&a->allowed, &c->requestheader_allowed_names);
+        kos_strlist_copy(&a->user_hdrs, &c->requestheader_username_headers);
+        kos_strlist_copy(&a->group_hdrs, &c->requestheader_group_headers);
+        kos_strlist_copy(&a->extra_prefixes, &c->requestheader_extra_headers_prefix);
+        if (!a->trust_pem)
+                a->trust_pem = kos_xcalloc(1, 1);
         a->gen = atomic_fetch_add(&generations, 1) + 1;
         return a;
 fail:
@@ -361,13 +301,9 @@ kos_auth_t *kos_auth_new(const kos_auth_conf_t *c, char *errstr, size_t errstr_s
         trust_t *t = trust_new(c, errstr, errstr_size);
         if (!t)
                 return NULL;
-        kos_auth_t *a = calloc(1, sizeof(*a));
-        if (!a) {
-                trust_free(t);
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
-        pthread_rwlock_init(&a->lock, NULL);
+        kos_auth_t *a = kos_xcalloc(1, sizeof(*a));
+        a->lock = kos_xmalloc(sizeof(*a->lock));
+        pthread_rwlock_init(a->lock, NULL);
         a->t = t;
         return a;
 }
@@ -377,10 +313,10 @@ int kos_auth_update(kos_auth_t *a, const kos_auth_conf_t *c, char *errstr, size_
         trust_t *t = trust_new(c, errstr, errstr_size);
         if (!t)
                 return -1;
-        pthread_rwlock_wrlock(&a->lock);
+        pthread_rwlock_wrlock(a->lock);
         trust_t *old = a->t;
         a->t = t;
-        pthread_rwlock_unlock(&a->lock);
+        pthread_rwlock_unlock(a->lock);
         trust_free(old);
         return 0;
 }
@@ -396,25 +332,26 @@ void kos_auth_destroy(kos_auth_t *a)
         if (!a)
                 return;
         trust_free(a->t);
-        pthread_rwlock_destroy(&a->lock);
+        pthread_rwlock_destroy(a->lock);
+        free(a->lock);
         free(a);
 }
 
 char *kos_auth_trust_pem(const kos_auth_t *a, uint64_t *generation)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
-        char *pem = strdup(a->t->trust_pem);
+        pthread_rwlock_rdlock(a->lock);
+        char *pem = kos_xstrdup(a->t->trust_pem);
         if (generation)
                 *generation = a->t->gen;
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return pem;
 }
 
 uint64_t kos_auth_generation(const kos_auth_t *a)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_rdlock(a->lock);
         uint64_t g = a->t->gen;
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return g;
 }
 
@@ -477,12 +414,8 @@ static int utf8_valid(const unsigned char *s, size_t n)
  * closed side of that difference). */
 static char *asn1_string(unsigned long tag, const unsigned char *v, size_t n, const char **why)
 {
-        char *out = malloc(n * 3 + 1);
+        char *out = kos_xmalloc(n * 3 + 1);
         size_t k = 0;
-        if (!out) {
-                *why = "out of memory";
-                return NULL;
-        }
         switch (tag) {
         case 20: /* T61String: read as Latin-1 */
                 for (size_t i = 0; i < n; i++)
@@ -581,13 +514,8 @@ struct kos_peer_cert_s {
 
 static int push(char ***v, size_t *n, char *s)
 {
-        char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
-        if (!nv) {
-                free(s);
-                return -1;
-        }
-        *v = nv;
-        nv[(*n)++] = s;
+        *v = kos_xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[(*n)++] = s;
         return 0;
 }
 
@@ -653,9 +581,7 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
 {
         if (n == 0)
                 return NULL;
-        kos_peer_cert_t *pc = calloc(1, sizeof(*pc));
-        if (!pc)
-                return NULL;
+        kos_peer_cert_t *pc = kos_xcalloc(1, sizeof(*pc));
         pc->not_before = INT64_MIN;
         pc->not_after = INT64_MAX;
         if (n > MAX_CHAIN)
@@ -665,7 +591,8 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
                         snprintf(pc->bad, sizeof(pc->bad), "out of memory");
                         return pc;
                 }
-                gnutls_datum_t d = {(unsigned char *)der[i], (unsigned)der_len[i]};
+                /* gnutls_datum_t is not const; the import only reads it. */
+                gnutls_datum_t d = {(unsigned char *)(uintptr_t)der[i], (unsigned)der_len[i]};
                 if (gnutls_x509_crt_import(pc->chain[pc->n], &d, GNUTLS_X509_FMT_DER) < 0) {
                         gnutls_x509_crt_deinit(pc->chain[pc->n]);
                         snprintf(pc->bad, sizeof(pc->bad),
@@ -681,12 +608,12 @@ kos_peer_cert_t *kos_peer_cert_new(const void *const *der, const size_t *der_len
                 pc->n++;
         }
         read_subject(pc);
-        if (!pc->cn && !(pc->cn = strdup("")))
-                snprintf(pc->bad, sizeof(pc->bad), "out of memory");
+        if (!pc->cn)
+                pc->cn = kos_xstrdup("");
         /* CommonNameUserConversion: credential id = X509SHA256=<hex of the leaf's DER> */
         unsigned char fp[32];
         size_t fp_len = sizeof(fp);
-        gnutls_datum_t leaf = {(unsigned char *)der[0], (unsigned)der_len[0]};
+        gnutls_datum_t leaf = {(unsigned char *)(uintptr_t)der[0], (unsigned)der_len[0]};
         if (gnutls_fingerprint(GNUTLS_DIG_SHA256, &leaf, fp, &fp_len) == 0) {
                 int k = snprintf(pc->credential_id, sizeof(pc->credential_id), "X509SHA256=");
                 for (size_t i = 0; i < fp_len; i++)
@@ -852,14 +779,14 @@ static void verify_locked(const trust_t *t, kos_peer_cert_t *pc)
 
 const kos_peer_t *kos_auth_check_peer(const kos_auth_t *a, kos_peer_cert_t *pc, int64_t now_s)
 {
-        pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_rdlock(a->lock);
         const trust_t *t = a->t;
         /* Go verifies on every request; the result can only differ when the CAs or the time
          * relative to the chain's validity did. */
         if (!(pc->cached && pc->gen == t->gen && now_s >= pc->valid_from &&
               now_s <= pc->valid_until))
                 verify_locked(t, pc);
-        pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+        pthread_rwlock_unlock(a->lock);
         return &pc->peer;
 }
 
@@ -880,15 +807,15 @@ static const char *bearer_token(const kos_header_t *hdrs, size_t n_hdrs)
 
 /* group.AuthenticatedGroupAdder: system:authenticated unless the user is system:anonymous or
  * already in system:authenticated / system:unauthenticated. */
-static int add_authenticated(kos_identity_t *id)
+static void add_authenticated(kos_identity_t *id)
 {
         if (strcmp(id->user, "system:anonymous") == 0)
-                return 0;
+                return;
         for (size_t i = 0; i < id->n_groups; i++)
                 if (strcmp(id->groups[i], "system:authenticated") == 0 ||
                     strcmp(id->groups[i], "system:unauthenticated") == 0)
-                        return 0;
-        return kos_identity_add_group(id, "system:authenticated");
+                        return;
+        kos_identity_add_group(id, "system:authenticated");
 }
 
 static int hexval(char c)
@@ -907,12 +834,7 @@ static int hexval(char c)
 static char *extra_key(const char *raw, size_t *len)
 {
         size_t n = strlen(raw);
-        char *low = malloc(n + 1), *out = malloc(n + 1);
-        if (!low || !out) {
-                free(low);
-                free(out);
-                return NULL;
-        }
+        char *low = kos_xmalloc(n + 1), *out = kos_xmalloc(n + 1);
         for (size_t i = 0; i <= n; i++) {
                 unsigned char c = (unsigned char)raw[i];
                 low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -949,7 +871,7 @@ static int prefix_ci(const char *s, const char *prefix)
 }
 
 /* requestHeaderAuthRequestHandler.AuthenticateRequest. 1 identified, 0 no user header (no
- * opinion), -1 out of memory. */
+ * opinion). */
 static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size_t n_hdrs,
                                 kos_identity_t *id)
 {
@@ -965,14 +887,13 @@ static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size
                         }
         if (!user)
                 return 0;
-        if (kos_identity_set_user(id, user, NULL) == -1)
-                return -1;
+        kos_identity_set_user(id, user, NULL);
         /* allHeaderValues: every non-empty line of every group header name, in name order */
         for (size_t g = 0; g < t->group_hdrs.n; g++)
                 for (size_t i = 0; i < n_hdrs; i++)
                         if (strcasecmp(hdrs[i].name, t->group_hdrs.v[g]) == 0 && hdrs[i].value &&
-                            hdrs[i].value[0] && kos_identity_add_group(id, hdrs[i].value) == -1)
-                                return -1;
+                            hdrs[i].value[0])
+                                kos_identity_add_group(id, hdrs[i].value);
         /* newExtra: every line (empty ones too) of every header with a configured prefix */
         for (size_t p = 0; p < t->extra_prefixes.n; p++) {
                 const char *prefix = t->extra_prefixes.v[p];
@@ -981,33 +902,25 @@ static int front_proxy_identity(const trust_t *t, const kos_header_t *hdrs, size
                                 continue;
                         size_t klen;
                         char *key = extra_key(hdrs[i].name + strlen(prefix), &klen);
-                        int rc = key ? kos_identity_add_extra(id, key, klen,
-                                                              hdrs[i].value ? hdrs[i].value : "")
-                                     : -1;
+                        kos_identity_add_extra(id, key, klen, hdrs[i].value ? hdrs[i].value : "");
                         free(key);
-                        if (rc == -1)
-                                return -1;
                 }
         }
         snprintf(id->via, sizeof(id->via), "front-proxy");
         return 1;
 }
 
-static int client_identity(const kos_peer_t *peer, kos_identity_t *id)
+static void client_identity(const kos_peer_t *peer, kos_identity_t *id)
 {
         /* (a hand-made peer may leave the optional strings NULL) */
         const char *uid = peer->uid && peer->uid[0] ? peer->uid : NULL;
-        if (kos_identity_set_user(id, peer->cn ? peer->cn : "", uid) == -1)
-                return -1;
+        kos_identity_set_user(id, peer->cn ? peer->cn : "", uid);
         for (size_t i = 0; i < peer->n_orgs; i++)
-                if (kos_identity_add_group(id, peer->orgs[i]) == -1)
-                        return -1;
-        if (peer->credential_id && peer->credential_id[0] &&
-            kos_identity_add_extra(id, CREDENTIAL_ID_KEY, strlen(CREDENTIAL_ID_KEY),
-                                   peer->credential_id) == -1)
-                return -1;
+                kos_identity_add_group(id, peer->orgs[i]);
+        if (peer->credential_id && peer->credential_id[0])
+                kos_identity_add_extra(id, CREDENTIAL_ID_KEY, strlen(CREDENTIAL_ID_KEY),
+                                       peer->credential_id);
         snprintf(id->via, sizeof(id->via), "client-cert");
-        return 0;
 }
 
 int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_header_t *hdrs,
@@ -1023,21 +936,18 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
         msg[0] = '\0';
         /* unionauth: front proxy, client certificate, then the bearer token */
         if (peer->kind == KOS_PEER_FRONT_PROXY) {
-                pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+                pthread_rwlock_rdlock(a->lock);
                 rc = front_proxy_identity(a->t, hdrs, n_hdrs, id);
                 const char *first = a->t->user_hdrs.n ? a->t->user_hdrs.v[0] : "(none)";
                 if (rc == 0)
                         snprintf(msg, msg_size, "front-proxy request without a %s header", first);
-                pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+                pthread_rwlock_unlock(a->lock);
                 if (rc == 1)
                         goto authenticated;
-                if (rc == -1)
-                        goto oom;
                 kos_identity_clear(id);
         }
         if (peer->kind == KOS_PEER_CLIENT || peer->also_client) {
-                if (client_identity(peer, id) == -1)
-                        goto oom;
+                client_identity(peer, id);
                 goto authenticated;
         }
         /* a certificate that proved nothing leaves the token its chance, as unionauth does */
@@ -1062,10 +972,6 @@ int kos_auth_identify(const kos_auth_t *a, const kos_peer_t *peer, const kos_hea
                          peer->reason[0] ? peer->reason : "no client certificate or token");
         return -1;
 authenticated:
-        if (add_authenticated(id) == 0)
-                return 0;
-oom:
-        kos_identity_clear(id);
-        snprintf(msg, msg_size, "out of memory");
-        return -1;
+        add_authenticated(id);
+        return 0;
 }

@@ -9,7 +9,7 @@
  *    groups = O, uid = the UID attribute, extra credential-id = X509SHA256=<hex>
  *    (pkg/authentication/request/x509/x509.go CommonNameUserConversion);
  *  - otherwise an `Authorization: Bearer` token is checked by a reviewer callback
- *    (TokenReview, kauthz.c);
+ *    (TokenReview, authz.c);
  *  - anything else is anonymous: 401 except for the health paths.
  * The certificate subject is read as Go's crypto/x509 reads it (pkix.Name.FillFromRDNSequence:
  * the LAST CN in DER order, every O in DER order, multi-valued RDNs flattened; a value that is
@@ -20,7 +20,7 @@
  * No identity part has a fixed size: names, groups and extras are as long and as many as the
  * request head (libmicrohttpd's memory limit) or the TokenReview answer allows.
  * X-Remote-* headers of a request that did not come through the front proxy are ignored.
- * Authorization (SubjectAccessReview) is kauthz.c's job. */
+ * Authorization (SubjectAccessReview) is authz.c's job. */
 #ifndef KOS_AUTH_H
 #define KOS_AUTH_H
 
@@ -34,11 +34,11 @@ typedef struct {
         size_t n;
 } kos_strlist_t;
 
-/* 0, or -1 when out of memory. */
-int kos_strlist_add(kos_strlist_t *l, const char *s, size_t len);
+/* Appends a copy of len bytes of s. */
+void kos_strlist_add(kos_strlist_t *l, const char *s, size_t len);
 void kos_strlist_clear(kos_strlist_t *l);
-/* Deep copy into dst (overwritten). -1 when out of memory (dst empty). */
-int kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src);
+/* Deep copy into dst (overwritten). */
+void kos_strlist_copy(kos_strlist_t *dst, const kos_strlist_t *src);
 /* Appends the items of one flag value as pflag's StringSlice reads it (encoding/csv, one
  * record: fields split on ',', no trimming, "quoted, fields" with "" for a quote; "" is no
  * item) and refuses whitespace-only items as DelegatingAuthenticationOptions.Validate does.
@@ -85,14 +85,14 @@ typedef struct {
 
 /* Frees what id holds and zeroes it. A zeroed kos_identity_t needs no init. */
 void kos_identity_clear(kos_identity_t *id);
-/* Deep copy into a zeroed dst. -1 when out of memory (dst cleared). */
-int kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src);
-/* Appends a group (duplicates are kept, as k8s keeps them). -1 when out of memory. */
-int kos_identity_add_group(kos_identity_t *id, const char *group);
-/* Appends value to the extra key (created if new). -1 when out of memory. */
-int kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value);
-/* Sets user (and uid when not NULL). -1 when out of memory. */
-int kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid);
+/* Deep copy into dst (overwritten). */
+void kos_identity_copy(kos_identity_t *dst, const kos_identity_t *src);
+/* Appends a group (duplicates are kept, as k8s keeps them). */
+void kos_identity_add_group(kos_identity_t *id, const char *group);
+/* Appends value to the extra key (created if new). */
+void kos_identity_add_extra(kos_identity_t *id, const char *key, size_t key_len, const char *value);
+/* Sets user (and uid when not NULL). */
+void kos_identity_set_user(kos_identity_t *id, const char *user, const char *uid);
 
 typedef struct {
         const char *name;
@@ -113,8 +113,8 @@ typedef struct {
 } kos_auth_conf_t;
 
 /* The flag defaults of k8s.io/apiserver NewDelegatingAuthenticationOptions: username header
- * x-remote-user, group header x-remote-group, extra prefix x-remote-extra-; no CA. -1 OOM. */
-int kos_auth_conf_defaults(kos_auth_conf_t *c);
+ * x-remote-user, group header x-remote-group, extra prefix x-remote-extra-; no CA. */
+void kos_auth_conf_defaults(kos_auth_conf_t *c);
 /* Frees the lists (not the borrowed strings). */
 void kos_auth_conf_clear(kos_auth_conf_t *c);
 

@@ -1,6 +1,7 @@
 /* Debug view rendering (see debugview.h). Built with jansson's _new setters so a failed
  * allocation anywhere leaves nothing behind. */
 #include "debugview.h"
+#include "xalloc.h"
 #include "derived.h"
 #include "groupparts.h"
 #include "rates.h"
@@ -37,7 +38,7 @@ static json_t *text_json(const char *s)
         if (j)
                 return j;
         size_t n = strlen(s) + 1;
-        char *buf = malloc(n);
+        char *buf = kos_xmalloc(n);
         if (!buf)
                 return NULL;
         kos_gp_printable(buf, n, s);

@@ -1,5 +1,6 @@
 /* Request pipeline: route → authenticate → authorize → provider → render (see dispatch.h). */
 #include "dispatch.h"
+#include "xalloc.h"
 #include "debugview.h"
 #include "derived.h"
 #include "rates.h"
@@ -45,7 +46,7 @@ static void status_body(kos_response_t *r, int code, const char *reason, const c
 
 static void text(kos_response_t *r, int status, const char *s)
 {
-        set_body(r, status, "text/plain; charset=utf-8", strdup(s), strlen(s));
+        set_body(r, status, "text/plain; charset=utf-8", kos_xstrdup(s), strlen(s));
 }
 
 static const char *last_error(const kos_dispatch_ctx_t *ctx, char *buf, size_t size)
@@ -159,7 +160,7 @@ static int data(const kos_dispatch_ctx_t *ctx, const kos_request_t *req, int64_t
         kos_snapshot_t *snap = kos_snapshot_current();
         kos_answer_t ans;
         char e[256];
-        kos_provider_answer_ex(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &x, &ans);
+        kos_provider_answer(ctx->pc, snap, now_ms, last_error(ctx, e, sizeof(e)), req, &x, &ans);
         if (pods)
                 kos_kube_pods_release(ctx->kube, pods);
         if (ans.status != 200) {
@@ -284,14 +285,14 @@ kos_dispatch_result_t kos_dispatch(const kos_dispatch_ctx_t *ctx, const char *me
                 char v[256];
                 snprintf(v, sizeof(v), "{\"gitVersion\":\"%s\",\"major\":\"0\",\"minor\":\"1\"}",
                          ctx->version ? ctx->version : "unknown");
-                set_body(r, 200, "application/json", strdup(v), strlen(v));
+                set_body(r, 200, "application/json", kos_xstrdup(v), strlen(v));
                 break;
         }
         case KOS_REQ_OPENAPI_V2:
-                set_body(r, 200, "application/json", strdup(openapi_v2), strlen(openapi_v2));
+                set_body(r, 200, "application/json", kos_xstrdup(openapi_v2), strlen(openapi_v2));
                 break;
         case KOS_REQ_OPENAPI_V3:
-                set_body(r, 200, "application/json", strdup(openapi_v3), strlen(openapi_v3));
+                set_body(r, 200, "application/json", kos_xstrdup(openapi_v3), strlen(openapi_v3));
                 break;
         case KOS_REQ_APIS:
                 b = kos_render_api_group_list(&len);
@@ -356,10 +357,7 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
                         return;
                 }
                 size_t cap = (b->cap + (size_t)n + 1) * 2;
-                char *nb = realloc(b->buf, cap);
-                if (!nb)
-                        return;
-                b->buf = nb;
+                b->buf = kos_xrealloc(b->buf, cap);
                 b->cap = cap;
         }
 }

@@ -11,13 +11,13 @@
  * Clients see kube-apiserver's generic wording for 401 and 500 (the details go to the log,
  * rate-limited); a 403 names the user and the verb, as kube-apiserver's does.
  * Thread notes: kos_dispatch runs on any HTTP worker thread at once; ctx is read-only, the
- * caches behind it (kauthz.c, kube.c) lock themselves. */
+ * caches behind it (authz.c, kube.c) lock themselves. */
 #ifndef KOS_DISPATCH_H
 #define KOS_DISPATCH_H
 
 #include "auth.h"
 #include "fact.h"
-#include "kauthz.h"
+#include "authz.h"
 #include "kube.h"
 #include "lag.h"
 #include "provider.h"

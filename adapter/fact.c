@@ -1,5 +1,6 @@
 /* Fact descriptions (see fact.h). */
 #include "fact.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,21 +8,9 @@
 kos_fact_t *kos_fact_new(const char *kind, const char *key_text, const char *method,
                          const char *path, json_t *body, kos_fact_store_fn store, void *owner)
 {
-        kos_fact_t *f = calloc(1, sizeof(*f));
-        size_t n = strlen(kind) + strlen(key_text) + 2;
-        if (f)
-                f->key = malloc(n);
-        if (f)
-                f->path = strdup(path);
-        if (!f || !f->key || !f->path) {
-                if (f) {
-                        free(f->key);
-                        free(f->path);
-                }
-                free(f);
-                json_decref(body);
-                return NULL;
-        }
+        kos_fact_t *f = kos_xcalloc(1, sizeof(*f));
+        f->key = kos_xmalloc(strlen(kind) + strlen(key_text) + 2);
+        f->path = kos_xstrdup(path);
         strcpy(f->key, kind);
         strcat(f->key, "\n");
         strcat(f->key, key_text);

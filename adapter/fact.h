@@ -1,6 +1,6 @@
 /* A fact the request path needs from kube-apiserver and does not have yet: a TokenReview, a
  * SubjectAccessReview, a namespace's pods, a workload's annotations. The module that found it
- * missing (kauthz.c, kube.c) describes here the call that fetches it and how to keep the
+ * missing (authz.c, kube.c) describes here the call that fetches it and how to keep the
  * answer where its next lookup finds it; fetch.c makes the call once per key, however many
  * requests wait for it, and wakes them all. */
 #ifndef KOS_FACT_H
@@ -29,8 +29,8 @@ struct kos_fact_s {
         int ttl_ms;  /* the owner's cache lifetime for this answer */
 };
 
-/* @returns a new fact (free with kos_fact_free) or NULL when out of memory; takes ownership
- * of body (also on failure). kind and key_text are copied into key. */
+/* @returns a new fact (free with kos_fact_free); takes ownership of body. kind and key_text are
+ * copied into key. */
 kos_fact_t *kos_fact_new(const char *kind, const char *key_text, const char *method,
                          const char *path, json_t *body, kos_fact_store_fn store, void *owner);
 void kos_fact_free(kos_fact_t *f);

@@ -1,5 +1,6 @@
 /* Coalesced, concurrent fetching of facts over one curl multi (see fetch.h). */
 #include "fetch.h"
+#include "xalloc.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -33,7 +34,6 @@ struct kos_fetch_s {
         flight_t *flights;    /* queued and running, oldest first */
         int running;
         int closed, stop;
-        atomic_ullong calls;
 };
 
 static void flight_free(flight_t *fl)
@@ -74,7 +74,6 @@ static void start_queued(kos_fetch_t *f)
                 }
                 curl_multi_add_handle(f->multi, kos_kube_req_handle(fl->req));
                 f->running++;
-                atomic_fetch_add(&f->calls, 1);
         }
 }
 
@@ -126,10 +125,10 @@ static void *fetch_main(void *arg)
 
 kos_fetch_t *kos_fetch_new(kos_kube_t *kube, int max_inflight, char *errstr, size_t errstr_size)
 {
-        kos_fetch_t *f = calloc(1, sizeof(*f));
-        if (!f || !(f->multi = curl_multi_init())) {
+        kos_fetch_t *f = kos_xcalloc(1, sizeof(*f));
+        if (!(f->multi = curl_multi_init())) {
                 free(f);
-                snprintf(errstr, errstr_size, "out of memory");
+                snprintf(errstr, errstr_size, "curl_multi_init failed");
                 return NULL;
         }
         f->kube = kube;
@@ -156,22 +155,11 @@ int kos_fetch_wait(kos_fetch_t *f, kos_fact_t *fact, kos_fetch_wake_fn wake, voi
         for (; fl && strcmp(fl->fact->key, fact->key) != 0; fl = fl->next)
                 last = fl;
         int is_new = !fl;
-        if (is_new && !(fl = calloc(1, sizeof(*fl)))) {
-                pthread_mutex_unlock(&f->lock);
-                kos_fact_free(fact);
-                return -1;
-        }
+        if (is_new)
+                fl = kos_xcalloc(1, sizeof(*fl));
         if (fl->n_waiters == fl->cap_waiters) {
                 size_t cap = fl->cap_waiters ? 2 * fl->cap_waiters : 4;
-                waiter_t *w = realloc(fl->waiters, cap * sizeof(*w));
-                if (!w) {
-                        pthread_mutex_unlock(&f->lock);
-                        if (is_new)
-                                free(fl);
-                        kos_fact_free(fact);
-                        return -1;
-                }
-                fl->waiters = w;
+                fl->waiters = kos_xrealloc(fl->waiters, cap * sizeof(*fl->waiters));
                 fl->cap_waiters = cap;
         }
         fl->waiters[fl->n_waiters++] = (waiter_t){wake, arg};
@@ -244,9 +232,4 @@ void kos_fetch_destroy(kos_fetch_t *f)
         curl_multi_cleanup(f->multi);
         pthread_mutex_destroy(&f->lock);
         free(f);
-}
-
-uint64_t kos_fetch_calls(kos_fetch_t *f)
-{
-        return f ? atomic_load(&f->calls) : 0;
 }

@@ -32,7 +32,4 @@ void kos_fetch_close(kos_fetch_t *f);
 /* Closes, stops the thread, drops calls in flight (nothing stored). NULL is a no-op. */
 void kos_fetch_destroy(kos_fetch_t *f);
 
-/* Calls made to the apiserver so far (for /metrics and tests). */
-uint64_t kos_fetch_calls(kos_fetch_t *f);
-
 #endif

@@ -3,6 +3,7 @@
  * million entries (the broker only bounds the group's record at about 1 MB), so nothing may
  * scan the list per entry or allocate by the largest partition number it names. */
 #include "groupparts.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,9 +106,7 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
 {
         if (n == 0)
                 return 0;
-        const kos_gp_entry_t **ok = malloc(n * sizeof(*ok));
-        if (!ok)
-                return -1;
+        const kos_gp_entry_t **ok = kos_xmalloc(n * sizeof(*ok));
         size_t n_ok = 0;
         for (size_t i = 0; i < n; i++) {
                 if (valid(topics, &in[i]))
@@ -122,13 +121,7 @@ long kos_group_parts_build(const kos_topic_counts_t *topics, const kos_gp_entry_
                 const kos_gp_entry_t *e = ok[i];
                 kos_part_lag_t *p = &out[k];
                 memset(p, 0, sizeof(*p));
-                p->topic = strdup(e->topic);
-                if (!p->topic) {
-                        for (long j = 0; j < k; j++)
-                                free(out[j].topic);
-                        free(ok);
-                        return -1;
-                }
+                p->topic = kos_xstrdup(e->topic);
                 p->partition = e->partition;
                 p->committed = KOS_OFFSET_UNKNOWN;
                 p->end = KOS_OFFSET_UNKNOWN;
@@ -176,9 +169,7 @@ int kos_group_parts_attribute(kos_part_lag_t *parts, size_t n)
         }
         if (!unassigned || !assigned)
                 return 0;
-        kos_part_lag_t **by = malloc(n * sizeof(*by));
-        if (!by)
-                return -1;
+        kos_part_lag_t **by = kos_xmalloc(n * sizeof(*by));
         for (size_t i = 0; i < n; i++)
                 by[i] = &parts[i];
         qsort(by, n, sizeof(*by), by_number_cmp);

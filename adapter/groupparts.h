@@ -2,7 +2,8 @@
  * offsets and its members' assignments. Group members write that metadata (any client can make
  * its group's leader hand out any topic, partition number and repeat, and the broker passes it
  * on unchecked), so every entry is checked against the topic's partition count before it is
- * used. Pure: plain arrays in and out, no Kafka, no locks; lag.c feeds it. */
+ * used. Pure: plain arrays in and out, no Kafka, no locks; lag.c feeds it on the refresh thread.
+ * Thread notes: no shared state; safe from any thread. */
 #ifndef KOS_GROUPPARTS_H
 #define KOS_GROUPPARTS_H
 

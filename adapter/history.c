@@ -2,6 +2,7 @@
  * the snapshot's (group, topic, partition) keys; each update walks the new snapshot, carries
  * over what it knew of each key and forgets the rest, so its size follows the cluster. */
 #include "history.h"
+#include "xalloc.h"
 #include "duration.h"
 #include "rates.h"
 
@@ -87,7 +88,7 @@ int kos_history_flag(kos_history_opts_t *o, const char *flag, const char *value,
 
 kos_history_t *kos_history_new(const kos_history_opts_t *opts)
 {
-        kos_history_t *h = calloc(1, sizeof(*h));
+        kos_history_t *h = kos_xcalloc(1, sizeof(*h));
         if (h)
                 h->opts = *opts;
         return h;
@@ -181,7 +182,7 @@ static int observe(const kos_history_opts_t *o, part_hist_t *ph, kos_part_lag_t 
                    int64_t wall_ms)
 {
         size_t cap = (size_t)o->status_window;
-        if (!ph->win && !(ph->win = calloc(cap, sizeof(*ph->win))))
+        if (!ph->win && !(ph->win = kos_xcalloc(cap, sizeof(*ph->win))))
                 return -1;
         int64_t committed = p->committed >= 0 ? p->committed : KOS_OFFSET_UNKNOWN;
         int owned = p->member >= 0;
@@ -207,7 +208,7 @@ static int observe(const kos_history_opts_t *o, part_hist_t *ph, kos_part_lag_t 
         p->stuck = ph->unchanged >= o->stuck_refreshes;
         free(p->window);
         p->n_window = 0;
-        if (!(p->window = malloc((ph->win_n ? ph->win_n : 1) * sizeof(*p->window))))
+        if (!(p->window = kos_xmalloc((ph->win_n ? ph->win_n : 1) * sizeof(*p->window))))
                 return -1;
         for (size_t i = 0; i < ph->win_n; i++)
                 p->window[i] = ph->win[(ph->win_head + i) % cap];
@@ -227,7 +228,7 @@ static int observe(const kos_history_opts_t *o, part_hist_t *ph, kos_part_lag_t 
 
 int kos_history_update(kos_history_t *h, kos_snapshot_t *s, int64_t mono_ms, int64_t wall_ms)
 {
-        group_hist_t *ng = calloc(s->n_groups ? s->n_groups : 1, sizeof(*ng));
+        group_hist_t *ng = kos_xcalloc(s->n_groups ? s->n_groups : 1, sizeof(*ng));
         size_t nn = 0;
         if (!ng)
                 goto oom;
@@ -235,8 +236,8 @@ int kos_history_update(kos_history_t *h, kos_snapshot_t *s, int64_t mono_ms, int
                 kos_group_lag_t *g = &s->groups[i];
                 group_hist_t *old = find_group(h, g->group_id);
                 group_hist_t *gh = &ng[nn];
-                if (!(gh->group_id = strdup(g->group_id)) ||
-                    !(gh->parts = calloc(g->n_parts ? g->n_parts : 1, sizeof(*gh->parts))))
+                if (!(gh->group_id = kos_xstrdup(g->group_id)) ||
+                    !(gh->parts = kos_xcalloc(g->n_parts ? g->n_parts : 1, sizeof(*gh->parts))))
                         goto oom_partial;
                 nn++;
                 g->status = KOS_STATUS_OK;
@@ -245,7 +246,7 @@ int kos_history_update(kos_history_t *h, kos_snapshot_t *s, int64_t mono_ms, int
                         kos_part_lag_t *p = &g->parts[j];
                         part_hist_t *ph = &gh->parts[gh->n_parts];
                         part_hist_t *prev = find_part(old, p->topic, p->partition);
-                        if (!(ph->topic = strdup(p->topic)))
+                        if (!(ph->topic = kos_xstrdup(p->topic)))
                                 goto oom_partial;
                         ph->partition = p->partition;
                         if (prev) {

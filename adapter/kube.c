@@ -2,6 +2,9 @@
  * sessions are reused across threads; the same request setup serves the blocking calls and
  * the fetcher's curl-multi transfers. */
 #include "kube.h"
+#include "strbuf.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -35,27 +38,16 @@ struct kos_kube_s {
         cache_entry_t workloads[CACHE_MAX];
 };
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void global_init(void)
 {
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-kos_kube_t *kos_kube_new(kos_kube_target_t *t, char *errstr, size_t errstr_size)
+kos_kube_t *kos_kube_new(kos_kube_target_t *t)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, global_init);
-        kos_kube_t *k = calloc(1, sizeof(*k));
-        if (!k) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        kos_kube_t *k = kos_xcalloc(1, sizeof(*k));
         k->t = *t;
         memset(t, 0, sizeof(*t));
         pthread_mutex_init(&k->lock, NULL);
@@ -91,8 +83,7 @@ void kos_kube_destroy(kos_kube_t *k)
 }
 
 typedef struct {
-        char *buf;
-        size_t len;
+        kos_strbuf_t s; /* doubles as it grows: a large pod list arrives in many chunks */
         int overflow;
 } body_t;
 
@@ -100,17 +91,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 {
         body_t *b = opaque;
         size_t n = size * nmemb;
-        if (b->len + n > BODY_MAX) {
+        if (b->s.len + n > BODY_MAX) {
                 b->overflow = 1;
                 return 0;
         }
-        char *nb = realloc(b->buf, b->len + n + 1);
-        if (!nb)
-                return 0;
-        b->buf = nb;
-        memcpy(b->buf + b->len, data, n);
-        b->len += n;
-        b->buf[b->len] = '\0';
+        kos_strbuf_append(&b->s, data, n);
         return n;
 }
 
@@ -138,7 +123,7 @@ static void give_handle(kos_kube_t *k, CURL *c)
 static char *current_token(const kos_kube_t *k)
 {
         if (k->t.token)
-                return strdup(k->t.token);
+                return kos_xstrdup(k->t.token);
         if (!k->t.token_file)
                 return NULL;
         FILE *f = fopen(k->t.token_file, "r");
@@ -150,7 +135,7 @@ static char *current_token(const kos_kube_t *k)
         buf[n] = '\0';
         while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
                 buf[--n] = '\0';
-        return n ? strdup(buf) : NULL;
+        return n ? kos_xstrdup(buf) : NULL;
 }
 
 struct kos_kube_req_s {
@@ -164,10 +149,10 @@ struct kos_kube_req_s {
 kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *path,
                                  const char *accept, json_t *body, char *errstr, size_t errstr_size)
 {
-        kos_kube_req_t *r = calloc(1, sizeof(*r));
-        if (!r || !(r->c = take_handle(k))) {
+        kos_kube_req_t *r = kos_xcalloc(1, sizeof(*r));
+        if (!(r->c = take_handle(k))) {
                 free(r);
-                snprintf(errstr, errstr_size, "%s %s: out of memory", method, path);
+                snprintf(errstr, errstr_size, "%s %s: no curl handle", method, path);
                 return NULL;
         }
         snprintf(r->what, sizeof(r->what), "%s %.500s", method, path);
@@ -203,11 +188,9 @@ kos_kube_req_t *kos_kube_req_new(kos_kube_t *k, const char *method, const char *
         char *token = current_token(k);
         if (token) {
                 size_t n = strlen(token) + 32;
-                char *h = malloc(n);
-                if (h) {
-                        snprintf(h, n, "Authorization: Bearer %s", token);
-                        r->hdrs = curl_slist_append(r->hdrs, h);
-                }
+                char *h = kos_xmalloc(n);
+                snprintf(h, n, "Authorization: Bearer %s", token);
+                r->hdrs = curl_slist_append(r->hdrs, h);
                 free(h);
                 free(token);
         }
@@ -236,8 +219,8 @@ int kos_kube_req_finish(kos_kube_t *k, kos_kube_req_t *r, int curl_rc, json_t **
         long status = -1;
         if (curl_rc == CURLE_OK) {
                 curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
-                if (r->b.buf)
-                        *out = json_loadb(r->b.buf, r->b.len, 0, NULL);
+                if (r->b.s.data)
+                        *out = json_loadb(r->b.s.data, r->b.s.len, 0, NULL);
         } else {
                 snprintf(errstr, errstr_size, "%s: %s", r->what,
                          r->b.overflow ? "answer larger than 64 MiB"
@@ -245,7 +228,7 @@ int kos_kube_req_finish(kos_kube_t *k, kos_kube_req_t *r, int curl_rc, json_t **
         }
         curl_slist_free_all(r->hdrs);
         free(r->payload);
-        free(r->b.buf);
+        kos_strbuf_free(&r->b.s);
         give_handle(k, r->c);
         free(r);
         return (int)status;
@@ -278,8 +261,8 @@ static kos_pod_list_t *parse_pods(json_t *doc)
         json_t *items = json_object_get(doc, "items");
         if (!json_is_array(items))
                 return NULL;
-        kos_pod_list_t *l = calloc(1, sizeof(*l));
-        l->pods = calloc(json_array_size(items) + 1, sizeof(*l->pods));
+        kos_pod_list_t *l = kos_xcalloc(1, sizeof(*l));
+        l->pods = kos_xcalloc(json_array_size(items) + 1, sizeof(*l->pods));
         size_t i;
         json_t *it;
         json_array_foreach(items, i, it)
@@ -293,18 +276,18 @@ static kos_pod_list_t *parse_pods(json_t *doc)
                     (phase && (!strcmp(phase, "Failed") || !strcmp(phase, "Succeeded"))))
                         continue;
                 kos_pod_t *p = &l->pods[l->n++];
-                p->name = strdup(name);
+                p->name = kos_xstrdup(name);
                 json_t *labels = json_object_get(md, "labels");
                 size_t nl = json_is_object(labels) ? json_object_size(labels) : 0, k = 0;
-                p->labels = calloc(2 * nl + 1, sizeof(char *));
+                p->labels = kos_xcalloc(2 * nl + 1, sizeof(char *));
                 const char *key;
                 json_t *val;
                 json_object_foreach(labels, key, val)
                 {
                         if (!json_is_string(val))
                                 continue;
-                        p->labels[k++] = strdup(key);
-                        p->labels[k++] = strdup(json_string_value(val));
+                        p->labels[k++] = kos_xstrdup(key);
+                        p->labels[k++] = kos_xstrdup(json_string_value(val));
                 }
         }
         return l;
@@ -346,7 +329,7 @@ static void pods_store(void *owner, const kos_fact_t *f, int status, json_t *doc
         } else {
                 l->refcnt = 1; /* the cache's */
         }
-        int64_t now = now_ms();
+        int64_t now = kos_mono_ms();
         int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->pods, ns, now, &hit);
@@ -366,7 +349,7 @@ int kos_kube_pods_lookup(kos_kube_t *k, const char *ns, int ttl_ms, kos_pod_list
         *need = NULL;
         int hit;
         pthread_mutex_lock(&k->lock);
-        cache_entry_t *e = cache_slot(k->pods, ns, now_ms(), &hit);
+        cache_entry_t *e = cache_slot(k->pods, ns, kos_mono_ms(), &hit);
         if (hit) {
                 int rc = -1;
                 if (e->pods) {
@@ -388,10 +371,6 @@ int kos_kube_pods_lookup(kos_kube_t *k, const char *ns, int ttl_ms, kos_pod_list
                  "?fieldSelector=status.phase%%21%%3DFailed%%2Cstatus.phase%%21%%3DSucceeded",
                  ns);
         kos_fact_t *f = kos_fact_new("pods", ns, "GET", path, NULL, pods_store, k);
-        if (!f) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
         f->accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
                     "application/json";
         f->ttl_ms = ttl_ms;
@@ -433,7 +412,7 @@ static void workload_store(void *owner, const kos_fact_t *f, int status, json_t 
                 else
                         snprintf(why, sizeof(why), "%s", err);
         }
-        int64_t now = now_ms();
+        int64_t now = kos_mono_ms();
         int hit;
         pthread_mutex_lock(&k->lock);
         cache_entry_t *e = cache_slot(k->workloads, key, now, &hit);
@@ -456,7 +435,7 @@ int kos_kube_workload_lookup(kos_kube_t *k, const char *resource, const char *ap
         snprintf(key, sizeof(key), "%s.%s/%s/%s", resource, api_group, ns, name);
         int hit;
         pthread_mutex_lock(&k->lock);
-        cache_entry_t *e = cache_slot(k->workloads, key, now_ms(), &hit);
+        cache_entry_t *e = cache_slot(k->workloads, key, kos_mono_ms(), &hit);
         if (hit) {
                 int found = e->found;
                 snprintf(group, group_size, "%s", e->group);
@@ -470,10 +449,6 @@ int kos_kube_workload_lookup(kos_kube_t *k, const char *resource, const char *ap
         snprintf(path, sizeof(path), "/apis/%s/v1/namespaces/%s/%s/%s", api_group, ns, resource,
                  name);
         kos_fact_t *f = kos_fact_new("workload", key, "GET", path, NULL, workload_store, k);
-        if (!f) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
         f->ttl_ms = ttl_ms;
         *need = f;
         return 2;

@@ -3,7 +3,12 @@
  * a namespace (for Pods metrics) and the consumer-group annotation of a workload. Request
  * threads only look into the caches: a miss is returned as a fact (fact.h) that fetch.c reads
  * once, however many requests wait, and stores here; failures are kept for a second too, so
- * the apiserver sees at most one list per namespace per TTL, failing or not. */
+ * the apiserver sees at most one list per namespace per TTL, failing or not.
+ * Thread notes: the lookups run on HTTP worker threads and never wait on the network; the
+ * facts' store callbacks run on the fetcher's thread (fetch.h); kos_kube_call blocks and is
+ * for the main thread at start and the ConfigMap watcher (authz.h). One mutex guards the
+ * caches and the pool of curl handles; a pod list handed out is reference-counted, so a
+ * request keeps reading it while a newer one replaces it. */
 #ifndef KOS_KUBE_H
 #define KOS_KUBE_H
 
@@ -17,8 +22,8 @@
 
 typedef struct kos_kube_s kos_kube_t;
 
-/* Takes ownership of *t (cleared on return). NULL + errstr on error. */
-kos_kube_t *kos_kube_new(kos_kube_target_t *t, char *errstr, size_t errstr_size);
+/* Takes ownership of *t (cleared on return). Never NULL. */
+kos_kube_t *kos_kube_new(kos_kube_target_t *t);
 void kos_kube_destroy(kos_kube_t *k);
 
 /* One blocking request (setup code and the ConfigMap watcher, never a request thread). body

@@ -3,6 +3,7 @@
  * token, token file, insecure-skip-tls-verify. Exec and auth-provider plugins are refused
  * with a message rather than ignored. */
 #include "kubeconfig.h"
+#include "xalloc.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@ static void node_free(node_t *n)
 
 static void node_add(node_t *parent, node_t *kid)
 {
-        parent->kids = realloc(parent->kids, (parent->n + 1) * sizeof(*parent->kids));
+        parent->kids = kos_xrealloc(parent->kids, (parent->n + 1) * sizeof(*parent->kids));
         parent->kids[parent->n++] = kid;
 }
 
@@ -46,10 +47,10 @@ static node_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *e
                 snprintf(errstr, errstr_size, "nesting deeper than 32 levels");
                 return NULL;
         }
-        node_t *n = calloc(1, sizeof(*n));
+        node_t *n = kos_xcalloc(1, sizeof(*n));
         if (ev->type == YAML_SCALAR_EVENT) {
                 n->type = N_SCALAR;
-                n->text = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+                n->text = kos_xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
                 return n;
         }
         if (ev->type == YAML_ALIAS_EVENT) {
@@ -130,7 +131,7 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 static char *b64_decode(const char *s)
 {
         size_t len = strlen(s);
-        char *out = malloc(len / 4 * 3 + 4);
+        char *out = kos_xmalloc(len / 4 * 3 + 4);
         size_t o = 0;
         unsigned acc = 0;
         int bits = 0;
@@ -156,9 +157,9 @@ static char *b64_decode(const char *s)
 static char *path_in(const char *base_dir, const char *p)
 {
         if (p[0] == '/' || !base_dir)
-                return strdup(p);
+                return kos_xstrdup(p);
         size_t n = strlen(base_dir) + strlen(p) + 2;
-        char *s = malloc(n);
+        char *s = kos_xmalloc(n);
         snprintf(s, n, "%s/%s", base_dir, p);
         return s;
 }
@@ -237,7 +238,7 @@ int kos_kubeconfig_parse(const char *text, const char *base_dir, kos_kube_target
                          cluster_name);
                 goto out;
         }
-        t->server = strdup(server);
+        t->server = kos_xstrdup(server);
         size_t sl = strlen(t->server);
         while (sl > 8 && t->server[sl - 1] == '/')
                 t->server[--sl] = '\0';
@@ -268,7 +269,7 @@ int kos_kubeconfig_parse(const char *text, const char *base_dir, kos_kube_target
                 }
                 const char *tok = map_str(user, "token");
                 if (tok)
-                        t->token = strdup(tok);
+                        t->token = kos_xstrdup(tok);
                 const char *tf = map_str(user, "tokenFile");
                 if (tf)
                         t->token_file = path_in(base_dir, tf);
@@ -306,7 +307,7 @@ int kos_kubeconfig_load(const char *path, kos_kube_target_t *t, char *errstr, si
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-int kos_kube_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size)
+int kos_kubeconfig_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size)
 {
         memset(t, 0, sizeof(*t));
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
@@ -319,14 +320,14 @@ int kos_kube_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size)
         char url[512];
         snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
                  port);
-        t->server = strdup(url);
+        t->server = kos_xstrdup(url);
         char err[256];
         if (!(t->ca_pem = read_all(SA_DIR "/ca.crt", err, sizeof(err)))) {
                 snprintf(errstr, errstr_size, "in-cluster CA: %s", err);
                 kos_kube_target_clear(t);
                 return -1;
         }
-        t->token_file = strdup(SA_DIR "/token");
+        t->token_file = kos_xstrdup(SA_DIR "/token");
         return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Where the adapter finds kube-apiserver and how it authenticates there: a kubeconfig file
  * (--kubeconfig; YAML or JSON, the current context's cluster and user) or, inside a pod, the
- * service-account token and CA. Pure parsing plus file reads; no network. */
+ * service-account token and CA. Pure parsing plus file reads; no network.
+ * Thread notes: called on the main thread at start; no shared state. */
 #ifndef KOS_KUBECONFIG_H
 #define KOS_KUBECONFIG_H
 
@@ -22,7 +23,7 @@ int kos_kubeconfig_parse(const char *text, const char *base_dir, kos_kube_target
                          size_t errstr_size);
 int kos_kubeconfig_load(const char *path, kos_kube_target_t *t, char *errstr, size_t errstr_size);
 /* In-cluster config from KUBERNETES_SERVICE_HOST/PORT and the service-account files. */
-int kos_kube_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size);
+int kos_kubeconfig_in_cluster(kos_kube_target_t *t, char *errstr, size_t errstr_size);
 void kos_kube_target_clear(kos_kube_target_t *t);
 
 #endif

@@ -1,6 +1,8 @@
 /* Lag engine: Kafka Admin calls → a new immutable snapshot. See lag.h for the sequence.
  * Every Kafka call here has a timeout; the request path never waits on anything in this file. */
 #include "lag.h"
+#include "clock.h"
+#include "xalloc.h"
 #include "log.h"
 
 #include <errno.h>
@@ -42,25 +44,11 @@ struct kos_lag_s {
  * closed and Kafka is probed instead (refresh_main). */
 #define UNREACHABLE_REFRESHES 2
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Milliseconds left for the current refresh's Kafka requests (at least 1): the calls of one
  * refresh share --kafka-timeout, so a refresh never runs past it however many calls it makes. */
 static int refresh_left_ms(const kos_lag_t *lag)
 {
-        int64_t left = (lag->deadline_us - mono_us()) / 1000;
+        int64_t left = (lag->deadline_us - kos_mono_us()) / 1000;
         return left > 0 ? (int)left : 1;
 }
 
@@ -134,11 +122,7 @@ static void close_clients(kos_lag_t *lag)
 kos_lag_t *kos_lag_new(const kos_kconf_t *kc, const kos_lag_opts_t *opts, char *errstr,
                        size_t errstr_size)
 {
-        kos_lag_t *lag = calloc(1, sizeof(*lag));
-        if (!lag) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        kos_lag_t *lag = kos_xcalloc(1, sizeof(*lag));
         lag->opts = *opts;
         if (!(lag->history = kos_history_new(&opts->history))) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -230,7 +214,7 @@ typedef struct {
 
 static char *xstrdup(const char *s)
 {
-        return strdup(s ? s : "");
+        return kos_xstrdup(s ? s : "");
 }
 
 static void group_work_free(group_work_t *w, size_t n)
@@ -260,14 +244,14 @@ static int cmp_work(const void *a, const void *b)
 
 static group_work_t *find_work(group_work_t *w, size_t n, const char *group)
 {
-        group_work_t key = {.group_id = (char *)group};
+        group_work_t key = {.group_id = (char *)(uintptr_t)group}; /* only read by cmp_work */
         return bsearch(&key, w, n, sizeof(*w), cmp_work);
 }
 
 /* Adds the groups one broker listed to (*w, *n, *cap); a group listed twice (it moved between
- * coordinators while we asked) is kept once, after the sort. -1 when out of memory. */
-static int add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_work_t **w,
-                        size_t *n, size_t *cap)
+ * coordinators while we asked) is kept once, after the sort. */
+static void add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_work_t **w,
+                         size_t *n, size_t *cap)
 {
         size_t cnt = 0;
         const rd_kafka_ConsumerGroupListing_t **valid =
@@ -275,10 +259,7 @@ static int add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_w
         for (size_t i = 0; i < cnt; i++) {
                 if (*n == *cap) {
                         size_t c = *cap ? *cap * 2 : 64;
-                        group_work_t *nw = realloc(*w, c * sizeof(**w));
-                        if (!nw)
-                                return -1;
-                        *w = nw;
+                        *w = kos_xrealloc(*w, c * sizeof(**w));
                         *cap = c;
                 }
                 group_work_t *g = &(*w)[(*n)++];
@@ -287,7 +268,6 @@ static int add_listings(const rd_kafka_ListConsumerGroups_result_t *res, group_w
                 g->state = xstrdup(rd_kafka_consumer_group_state_name(
                     rd_kafka_ConsumerGroupListing_state(valid[i])));
         }
-        return 0;
 }
 
 /* Every group of the cluster: ListConsumerGroups to each broker of the cluster's current
@@ -345,9 +325,8 @@ static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *
                         snprintf(errstr, errstr_size, "ListConsumerGroups: %s",
                                  rd_kafka_error_string(errs[0]));
                         rc = -1;
-                } else if (add_listings(res, &w, &n, &cap) == -1) {
-                        snprintf(errstr, errstr_size, "ListConsumerGroups: out of memory");
-                        rc = -1;
+                } else {
+                        add_listings(res, &w, &n, &cap);
                 }
                 rd_kafka_event_destroy(ev);
         }
@@ -365,10 +344,8 @@ static int list_groups(kos_lag_t *lag, group_work_t **out, size_t *n_out, char *
                 }
                 n = k;
         }
-        if (rc == 0 && !w && !(w = calloc(1, sizeof(*w)))) {
-                snprintf(errstr, errstr_size, "ListConsumerGroups: out of memory");
-                rc = -1;
-        }
+        if (rc == 0 && !w)
+                w = kos_xcalloc(1, sizeof(*w));
         if (rc != 0) {
                 group_work_free(w, n);
                 return -1;
@@ -397,7 +374,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
         }
         rd_kafka_AdminOptions_destroy(oopt);
 
-        const char **ids = malloc(n * sizeof(*ids));
+        const char **ids = kos_xmalloc(n * sizeof(*ids));
         for (size_t i = 0; i < n; i++)
                 ids[i] = w[i].group_id;
         rd_kafka_AdminOptions_t *dopt =
@@ -411,7 +388,7 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
         int rc = 0;
         int64_t deadline = lag->deadline_us + (int64_t)lag->poll_slack_ms * 1000;
         while (pending > 0) {
-                int64_t left_ms = (deadline - mono_us()) / 1000;
+                int64_t left_ms = (deadline - kos_mono_us()) / 1000;
                 rd_kafka_event_t *ev = left_ms > 0 ? rd_kafka_queue_poll(q, (int)left_ms) : NULL;
                 if (!ev) {
                         snprintf(errstr, errstr_size, "group offsets: timed out (%zu pending)",
@@ -459,8 +436,8 @@ static int fetch_groups(kos_lag_t *lag, group_work_t *w, size_t n, char *errstr,
                                 g->state = xstrdup(rd_kafka_consumer_group_state_name(
                                     rd_kafka_ConsumerGroupDescription_state(gd[i])));
                                 size_t mc = rd_kafka_ConsumerGroupDescription_member_count(gd[i]);
-                                g->members = calloc(mc ? mc : 1, sizeof(*g->members));
-                                g->assignments = calloc(mc ? mc : 1, sizeof(*g->assignments));
+                                g->members = kos_xcalloc(mc ? mc : 1, sizeof(*g->members));
+                                g->assignments = kos_xcalloc(mc ? mc : 1, sizeof(*g->assignments));
                                 g->n_members = mc;
                                 for (size_t m = 0; m < mc; m++) {
                                         const rd_kafka_MemberDescription_t *md =
@@ -508,12 +485,7 @@ static int fetch_topic_counts(kos_lag_t *lag, const struct rd_kafka_metadata **m
                 return -1;
         }
         out->n = 0;
-        out->v = calloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
-        if (!out->v) {
-                rd_kafka_metadata_destroy(md);
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
+        out->v = kos_xcalloc(md->topic_cnt > 0 ? (size_t)md->topic_cnt : 1, sizeof(*out->v));
         for (int i = 0; i < md->topic_cnt; i++)
                 if (md->topics[i].partition_cnt > 0)
                         out->v[out->n++] =
@@ -535,14 +507,8 @@ static int build_group(kos_group_lag_t *g, group_work_t *w, const kos_topic_coun
         for (size_t m = 0; m < w->n_members; m++)
                 if (w->assignments[m])
                         n += (size_t)w->assignments[m]->cnt;
-        kos_gp_entry_t *in = malloc((n ? n : 1) * sizeof(*in));
-        g->parts = calloc(n ? n : 1, sizeof(*g->parts));
-        if (!in || !g->parts) {
-                free(in);
-                free(g->parts);
-                g->parts = NULL;
-                return -1;
-        }
+        kos_gp_entry_t *in = kos_xmalloc((n ? n : 1) * sizeof(*in));
+        g->parts = kos_xcalloc(n ? n : 1, sizeof(*g->parts));
         size_t k = 0;
         for (int i = 0; w->offsets && i < w->offsets->cnt; i++) {
                 const rd_kafka_topic_partition_t *tp = &w->offsets->elems[i];
@@ -880,7 +846,7 @@ static size_t need_settle(kos_part_lag_t **need, char *state, size_t n, const ch
 static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 {
         size_t n = 0, cap = 64;
-        kos_part_lag_t **need = malloc(cap * sizeof(*need));
+        kos_part_lag_t **need = kos_xmalloc(cap * sizeof(*need));
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
@@ -888,15 +854,15 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                         if (off < 0 || (p->head_ts_ms >= 0 && p->head_ts_offset == off))
                                 continue;
                         if (n == cap)
-                                need = realloc(need, (cap *= 2) * sizeof(*need));
+                                need = kos_xrealloc(need, (cap *= 2) * sizeof(*need));
                         need[n++] = p;
                 }
         qsort(need, n, sizeof(*need), head_cmp);
-        char *state = calloc(n ? n : 1, 1);
+        char *state = kos_xcalloc(n ? n : 1, 1);
         uint64_t fetched = 0;
-        int64_t t0 = mono_us();
+        int64_t t0 = kos_mono_us();
         int64_t deadline = t0 + (int64_t)lag->opts.head_budget_ms * 1000;
-        for (int round = 0; mono_us() < deadline; round++) {
+        for (int round = 0; kos_mono_us() < deadline; round++) {
                 /* Per partition: from its lowest pending offset to the highest one in the
                  * window (stashed in the element's opaque). */
                 rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(64);
@@ -925,7 +891,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
                 rd_kafka_assign(lag->heads, want);
                 int remaining = want->cnt;
                 while (remaining > 0) {
-                        int64_t left_ms = (deadline - mono_us()) / 1000;
+                        int64_t left_ms = (deadline - kos_mono_us()) / 1000;
                         if (left_ms <= 0)
                                 break;
                         rd_kafka_message_t *m =
@@ -966,7 +932,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
         for (size_t i = 0; i < n; i++)
                 done += state[i] == HEAD_DONE;
         KOS_DBG("lag", "heads: %zu of %zu settled, %llu records read in %.1f ms", done, n,
-                (unsigned long long)fetched, (double)(mono_us() - t0) / 1000.0);
+                (unsigned long long)fetched, (double)(kos_mono_us() - t0) / 1000.0);
         pthread_mutex_lock(&lag->lock);
         lag->stats.head_fetched += fetched;
         pthread_mutex_unlock(&lag->lock);
@@ -976,7 +942,7 @@ static void fetch_heads(kos_lag_t *lag, kos_snapshot_t *s)
 
 int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
 {
-        int64_t t0 = mono_us();
+        int64_t t0 = kos_mono_us();
         lag->unreachable = 0;
         if (!lag->admin) {
                 snprintf(errstr, errstr_size, "Kafka clients closed (Kafka unreachable)");
@@ -997,19 +963,16 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         int rc = -1;
         if (list_groups(lag, &w, &n, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_list = mono_us();
+        int64_t t_list = kos_mono_us();
         if (fetch_groups(lag, w, n, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_groups = mono_us();
+        int64_t t_groups = kos_mono_us();
         if (fetch_topic_counts(lag, &md, &topics, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_meta = mono_us();
+        int64_t t_meta = kos_mono_us();
         s = kos_snapshot_new();
-        rej = calloc(n ? n : 1, sizeof(*rej));
-        if (!s || !rej || !(s->groups = calloc(n ? n : 1, sizeof(*s->groups)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto done;
-        }
+        rej = kos_xcalloc(n ? n : 1, sizeof(*rej));
+        s->groups = kos_xcalloc(n ? n : 1, sizeof(*s->groups));
         /* Groups are built in group-id order (w is sorted), so kos_snapshot_finish leaves them
          * where rej[] has them. */
         for (size_t i = 0; i < n; i++) {
@@ -1050,16 +1013,16 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
          * from there (retention), and a request may choose offsetResetPolicy=earliest. */
         if (fetch_offsets(lag, s, RD_KAFKA_OFFSET_BEGINNING, errstr, errstr_size) == -1)
                 goto done;
-        int64_t t_offsets = mono_us();
+        int64_t t_offsets = kos_mono_us();
         for (size_t i = 0; i < s->n_groups; i++)
                 for (size_t j = 0; j < s->groups[i].n_parts; j++) {
                         kos_part_lag_t *p = &s->groups[i].parts[j];
-                        p->lag =
-                            kos_lag_compute(p->committed, p->end, p->log_start, lag->opts.policy);
+                        p->lag = kos_part_lag_compute(p->committed, p->end, p->log_start,
+                                                      lag->opts.policy);
                 }
         /* Rates, stuck partitions and status need what earlier refreshes saw; the snapshot is
          * served without them (503 for those metrics) if memory runs out. */
-        if (kos_history_update(lag->history, s, mono_us() / 1000, now_ms()) == -1)
+        if (kos_history_update(lag->history, s, kos_mono_us() / 1000, kos_wall_ms()) == -1)
                 KOS_WARN("lag", "out of memory: rates, stuck partitions and status start over");
         kos_snapshot_t *prev = kos_snapshot_current();
         /* Before the carried groups are added: rej[] is indexed like the built groups. */
@@ -1067,8 +1030,8 @@ int kos_lag_refresh_once(kos_lag_t *lag, char *errstr, size_t errstr_size)
         carry_unknown_groups(s, prev, w, n);
         size_t missing_heads = lag->heads ? reuse_heads(s, prev) : 0;
         kos_snapshot_unref(prev);
-        s->taken_ms = now_ms();
-        s->refresh_us = mono_us() - t0;
+        s->taken_ms = kos_wall_ms();
+        s->refresh_us = kos_mono_us() - t0;
         if (kos_log_get_level() >= KOS_LOG_DEBUG) {
                 size_t parts = 0;
                 for (size_t i = 0; i < s->n_groups; i++)
@@ -1138,11 +1101,11 @@ static int probe_kafka(kos_lag_t *lag)
         return ok ? 0 : -1;
 }
 
-/* Sleeps on lag->wake until mono_us() reaches until_us or stop is asked; returns stop. */
+/* Sleeps on lag->wake until kos_mono_us() reaches until_us or stop is asked; returns stop. */
 static int wait_until_us(kos_lag_t *lag, int64_t until_us)
 {
         pthread_mutex_lock(&lag->lock);
-        while (!lag->stop && mono_us() < until_us) {
+        while (!lag->stop && kos_mono_us() < until_us) {
                 struct timespec ts = {.tv_sec = until_us / 1000000,
                                       .tv_nsec = (until_us % 1000000) * 1000};
                 pthread_cond_timedwait(&lag->wake, &lag->lock, &ts);
@@ -1179,7 +1142,7 @@ static void *refresh_main(void *arg)
         kos_lag_t *lag = arg;
         int was_failing = 0, failed_probes = 0, unreachable_refreshes = 0;
         for (;;) {
-                int64_t t0 = mono_us();
+                int64_t t0 = kos_mono_us();
                 int64_t next_us = t0 + (int64_t)lag->opts.refresh_interval_ms * 1000;
                 char err[512];
                 if (!lag->admin) {
@@ -1203,14 +1166,15 @@ static void *refresh_main(void *arg)
                                     failed_probes, lag->reconnect_backoff_ms,
                                     lag->reconnect_backoff_max_ms, lag->opts.refresh_interval_ms);
                                 KOS_DBG("lag", "Kafka probe %d failed after %.1f ms; next in %d ms",
-                                        failed_probes, (double)(mono_us() - t0) / 1000.0, pause);
-                                if (wait_until_us(lag, mono_us() + (int64_t)pause * 1000))
+                                        failed_probes, (double)(kos_mono_us() - t0) / 1000.0,
+                                        pause);
+                                if (wait_until_us(lag, kos_mono_us() + (int64_t)pause * 1000))
                                         break;
                                 continue;
                         }
                 }
                 if (kos_lag_refresh_once(lag, err, sizeof(err)) == -1) {
-                        double ms = (double)(mono_us() - t0) / 1000.0;
+                        double ms = (double)(kos_mono_us() - t0) / 1000.0;
                         if (!was_failing)
                                 KOS_WARN("lag", "refresh failed after %.1f ms: %s", ms, err);
                         else

@@ -5,7 +5,12 @@
  * END) → log start offsets (every partition: retention, per-request policy) → timestamps of the
  * first unconsumed records; then it publishes one immutable snapshot (snapshot.h). A failed refresh
  * publishes nothing, so the served snapshot ages and the provider answers 503 past the staleness
- * bound. */
+ * bound.
+ * Thread notes: new, start and destroy run on the main thread; the refresh thread (and
+ * librdkafka's threads under it) is the only one that touches the Kafka clients and builds
+ * snapshots. kos_lag_get_stats is safe from any thread (HTTP workers render /metrics and
+ * /readyz with it): the stats are copied under the engine's mutex. kos_lag_refresh_once is
+ * the refresh thread's step; nothing else may call it while the thread runs. */
 #ifndef KOS_LAG_H
 #define KOS_LAG_H
 

@@ -1,5 +1,6 @@
 /* Kubernetes object → consumer group rules (format in mapping.h). */
 #include "mapping.h"
+#include "xalloc.h"
 #include "fileio.h"
 
 #include <ctype.h>
@@ -43,13 +44,13 @@ static char **split_topics(const char *s)
         size_t n = 1;
         for (const char *p = s; *p; p++)
                 n += *p == ',';
-        char **v = calloc(n + 1, sizeof(*v));
+        char **v = kos_xcalloc(n + 1, sizeof(*v));
         size_t k = 0;
         const char *start = s;
         for (const char *p = s;; p++) {
                 if (*p == ',' || !*p) {
                         if (p > start)
-                                v[k++] = strndup(start, (size_t)(p - start));
+                                v[k++] = kos_xstrndup(start, (size_t)(p - start));
                         if (!*p)
                                 break;
                         start = p + 1;
@@ -61,8 +62,8 @@ static char **split_topics(const char *s)
 kos_mapping_t *kos_mapping_parse(const char *text, const char *origin, char *errstr,
                                  size_t errstr_size)
 {
-        kos_mapping_t *m = calloc(1, sizeof(*m));
-        char *copy = strdup(text);
+        kos_mapping_t *m = kos_xcalloc(1, sizeof(*m));
+        char *copy = kos_xstrdup(text);
         char *save = NULL;
         int lineno = 0;
         char *line = copy;
@@ -113,14 +114,14 @@ kos_mapping_t *kos_mapping_parse(const char *text, const char *origin, char *err
                                  origin, lineno);
                         goto fail;
                 }
-                m->rules = realloc(m->rules, (m->n_rules + 1) * sizeof(*m->rules));
+                m->rules = kos_xrealloc(m->rules, (m->n_rules + 1) * sizeof(*m->rules));
                 kos_mapping_rule_t *r = &m->rules[m->n_rules++];
-                r->namespace_ = strdup(f[0]);
-                r->resource = strdup(f[1]);
+                r->namespace_ = kos_xstrdup(f[0]);
+                r->resource = kos_xstrdup(f[1]);
                 for (char *p = r->resource; *p; p++)
                         *p = (char)tolower((unsigned char)*p);
-                r->name = strdup(f[2]);
-                r->group = strdup(f[3]);
+                r->name = kos_xstrdup(f[2]);
+                r->group = kos_xstrdup(f[3]);
                 r->topics = nf == 5 ? split_topics(f[4]) : NULL;
                 line = nl ? nl + 1 : NULL;
         }

@@ -7,7 +7,9 @@
  *     *            namespaces        *          KINGOFSCALING-APP
  *
  * `*` matches any namespace or name; the first matching rule wins. A request's
- * metricLabelSelector `group=<id>` overrides the rules (and `topic=` narrows the topics). */
+ * metricLabelSelector `group=<id>` overrides the rules (and `topic=` narrows the topics).
+ * Thread notes: loaded on the main thread at start, then only read, by any number of HTTP
+ * worker threads at once. */
 #ifndef KOS_MAPPING_H
 #define KOS_MAPPING_H
 

@@ -1,5 +1,7 @@
 /* Pods as the adapter sees them: a name and labels, listed from kube-apiserver (kube.c) and
- * matched against the HPA's labelSelector by the provider. */
+ * matched against the HPA's labelSelector by the provider.
+ * Thread notes: a list is immutable once built (on the fetcher's thread) and read by any
+ * number of HTTP worker threads under kube.c's reference. */
 #ifndef KOS_PODS_H
 #define KOS_PODS_H
 

@@ -7,6 +7,7 @@
  *   4. the selector's scaling parameters (scaling.h: lagThreshold, topicRegex, ...) shape the
  *      value; a bad one is a 400 before anything else. */
 #include "provider.h"
+#include "xalloc.h"
 #include "derived.h"
 
 #include "scaling.h"
@@ -102,7 +103,7 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
         const char *regex_topic = NULL; /* parts are sorted by topic: one regexec per topic */
         int regex_ok = 1;
         int exclude;
-        char ignored[8]; /* the parameter was checked before (kos_provider_answer_ex) */
+        char ignored[8]; /* the parameter was checked before (kos_provider_answer) */
         kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
         kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
@@ -227,7 +228,6 @@ static void fill_object(kos_value_t *it, const kos_request_t *req, const char *n
         it->timestamp_ms = taken_ms;
 }
 
-/* Finds the group for a described object; 404 with guidance when none applies. */
 /* A rule built from a workload's kos.io annotations, so topic lists work the same way. */
 typedef struct {
         kos_mapping_rule_t rule;
@@ -240,7 +240,7 @@ static const kos_mapping_rule_t *annotated(const kos_provider_extra_t *x, annota
         if (!x || !x->annotated_group || !x->annotated_group[0])
                 return NULL;
         memset(ar, 0, sizeof(*ar));
-        ar->rule.group = (char *)x->annotated_group;
+        ar->rule.group = (char *)(uintptr_t)x->annotated_group; /* the rule is only read */
         if (x->annotated_topics && x->annotated_topics[0]) {
                 snprintf(ar->buf, sizeof(ar->buf), "%s", x->annotated_topics);
                 int n = 0;
@@ -439,7 +439,8 @@ static void answer_wildcard(const kos_provider_conf_t *pc, const kos_snapshot_t 
                 /* One item per pod the HPA's labelSelector matches, never any other pod. */
                 for (size_t i = 0; i < extra->pods->n; i++) {
                         const kos_pod_t *pod = &extra->pods->pods[i];
-                        if (!kos_selector_matches(req->label_selector, kos_pod_label, (void *)pod))
+                        if (!kos_selector_matches(req->label_selector, kos_pod_label,
+                                                  (void *)(uintptr_t)pod)) /* read only */
                                 continue;
                         int64_t sum;
                         int found;
@@ -549,14 +550,8 @@ static void answer_external(const kos_provider_conf_t *pc, const kos_snapshot_t 
 }
 
 void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
-                         const char *last_error, const kos_request_t *req, kos_answer_t *ans)
-{
-        kos_provider_answer_ex(pc, snap, now_ms, last_error, req, NULL, ans);
-}
-
-void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const char *last_error, const kos_request_t *req,
-                            const kos_provider_extra_t *extra, kos_answer_t *ans)
+                         const char *last_error, const kos_request_t *req,
+                         const kos_provider_extra_t *extra, kos_answer_t *ans)
 {
         memset(ans, 0, sizeof(*ans));
         kos_scaling_t sc;
@@ -611,8 +606,8 @@ static void names_add(char ***v, size_t *n, const char *s)
         for (size_t i = 0; i < *n; i++)
                 if (strcmp((*v)[i], s) == 0)
                         return;
-        *v = realloc(*v, (*n + 1) * sizeof(**v));
-        (*v)[(*n)++] = strdup(s);
+        *v = kos_xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[(*n)++] = kos_xstrdup(s);
 }
 
 char **kos_provider_discovery_names(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,

@@ -1,6 +1,8 @@
 /* Answers a parsed request from the current lag snapshot: which consumer group the described
  * object stands for (mapping.h), which partitions the selectors admit, the values, and the
- * 404/503 decisions. Pure: no I/O, the snapshot and the clock are passed in. */
+ * 404/503 decisions. Pure: no I/O, the snapshot and the clock are passed in.
+ * Thread notes: runs on HTTP worker threads, any number at once; it only reads its inputs
+ * (the configuration, the mapping and the snapshot are immutable while served). */
 #ifndef KOS_PROVIDER_H
 #define KOS_PROVIDER_H
 
@@ -41,15 +43,12 @@ typedef struct {
 } kos_answer_t;
 
 /* Fills ans for KOS_REQ_OBJECT / KOS_REQ_WILDCARD / KOS_REQ_EXTERNAL. `snap` may be NULL (no
- * refresh has succeeded yet). `last_error` (may be NULL) is quoted in 503 messages. Call
- * kos_answer_clear afterwards. */
+ * refresh has succeeded yet). `last_error` (may be NULL) is quoted in 503 messages. extra: the
+ * Kubernetes inputs (may be NULL: none). Call kos_answer_clear afterwards. */
 void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *snap, int64_t now_ms,
-                         const char *last_error, const kos_request_t *req, kos_answer_t *ans);
+                         const char *last_error, const kos_request_t *req,
+                         const kos_provider_extra_t *extra, kos_answer_t *ans);
 void kos_answer_clear(kos_answer_t *ans);
-/* The same with the Kubernetes inputs (extra may be NULL). */
-void kos_provider_answer_ex(const kos_provider_conf_t *pc, const kos_snapshot_t *snap,
-                            int64_t now_ms, const char *last_error, const kos_request_t *req,
-                            const kos_provider_extra_t *extra, kos_answer_t *ans);
 
 /* The resource names discovery lists for api ("pods/kafka_consumer_lag", ...; bare metric names
  * for external), including consumer_lag_<topic> for the topics in snap. Returns a malloc'ed

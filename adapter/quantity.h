@@ -1,6 +1,7 @@
 /* Kubernetes resource.Quantity text: writing the canonical DecimalSI form that Go servers emit
  * (CanonicalizeBytes) from a fixed-point integer, and reading any quantity back as milli-units
- * the way MilliValue() does. Exact integer arithmetic only; pure, no globals. */
+ * the way MilliValue() does. Exact integer arithmetic only; pure, no globals.
+ * Thread notes: safe from any thread. */
 #ifndef KOS_QUANTITY_H
 #define KOS_QUANTITY_H
 

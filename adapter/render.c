@@ -1,6 +1,7 @@
 /* JSON rendering of metric lists, discovery documents and Status objects (see render.h).
  * Built with jansson's _new setters so a failed allocation never leaks a half-built tree. */
 #include "render.h"
+#include "xalloc.h"
 #include "quantity.h"
 
 #include <ctype.h>
@@ -14,10 +15,7 @@ kos_value_t *kos_values_add(kos_values_t *v)
 {
         if (v->n == v->cap) {
                 size_t cap = v->cap ? v->cap * 2 : 8;
-                kos_value_t *n = realloc(v->items, cap * sizeof(*n));
-                if (!n)
-                        return NULL;
-                v->items = n;
+                v->items = kos_xrealloc(v->items, cap * sizeof(*v->items));
                 v->cap = cap;
         }
         kos_value_t *it = &v->items[v->n++];

@@ -1,7 +1,8 @@
 /* Pure rendering of the adapter's answers as Kubernetes JSON: MetricValueList (custom v1beta1
  * and v1beta2 differ in field names), ExternalMetricValueList, APIResourceList, APIGroupList,
  * APIGroup and Status. Every function returns a new malloc'ed NUL-terminated string (free())
- * and its length, or NULL when out of memory. */
+ * and its length, or NULL when out of memory.
+ * Thread notes: runs on HTTP worker threads; no shared state. */
 #ifndef KOS_RENDER_H
 #define KOS_RENDER_H
 
@@ -31,7 +32,7 @@ typedef struct {
         size_t n, cap;
 } kos_values_t;
 
-/* Appends a zeroed item and returns it (NULL when out of memory). */
+/* Appends a zeroed item and returns it (never NULL: out of memory aborts, common/xalloc.h). */
 kos_value_t *kos_values_add(kos_values_t *v);
 void kos_values_clear(kos_values_t *v);
 

@@ -2,6 +2,7 @@
  * custom-metrics-apiserver (cmhandlers.go, emhandlers.go) and the path parsing of k8s.io/apiserver
  * RequestInfo, so the same URLs succeed and fail with the same codes. */
 #include "route.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -252,12 +253,7 @@ static int parse_query(kos_request_t *req, const char *query, kos_route_error_t 
 {
         size_t qlen = strlen(query);
         int seen_label = 0, seen_metric = 0, rc = 0;
-        char *buf = malloc(qlen + 2); /* decoded key, NUL, decoded value, NUL */
-
-        if (!buf) {
-                route_err(err, 400, "out of memory");
-                return -1;
-        }
+        char *buf = kos_xmalloc(qlen + 2); /* decoded key, NUL, decoded value, NUL */
         for (const char *p = query; p <= query + qlen && rc == 0;) {
                 const char *end = strchr(p, '&');
                 size_t plen = end ? (size_t)(end - p) : strlen(p);

@@ -1,6 +1,7 @@
 /* Request routing for kos-adapter: turns the HTTP method, the raw (still percent-encoded) path
  * and the raw query string into a kos_request_t naming the API, the object and the metric, or
- * into a ready-made Kubernetes Status error. Pure: no sockets, no globals. */
+ * into a ready-made Kubernetes Status error. Pure: no sockets, no globals.
+ * Thread notes: runs on HTTP worker threads; safe from any thread. */
 #ifndef KOS_ROUTE_H
 #define KOS_ROUTE_H
 

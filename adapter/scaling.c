@@ -330,7 +330,7 @@ int64_t kos_scaling_part_lag(const kos_scaling_t *sc, const kos_part_lag_t *p)
                 return sc->zero_on_invalid ? 0 : 1;
         if (sc->zero_on_invalid)
                 return 0;
-        return kos_lag_compute(p->committed, p->end, p->log_start, KOS_NOCOMMIT_EARLIEST);
+        return kos_part_lag_compute(p->committed, p->end, p->log_start, KOS_NOCOMMIT_EARLIEST);
 }
 
 int64_t kos_scaling_value(const kos_scaling_t *sc, int64_t total, size_t n_parts, size_t n_lagging)

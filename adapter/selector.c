@@ -2,6 +2,7 @@
  * labels.Parse (same tokens, same contexts, same error texts where it matters), the matching
  * rules of labels.Requirement.Matches, and a metav1.LabelSelector JSON writer. */
 #include "selector.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -308,17 +309,10 @@ static int add_value(parser_t *p, kos_sel_req_t *r, const char *s, size_t len)
                        r->key, KOS_SELECTOR_MAX_VALUES);
                 return -1;
         }
-        nv = realloc(r->values, (r->n_values + 1) * sizeof(*nv));
-        if (!nv)
-                goto oom;
+        nv = kos_xrealloc(r->values, (r->n_values + 1) * sizeof(*nv));
         r->values = nv;
-        if (!(nv[r->n_values] = strndup(s, len)))
-                goto oom;
-        r->n_values++;
+        nv[r->n_values++] = kos_xstrndup(s, len);
         return 0;
-oom:
-        seterr(p->errstr, p->errstr_size, "out of memory");
-        return -1;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -445,10 +439,7 @@ static int parse_requirement(parser_t *p, kos_sel_req_t *r)
                        tk.lit, why);
                 return -1;
         }
-        if (!(r->key = strndup(tk.lit, tk.len))) {
-                seterr(p->errstr, p->errstr_size, "out of memory");
-                return -1;
-        }
+        r->key = kos_xstrndup(tk.lit, tk.len);
         /* `!k` ends the requirement whatever follows; the caller then wants ',' or the end. */
         if (not_exists) {
                 r->op = KOS_SEL_NOT_EXISTS;
@@ -519,11 +510,7 @@ static int add_requirement(parser_t *p, kos_selector_t *sel)
                        KOS_SELECTOR_MAX_REQS);
                 return -1;
         }
-        nr = realloc(sel->reqs, (sel->n_reqs + 1) * sizeof(*nr));
-        if (!nr) {
-                seterr(p->errstr, p->errstr_size, "out of memory");
-                return -1;
-        }
+        nr = kos_xrealloc(sel->reqs, (sel->n_reqs + 1) * sizeof(*nr));
         sel->reqs = nr;
         memset(&nr[sel->n_reqs], 0, sizeof(*nr));
         sel->n_reqs++; /* counted now so destroy frees a half-built requirement */
@@ -578,10 +565,7 @@ kos_selector_t *kos_selector_parse(const char *text, char *errstr, size_t errstr
                        KOS_SELECTOR_MAX_LEN);
                 return NULL;
         }
-        if (!(sel = calloc(1, sizeof(*sel)))) {
-                seterr(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        sel = kos_xcalloc(1, sizeof(*sel));
 
         lex(&p);
         for (;;) {

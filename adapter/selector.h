@@ -1,6 +1,8 @@
 /* Kubernetes label selectors: the text grammar of k8s.io/apimachinery labels.Parse (what
  * labels.Selector.String() prints and the HPA sends), matching against any label storage, and
- * rendering as a metav1.LabelSelector JSON object. Pure: no I/O, no globals. */
+ * rendering as a metav1.LabelSelector JSON object. Pure: no I/O, no globals.
+ * Thread notes: a parsed selector belongs to its request (one HTTP worker thread); the
+ * functions share nothing, so any thread may call them. */
 #ifndef KOS_SELECTOR_H
 #define KOS_SELECTOR_H
 

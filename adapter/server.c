@@ -2,6 +2,9 @@
  * (an identity unescape callback) because route.c decodes each path segment itself: `%2A` and
  * `%2F` must stay distinguishable from `*` and `/` until then. */
 #include "server.h"
+#include "strbuf.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "connguard.h"
 #include "fileio.h"
 #include "log.h"
@@ -78,8 +81,8 @@ static tls_gen_t *gen_build(const kos_server_t *s)
 {
         uint64_t auth_gen;
         char *trust = kos_auth_trust_pem(s->ctx->auth, &auth_gen);
-        tls_gen_t *g = calloc(1, sizeof(*g));
-        if (!trust || !g || gnutls_certificate_allocate_credentials(&g->cred) < 0) {
+        tls_gen_t *g = kos_xcalloc(1, sizeof(*g));
+        if (gnutls_certificate_allocate_credentials(&g->cred) < 0) {
                 free(trust);
                 free(g);
                 return NULL;
@@ -124,20 +127,6 @@ static tls_gen_t *gen_acquire(kos_server_t *s)
         return g;
 }
 
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
         (void)cls;
@@ -168,18 +157,17 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 const union MHD_ConnectionInfo *addr =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-                conn_state_t *st = calloc(1, sizeof(*st));
-                if (!st || !fd || !addr) {
-                        free(st);
+                if (!fd || !addr) {
                         if (fd)
                                 shutdown(fd->connect_fd, SHUT_RDWR);
                         return;
                 }
+                conn_state_t *st = kos_xcalloc(1, sizeof(*st));
                 const struct sockaddr *sa = addr->client_addr;
                 socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                           : sizeof(struct sockaddr_in);
                 st->g.handle = fd->connect_fd;
-                if (kos_connguard_open(s->guard, &st->g, sa, len, mono_us() / 1000) == -1) {
+                if (kos_connguard_open(s->guard, &st->g, sa, len, kos_mono_us() / 1000) == -1) {
                         shutdown(fd->connect_fd, SHUT_RDWR);
                         free(st);
                         return;
@@ -250,7 +238,6 @@ static kos_peer_cert_t *load_peer_cert(struct MHD_Connection *c)
 typedef struct {
         kos_header_t *h;
         size_t n, cap;
-        int failed;
 } headers_t;
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -260,12 +247,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         headers_t *hs = cls;
         if (hs->n == hs->cap) {
                 size_t cap = hs->cap ? hs->cap * 2 : 32;
-                kos_header_t *h = realloc(hs->h, cap * sizeof(*h));
-                if (!h) {
-                        hs->failed = 1;
-                        return MHD_NO;
-                }
-                hs->h = h;
+                hs->h = kos_xrealloc(hs->h, cap * sizeof(*hs->h));
                 hs->cap = cap;
         }
         hs->h[hs->n].name = key;
@@ -275,8 +257,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 }
 
 typedef struct {
-        char *buf;
-        size_t len, cap;
+        kos_strbuf_t s; /* data NULL: no query */
         int overflow;
 } query_t;
 
@@ -288,16 +269,12 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         (void)kind;
         query_t *q = cls;
         size_t need = strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
-        if (q->len + need > KOS_ROUTE_MAX_QUERY + 2) {
+        if (q->s.len + need > KOS_ROUTE_MAX_QUERY + 2) {
                 q->overflow = 1;
                 return MHD_NO;
         }
-        if (q->len + need > q->cap) {
-                q->cap = (q->len + need) * 2;
-                q->buf = realloc(q->buf, q->cap);
-        }
-        q->len += (size_t)snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s", q->len ? "&" : "",
-                                   key, value ? "=" : "", value ? value : "");
+        kos_strbuf_printf(&q->s, "%s%s%s%s", q->s.len ? "&" : "", key, value ? "=" : "",
+                          value ? value : "");
         return MHD_YES;
 }
 
@@ -345,8 +322,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * answer is queued on the last call, after any request body has been read and
          * discarded (no route takes a body). */
         if (*con_cls == NULL) {
-                if (!(*con_cls = calloc(1, sizeof(req_state_t))))
-                        return MHD_NO;
+                *con_cls = kos_xcalloc(1, sizeof(req_state_t));
                 const union MHD_ConnectionInfo *sc =
                     MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 conn_state_t *st = sc ? sc->socket_context : NULL;
@@ -367,7 +343,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 *upload_data_size = 0;
                 return MHD_YES;
         }
-        int64_t t0 = mono_us();
+        int64_t t0 = kos_mono_us();
         const union MHD_ConnectionInfo *sc =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         conn_state_t *st = sc ? sc->socket_context : NULL;
@@ -403,13 +379,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 atomic_fetch_sub(&s->parked, 1);
         }
         kos_response_t r;
-        if (hs.failed) {
-                memset(&r, 0, sizeof(r));
-                r.status = 500;
-                r.content_type = "application/json";
-                r.body = kos_render_status(500, "InternalError",
-                                           "Internal error occurred: out of memory", &r.body_len);
-        } else if (q.overflow) {
+        if (q.overflow) {
                 memset(&r, 0, sizeof(r));
                 r.status = 414;
                 r.content_type = "application/json";
@@ -419,7 +389,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 unavailable(&r, "shutting down");
         } else {
                 kos_fact_t *need = NULL;
-                if (kos_dispatch(s->ctx, method, url, q.buf, peer, hs.h, hs.n, wall_ms(), &r,
+                if (kos_dispatch(s->ctx, method, url, q.s.data, peer, hs.h, hs.n, kos_wall_ms(), &r,
                                  &need) == KOS_DISPATCH_MISSING) {
                         if (s->fetch && !rs->refused && rs->rounds < MAX_ROUNDS) {
                                 /* Parked until the fact is in its cache; resumed, this
@@ -433,7 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                         rs->refused = 1;
                                         MHD_resume_connection(c);
                                 }
-                                free(q.buf);
+                                kos_strbuf_free(&q.s);
                                 free(hs.h);
                                 kos_peer_cert_free(local);
                                 return MHD_YES;
@@ -443,10 +413,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                                     : "the apiserver's answers could not be kept");
                 }
         }
-        free(q.buf);
+        kos_strbuf_free(&q.s);
         free(hs.h);
         kos_peer_cert_free(local);
-        int64_t dt = mono_us() - t0;
+        int64_t dt = kos_mono_us() - t0;
         kos_req_stats_record(s->ctx->stats, r.status, dt);
         if (kos_log_get_level() >= KOS_LOG_DEBUG)
                 KOS_DBG("http", "%s %.200s -> %d (%s, %lld us)", method, url, r.status,
@@ -490,8 +460,9 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 {
         gnutls_certificate_credentials_t cred;
         gnutls_certificate_allocate_credentials(&cred);
-        gnutls_datum_t c = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
-        gnutls_datum_t k = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+        /* gnutls_datum_t is not const; gnutls only reads these. */
+        gnutls_datum_t c = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
+        gnutls_datum_t k = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
         int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
         gnutls_certificate_free_credentials(cred);
         if (rc < 0) {
@@ -504,11 +475,7 @@ static int check_keypair(const char *cert_pem, const char *key_pem, const char *
 
 kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size_t errstr_size)
 {
-        kos_server_t *s = calloc(1, sizeof(*s));
-        if (!s) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
+        kos_server_t *s = kos_xcalloc(1, sizeof(*s));
         pthread_mutex_init(&s->gen_lock, NULL);
         s->ctx = conf->ctx;
         s->fetch = conf->fetch;

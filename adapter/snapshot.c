@@ -1,12 +1,13 @@
 /* Lag snapshot: pure lag arithmetic, lookups, and the atomic publication point. */
 #include "snapshot.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
-                        kos_nocommit_policy_t policy)
+int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
+                             kos_nocommit_policy_t policy)
 {
         if (end < 0)
                 return -1;
@@ -26,9 +27,8 @@ int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
 
 kos_snapshot_t *kos_snapshot_new(void)
 {
-        kos_snapshot_t *s = calloc(1, sizeof(*s));
-        if (s)
-                atomic_init(&s->refcnt, 1);
+        kos_snapshot_t *s = kos_xcalloc(1, sizeof(*s));
+        atomic_init(&s->refcnt, 1);
         return s;
 }
 
@@ -69,16 +69,16 @@ void kos_snapshot_unref(kos_snapshot_t *s)
 int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
 {
         memset(dst, 0, sizeof(*dst));
-        dst->group_id = strdup(src->group_id);
-        dst->state = strdup(src->state ? src->state : "");
-        dst->parts = calloc(src->n_parts ? src->n_parts : 1, sizeof(*dst->parts));
-        dst->members = calloc(src->n_members ? src->n_members : 1, sizeof(*dst->members));
+        dst->group_id = kos_xstrdup(src->group_id);
+        dst->state = kos_xstrdup(src->state ? src->state : "");
+        dst->parts = kos_xcalloc(src->n_parts ? src->n_parts : 1, sizeof(*dst->parts));
+        dst->members = kos_xcalloc(src->n_members ? src->n_members : 1, sizeof(*dst->members));
         if (!dst->group_id || !dst->state || !dst->parts || !dst->members)
                 goto oom;
         for (; dst->n_parts < src->n_parts; dst->n_parts++) {
                 const kos_part_lag_t *sp = &src->parts[dst->n_parts];
                 kos_part_lag_t *p = &dst->parts[dst->n_parts];
-                if (!(p->topic = strdup(sp->topic)))
+                if (!(p->topic = kos_xstrdup(sp->topic)))
                         goto oom;
                 p->partition = sp->partition;
                 p->committed = KOS_OFFSET_UNKNOWN;
@@ -94,9 +94,9 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src)
         for (; dst->n_members < src->n_members; dst->n_members++) {
                 const kos_member_t *sm = &src->members[dst->n_members];
                 kos_member_t *m = &dst->members[dst->n_members];
-                m->member_id = strdup(sm->member_id);
-                m->client_id = strdup(sm->client_id);
-                m->host = strdup(sm->host);
+                m->member_id = kos_xstrdup(sm->member_id);
+                m->client_id = kos_xstrdup(sm->client_id);
+                m->host = kos_xstrdup(sm->host);
                 if (!m->member_id || !m->client_id || !m->host) {
                         dst->n_members++; /* freed below with the others */
                         goto oom;
@@ -134,18 +134,39 @@ void kos_snapshot_finish(kos_snapshot_t *s)
                               cmp_part);
 }
 
+/* bsearch keys: the group id, or a topic and partition (no const-dropping copy into an item). */
+static int cmp_group_key(const void *key, const void *item)
+{
+        return strcmp(key, ((const kos_group_lag_t *)item)->group_id);
+}
+
+typedef struct {
+        const char *topic;
+        int32_t partition;
+} part_key_t;
+
+static int cmp_part_key(const void *key, const void *item)
+{
+        const part_key_t *k = key;
+        const kos_part_lag_t *y = item;
+        int c = strcmp(k->topic, y->topic);
+        if (c)
+                return c;
+        return (k->partition > y->partition) - (k->partition < y->partition);
+}
+
 const kos_group_lag_t *kos_snapshot_group(const kos_snapshot_t *s, const char *group_id)
 {
         if (!s || !s->n_groups)
                 return NULL;
-        kos_group_lag_t key = {.group_id = (char *)group_id};
-        return bsearch(&key, s->groups, s->n_groups, sizeof(*s->groups), cmp_group);
+        return bsearch(group_id, s->groups, s->n_groups, sizeof(*s->groups), cmp_group_key);
 }
 
 const kos_part_lag_t *kos_group_part(const kos_group_lag_t *g, const char *topic, int32_t partition)
 {
-        kos_part_lag_t key = {.topic = (char *)topic, .partition = partition};
-        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part) : NULL;
+        part_key_t key = {topic, partition};
+        return g->n_parts ? bsearch(&key, g->parts, g->n_parts, sizeof(*g->parts), cmp_part_key)
+                          : NULL;
 }
 
 int64_t kos_group_lag_sum(const kos_group_lag_t *g, const char *topic, size_t *n_parts)

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a partition without a committed offset counts as (SPEC.md "Lag semantics"). */
+/* What a partition without a committed offset counts as. Kafka's ConsumerGroupCommand shows
+ * no lag ("-") for it; a consumer with auto.offset.reset=earliest will read it all from the
+ * log start offset, one with latest none of it. */
 typedef enum {
         KOS_NOCOMMIT_EARLIEST, /* lag counted from the log start offset */
         KOS_NOCOMMIT_LATEST    /* lag 0 */
@@ -81,8 +83,8 @@ int kos_group_copy_unknown(kos_group_lag_t *dst, const kos_group_lag_t *src);
  * decides (earliest: from log_start, which must be known; latest: 0). -1 when unknown.
  * A committed offset below a known log_start (retention deleted what it pointed at) counts
  * from log_start. Never negative: a committed offset past the end counts as 0. */
-int64_t kos_lag_compute(int64_t committed, int64_t end, int64_t log_start,
-                        kos_nocommit_policy_t policy);
+int64_t kos_part_lag_compute(int64_t committed, int64_t end, int64_t log_start,
+                             kos_nocommit_policy_t policy);
 
 /* @returns a new empty snapshot with refcnt 1; free with kos_snapshot_unref. */
 kos_snapshot_t *kos_snapshot_new(void);

@@ -10,6 +10,11 @@ int64_t kos_mono_ns(void)
         return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t kos_mono_us(void)
+{
+        return kos_mono_ns() / 1000;
+}
+
 int64_t kos_mono_ms(void)
 {
         return kos_mono_ns() / 1000000;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 int64_t kos_mono_ns(void);
+int64_t kos_mono_us(void);
 int64_t kos_mono_ms(void);
 
 int64_t kos_wall_ms(void);

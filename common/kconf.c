@@ -145,22 +145,28 @@ int kos_kconf_has_brokers(const kos_kconf_t *kc)
                buf[0] != '\0';
 }
 
-int kos_kconf_flag(kos_kconf_t *kc, int opt, const char *arg, char *errstr, size_t errstr_size)
+kos_kconf_flag_result_t kos_kconf_flag(kos_kconf_t *kc, int opt, const char *arg, char *errstr,
+                                       size_t errstr_size)
 {
+        int r;
         switch (opt) {
         case 'b':
-                return kos_kconf_set(kc, "bootstrap.servers", arg, errstr, errstr_size);
+                r = kos_kconf_set(kc, "bootstrap.servers", arg, errstr, errstr_size);
+                break;
         case 'X':
                 if (strcmp(arg, "list") == 0) {
                         kos_kconf_print_list();
-                        return 1;
+                        return KOS_KCONF_FLAG_LISTED;
                 }
-                return kos_kconf_set_kv(kc, arg, errstr, errstr_size);
+                r = kos_kconf_set_kv(kc, arg, errstr, errstr_size);
+                break;
         case 'F':
-                return kos_kconf_load_file(kc, arg, errstr, errstr_size);
+                r = kos_kconf_load_file(kc, arg, errstr, errstr_size);
+                break;
         default:
-                return 2;
+                return KOS_KCONF_FLAG_NOT_KAFKA;
         }
+        return r == -1 ? KOS_KCONF_FLAG_BAD : KOS_KCONF_FLAG_APPLIED;
 }
 
 void kos_kconf_print_list(void)

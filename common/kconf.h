@@ -30,10 +30,18 @@ rd_kafka_conf_t *kos_kconf_dup(const kos_kconf_t *kc);
 /* 1 when bootstrap.servers is set. */
 int kos_kconf_has_brokers(const kos_kconf_t *kc);
 
+/* What kos_kconf_flag did with one command-line option. */
+typedef enum {
+        KOS_KCONF_FLAG_APPLIED,   /* -b, -X or -F, applied to kc */
+        KOS_KCONF_FLAG_LISTED,    /* -X list printed the properties: the caller exits 0 */
+        KOS_KCONF_FLAG_BAD,       /* a bad value: errstr says which */
+        KOS_KCONF_FLAG_NOT_KAFKA, /* opt is none of these: the caller parses it */
+} kos_kconf_flag_result_t;
+
 /* The kcat-style flags every kos program takes: -b brokers, -X key=value (-X list prints the
- * properties), -F file. Returns 0 when applied, 1 when -X list was printed (the caller exits
- * 0), -1 with errstr on a bad value, 2 when opt is none of these. */
-int kos_kconf_flag(kos_kconf_t *kc, int opt, const char *arg, char *errstr, size_t errstr_size);
+ * properties), -F file. */
+kos_kconf_flag_result_t kos_kconf_flag(kos_kconf_t *kc, int opt, const char *arg, char *errstr,
+                                       size_t errstr_size);
 
 /* Prints librdkafka's property list (for -X list) on stdout. */
 void kos_kconf_print_list(void);

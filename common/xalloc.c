@@ -49,6 +49,17 @@ char *kos_xstrdup(const char *s)
         return kos_xmemdup(s, strlen(s) + 1);
 }
 
+char *kos_xstrndup(const char *s, size_t n)
+{
+        size_t len = strnlen(s, n);
+        if (len == SIZE_MAX)
+                kos_oom(SIZE_MAX);
+        char *d = kos_xmalloc(len + 1);
+        memcpy(d, s, len);
+        d[len] = '\0';
+        return d;
+}
+
 void *kos_xmemdup(const void *p, size_t size)
 {
         void *q = kos_xmalloc(size);

@@ -28,6 +28,8 @@ void *kos_xcalloc(size_t n, size_t size);
 /* As realloc, never NULL; a size of 0 keeps one byte. */
 void *kos_xrealloc(void *p, size_t size);
 char *kos_xstrdup(const char *s);
+/* At most n bytes of s, NUL-terminated. */
+char *kos_xstrndup(const char *s, size_t n);
 /* A copy of size bytes of p. */
 void *kos_xmemdup(const void *p, size_t size);
 

@@ -154,9 +154,16 @@ static int parse_opt(int opt, const char *arg, kos_dg_conf_t *c, kos_kconf_t *kc
         long long n;
         int64_t ms;
         int bad = 0;
-        int k = kos_kconf_flag(kc, opt, arg, err, errsz);
-        if (k != 2)
-                return k;
+        switch (kos_kconf_flag(kc, opt, arg, err, errsz)) {
+        case KOS_KCONF_FLAG_APPLIED:
+                return 0;
+        case KOS_KCONF_FLAG_LISTED:
+                return 1;
+        case KOS_KCONF_FLAG_BAD:
+                return -1;
+        case KOS_KCONF_FLAG_NOT_KAFKA:
+                break;
+        }
         switch (opt) {
         case 'd':
                 kos_log_set_level(KOS_LOG_DEBUG);

@@ -64,7 +64,8 @@ static void fuzz_selector(const char *text, const char *label_value, size_t json
                 FUZZ_ASSERT(err[0]);
                 return;
         }
-        (void)kos_selector_matches(sel, fuzz_label, (void *)label_value);
+        /* the label getter only reads its opaque */
+        (void)kos_selector_matches(sel, fuzz_label, (void *)(uintptr_t)label_value);
         for (size_t i = 0; i < sel->n_reqs; i++)
                 (void)kos_selector_equals_value(sel, sel->reqs[i].key);
         kos_scaling_t sc;

@@ -44,7 +44,7 @@ static kos_snapshot_t *snap_of(const spec_t *sp, size_t n, int other)
                 p->committed = sp[i].committed;
                 p->end = sp[i].end;
                 p->log_start = 0;
-                p->lag = kos_lag_compute(p->committed, p->end, 0, KOS_NOCOMMIT_EARLIEST);
+                p->lag = kos_part_lag_compute(p->committed, p->end, 0, KOS_NOCOMMIT_EARLIEST);
                 p->head_ts_ms = -1;
                 p->member = sp[i].member;
         }
@@ -145,7 +145,7 @@ static int ask(const kos_snapshot_t *s, const char *metric, const char *selector
         if (kos_route_parse("GET", path, query, &req, &err) == -1)
                 return -err.http_status;
         kos_provider_conf_t pc = {.max_staleness_ms = 10000, .headroom_budget = 1000};
-        kos_provider_answer(&pc, s, s->taken_ms, NULL, &req, &ans);
+        kos_provider_answer(&pc, s, s->taken_ms, NULL, &req, NULL, &ans);
         kos_request_clear(&req);
         return ans.status;
 }

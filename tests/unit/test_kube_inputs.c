@@ -182,7 +182,7 @@ static void answer(const char *path, const char *query, const kos_provider_extra
                 return;
         }
         kos_snapshot_t *s = snapshot();
-        kos_provider_answer_ex(&pc, s, NOW, NULL, &req, x, ans);
+        kos_provider_answer(&pc, s, NOW, NULL, &req, x, ans);
         kos_snapshot_unref(s);
         kos_request_clear(&req);
 }

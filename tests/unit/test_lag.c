@@ -1,5 +1,5 @@
 /* Unit tests for the lag arithmetic and the snapshot (adapter/snapshot.c, declared in
- * snapshot.h): kos_lag_compute, the per-group sums and ages, a group carried over as unknown,
+ * snapshot.h): kos_part_lag_compute, the per-group sums and ages, a group carried over as unknown,
  * sorting and lookups, reference counting and the publication point. Snapshots are built by
  * hand with strdup'ed strings, which kos_snapshot_unref frees. */
 #include "lag.h"
@@ -51,57 +51,57 @@ static kos_snapshot_t *snapshot_with_groups(const char *const *ids, size_t n)
         return s;
 }
 
-/* ---- kos_lag_compute -------------------------------------------------------------------- */
+/* ---- kos_part_lag_compute -------------------------------------------------------------------- */
 
 static void test_lag_compute(void)
 {
         const kos_nocommit_policy_t E = KOS_NOCOMMIT_EARLIEST, L = KOS_NOCOMMIT_LATEST;
 
         /* normal: end - committed */
-        CHECK_INT(kos_lag_compute(90, 100, 0, E), 10);
-        CHECK_INT(kos_lag_compute(90, 100, 0, L), 10);
-        CHECK_INT(kos_lag_compute(0, 1, -1, E), 1); /* log_start is not needed with a commit */
-        CHECK_INT(kos_lag_compute(0, INT64_MAX, 0, E), INT64_MAX);
+        CHECK_INT(kos_part_lag_compute(90, 100, 0, E), 10);
+        CHECK_INT(kos_part_lag_compute(90, 100, 0, L), 10);
+        CHECK_INT(kos_part_lag_compute(0, 1, -1, E), 1); /* log_start is not needed with a commit */
+        CHECK_INT(kos_part_lag_compute(0, INT64_MAX, 0, E), INT64_MAX);
         /* caught up */
-        CHECK_INT(kos_lag_compute(100, 100, 0, E), 0);
-        CHECK_INT(kos_lag_compute(0, 0, 0, E), 0);
+        CHECK_INT(kos_part_lag_compute(100, 100, 0, E), 0);
+        CHECK_INT(kos_part_lag_compute(0, 0, 0, E), 0);
         /* committed past the end (truncation, a deleted and recreated topic): clamped to 0 */
-        CHECK_INT(kos_lag_compute(150, 100, 0, E), 0);
-        CHECK_INT(kos_lag_compute(INT64_MAX, 0, 0, L), 0);
+        CHECK_INT(kos_part_lag_compute(150, 100, 0, E), 0);
+        CHECK_INT(kos_part_lag_compute(INT64_MAX, 0, 0, L), 0);
         /* committed below the log start (retention deleted from there on, KEDA issue 7936):
          * counted from the log start, the first record a consumer can still read */
-        CHECK_INT(kos_lag_compute(5, 100, 50, E), 50);
-        CHECK_INT(kos_lag_compute(5, 100, 50, L), 50);
-        CHECK_INT(kos_lag_compute(5, 100, 100, E), 0);  /* everything deleted */
-        CHECK_INT(kos_lag_compute(5, 100, 120, E), 0);  /* log start read after the end */
-        CHECK_INT(kos_lag_compute(50, 100, 50, E), 50); /* at the log start: unchanged */
+        CHECK_INT(kos_part_lag_compute(5, 100, 50, E), 50);
+        CHECK_INT(kos_part_lag_compute(5, 100, 50, L), 50);
+        CHECK_INT(kos_part_lag_compute(5, 100, 100, E), 0);  /* everything deleted */
+        CHECK_INT(kos_part_lag_compute(5, 100, 120, E), 0);  /* log start read after the end */
+        CHECK_INT(kos_part_lag_compute(50, 100, 50, E), 50); /* at the log start: unchanged */
 
         /* no commit, earliest: counted from the log start offset, not from 0 */
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, 40, E), 60);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, 0, E), 100);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, 100, E), 0); /* all deleted */
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, 40, E), 60);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, 0, E), 100);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, 100, E), 0); /* all deleted */
         /* ... and unknown when the log start is unknown (never "end - 0") */
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, -1, E), -1);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, -1, E), -1);
         /* no commit, latest: 0, whatever the log start */
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, 40, L), 0);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, 100, -1, L), 0);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, 40, L), 0);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, 100, -1, L), 0);
 
         /* end unknown: -1 in every case, even with a commit or the latest policy */
-        CHECK_INT(kos_lag_compute(90, -1, 0, E), -1);
-        CHECK_INT(kos_lag_compute(90, -1, 0, L), -1);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, -1, 0, E), -1);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, -1, 0, L), -1);
-        CHECK_INT(kos_lag_compute(90, KOS_OFFSET_GONE, 0, E), -1);
+        CHECK_INT(kos_part_lag_compute(90, -1, 0, E), -1);
+        CHECK_INT(kos_part_lag_compute(90, -1, 0, L), -1);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, -1, 0, E), -1);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, -1, 0, L), -1);
+        CHECK_INT(kos_part_lag_compute(90, KOS_OFFSET_GONE, 0, E), -1);
 
         /* read_committed: the lag engine passes the last stable offset (LSO) as `end` instead
          * of the high watermark; the arithmetic is the same. A partition with HW 110 and an
          * open transaction starting at 100 has LSO 100, so a consumer committed at 100 is
          * caught up under read_committed (lag 0) but 10 behind under read_uncommitted. */
         const int64_t hw = 110, lso = 100, committed = 100;
-        CHECK_INT(kos_lag_compute(committed, lso, 0, E), 0);
-        CHECK_INT(kos_lag_compute(committed, hw, 0, E), 10);
-        CHECK_INT(kos_lag_compute(95, lso, 0, E), 5);
-        CHECK_INT(kos_lag_compute(KOS_OFFSET_UNKNOWN, lso, 20, E), 80);
+        CHECK_INT(kos_part_lag_compute(committed, lso, 0, E), 0);
+        CHECK_INT(kos_part_lag_compute(committed, hw, 0, E), 10);
+        CHECK_INT(kos_part_lag_compute(95, lso, 0, E), 5);
+        CHECK_INT(kos_part_lag_compute(KOS_OFFSET_UNKNOWN, lso, 20, E), 80);
 }
 
 static void test_lag_opts_defaults(void)

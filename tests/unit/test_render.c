@@ -1,19 +1,21 @@
 /* Unit tests for adapter/render.c: every document the adapter renders is compared byte for
  * byte with a golden file in tests/unit/data/golden/, written by hand from the wire contract
- * (/work/shared/research/api.md sections 2, 3, 4.5 and 6), not dumped from the renderer.
+ * (the types of k8s.io/metrics pkg/apis/custom_metrics and external_metrics, apimachinery's
+ * Status and discovery types), not dumped from the renderer.
  *
- * Key order is the order render.c emits (JSON_PRESERVE_ORDER); it follows the api.md examples:
+ * Key order is the order render.c emits (JSON_PRESERVE_ORDER); it follows the field order of
+ * those Go types (what custom-metrics-apiserver writes):
  *  - MetricValue v1beta2: describedObject, metric{name, selector}, timestamp, value. The
- *    api.md examples carry windowSeconds between timestamp and value; it is omitempty and the
+ *    Go type carries windowSeconds between timestamp and value; it is omitempty and the
  *    adapter never sets a window, so it is absent (allowed by the contract).
- *  - MetricValue v1beta1: describedObject, metricName, timestamp, value, selector (as api.md;
- *    no window, same reason).
- *  - describedObject: kind, namespace (omitted when empty), name, apiVersion. api.md shows
- *    "/v1" for core kinds (what custom-metrics-apiserver produces) and calls "v1" cleaner; the
- *    adapter emits "v1".
+ *  - MetricValue v1beta1: describedObject, metricName, timestamp, value, selector (as the Go
+ *    type; no window, same reason).
+ *  - describedObject: kind, namespace (omitted when empty), name, apiVersion. custom-metrics-
+ *    apiserver writes "/v1" for core kinds; "v1" is the correct apiVersion, and the adapter
+ *    emits "v1".
  *  - ExternalMetricValue: metricName, metricLabels, timestamp, value (no window).
- *  - Status: kind, apiVersion, metadata, status, message, reason, code (exactly as api.md 6.1).
- *  - APIResourceList, APIGroupList, APIGroup: as in api.md 4.5. */
+ *  - Status: kind, apiVersion, metadata, status, message, reason, code (metav1.Status).
+ *  - APIResourceList, APIGroupList, APIGroup: as metav1 defines them. */
 #include "render.h"
 
 #include <jansson.h>

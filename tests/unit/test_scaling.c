@@ -151,7 +151,7 @@ static kos_part_lag_t mkpart(const char *topic, int32_t partition, int64_t commi
                             .committed = committed,
                             .end = end,
                             .log_start = log_start,
-                            .lag = kos_lag_compute(committed, end, log_start, policy),
+                            .lag = kos_part_lag_compute(committed, end, log_start, policy),
                             .head_ts_ms = -1,
                             .member = -1};
         return p;
@@ -323,7 +323,7 @@ static long long external(const kos_snapshot_t *s, int64_t now, const char *sele
         }
         kos_provider_conf_t pc = {.max_staleness_ms = 10000, .headroom_budget = 100};
         kos_answer_t ans;
-        kos_provider_answer(&pc, s, now, NULL, &req, &ans);
+        kos_provider_answer(&pc, s, now, NULL, &req, NULL, &ans);
         long long v = ans.status == 200 && ans.values.n == 1 ? ans.values.items[0].value : -1;
         if (ans.status != 200)
                 v = -ans.status;

@@ -1,5 +1,6 @@
 /* Delegated authentication and authorization through kube-apiserver, as extension API servers
- * do it (research/api.md §5). Request threads only look into the caches: a miss returns the
+ * do it (k8s.io/apiserver pkg/server/options: DelegatingAuthenticationOptions,
+ * DelegatingAuthorizationOptions). Request threads only look into the caches: a miss returns the
  * review to make as a fact (fact.h), which fetch.c makes once and stores here; a review that
  * could not be made is kept for a second, so the requests that waited for it get its error.
  *  - SubjectAccessReview for every request but the health paths and group system:masters,
@@ -17,8 +18,8 @@
  * as long as a failure, for the requests that waited for it.
  * Thread notes: the check functions run on HTTP worker threads, the store callbacks on the
  * fetcher's thread; one mutex guards both caches. */
-#ifndef KOS_KAUTHZ_H
-#define KOS_KAUTHZ_H
+#ifndef KOS_AUTHZ_H
+#define KOS_AUTHZ_H
 
 #include "auth.h"
 #include "fact.h"

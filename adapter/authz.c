@@ -1,7 +1,9 @@
 /* SubjectAccessReview / TokenReview with caches, and the cluster's authentication ConfigMap
- * (see kauthz.h). All kube I/O goes through kube.c; this file builds the review objects and
+ * (see authz.h). All kube I/O goes through kube.c; this file builds the review objects and
  * keeps the answers. */
-#include "kauthz.h"
+#include "authz.h"
+#include "xalloc.h"
+#include "clock.h"
 #include "log.h"
 
 #include <gnutls/crypto.h>
@@ -48,13 +50,6 @@ struct kos_authz_s {
         int watch_interval_ms;
 };
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* HMAC-SHA256(secret, len32(a) || a || len32(b) || b): length prefixes keep "xy"+"z" apart
  * from "x"+"yz" (keyFunc's writeLengthPrefixedString). b may be NULL (then len32(0)). */
 static int cache_key(const kos_authz_t *z, const char *a, size_t alen, const char *b, size_t blen,
@@ -88,9 +83,7 @@ static size_t slot_of(const unsigned char key[32])
 
 kos_authz_t *kos_authz_new(kos_kube_t *kube, int ttl_ms)
 {
-        kos_authz_t *z = calloc(1, sizeof(*z));
-        if (!z)
-                return NULL;
+        kos_authz_t *z = kos_xcalloc(1, sizeof(*z));
         if (gnutls_rnd(GNUTLS_RND_KEY, z->secret, sizeof(z->secret)) < 0) {
                 free(z);
                 return NULL;
@@ -133,12 +126,12 @@ static int cache_get(kos_authz_t *z, slot_t *table, const unsigned char key[32],
         int hit = 0;
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
-        if (s->used && memcmp(s->key, key, 32) == 0 && s->expires_ms > now_ms()) {
+        if (s->used && memcmp(s->key, key, 32) == 0 && s->expires_ms > kos_mono_ms()) {
                 *result = s->result;
                 snprintf(msg, msg_size, "%s", s->msg);
                 hit = 1;
-                if (id && kos_identity_copy(id, &s->id) == -1)
-                        hit = 0; /* out of memory: ask again */
+                if (id)
+                        kos_identity_copy(id, &s->id);
         }
         pthread_mutex_unlock(&z->lock);
         return hit;
@@ -148,17 +141,13 @@ static void cache_put(kos_authz_t *z, slot_t *table, const unsigned char key[32]
                       const char *msg, const kos_identity_t *id, int ttl_ms)
 {
         kos_identity_t copy = {0};
-        if (id && kos_identity_copy(&copy, id) == -1) {
-                /* kept as a brief failure: the requests waiting for this answer must find one */
-                result = -1;
-                msg = "out of memory";
-                ttl_ms = ERROR_TTL_MS;
-        }
+        if (id)
+                kos_identity_copy(&copy, id);
         pthread_mutex_lock(&z->lock);
         slot_t *s = &table[slot_of(key)];
         s->used = 1;
         memcpy(s->key, key, 32);
-        s->expires_ms = now_ms() + ttl_ms;
+        s->expires_ms = kos_mono_ms() + ttl_ms;
         s->result = result;
         snprintf(s->msg, sizeof(s->msg), "%s", msg);
         kos_identity_t old = s->id;
@@ -177,8 +166,7 @@ static kos_fact_t *review_fact(kos_authz_t *z, const char *kind, const unsigned 
         for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", key[i]);
         kos_fact_t *f = kos_fact_new(kind, hex, "POST", path, review, store, z);
-        if (f)
-                f->ttl_ms = ttl_ms;
+        f->ttl_ms = ttl_ms;
         return f;
 }
 
@@ -214,15 +202,17 @@ static const char *api_version(kos_api_t api)
         return api == KOS_API_CUSTOM_V1BETA2 ? "v1beta2" : "v1beta1";
 }
 
-/* What a denial message names, as kube-apiserver words it (api.md §6.1). */
+/* What a denial message names, as kube-apiserver words it (k8s.io/apiserver
+ * pkg/endpoints/handlers/responsewriters: forbiddenMessage). */
 typedef struct {
         char object[800];   /* pods.custom.metrics.k8s.io "*" */
         char resource[600]; /* pods/kafka_consumer_lag */
         char scope[400];    /* in the namespace "default" | at the cluster scope */
 } denial_t;
 
-/* The attributes kube-apiserver's RequestInfoFactory derives from the URL (api.md §1.2),
- * so our answer matches what RBAC would say for the same request. */
+/* The attributes kube-apiserver's RequestInfoFactory derives from the URL (k8s.io/apiserver
+ * pkg/endpoints/request/requestinfo.go), so our answer matches what RBAC would say for the same
+ * request. */
 static json_t *attributes(const kos_request_t *req, const char *path, denial_t *d)
 {
         json_t *a = json_object();
@@ -285,9 +275,7 @@ static json_t *attributes(const kos_request_t *req, const char *path, denial_t *
  * part of valid UTF-8 becomes U+FFFD (jansson refuses invalid UTF-8 outright). */
 static json_t *go_string(const char *s, size_t n)
 {
-        char *buf = malloc(n * 3 + 1);
-        if (!buf)
-                return NULL;
+        char *buf = kos_xmalloc(n * 3 + 1);
         size_t k = 0;
         const unsigned char *u = (const unsigned char *)s;
         for (size_t i = 0; i < n;) {
@@ -476,11 +464,7 @@ kos_authz_result_t kos_authz_check(kos_authz_t *z, const kos_identity_t *id,
         kos_fact_t *f =
             review_fact(z, "sar", key, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review,
                         sar_store, cacheable ? z->ttl_ms : ERROR_TTL_MS);
-        if (!f || !(f->note = strdup(denial))) {
-                kos_fact_free(f);
-                snprintf(msg, msg_size, "out of memory");
-                return KOS_AUTHZ_ERROR;
-        }
+        f->note = kos_xstrdup(denial);
         *need = f;
         return KOS_AUTHZ_MISSING;
 }
@@ -505,14 +489,13 @@ int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, 
                 snprintf(why, why_size, "token review named no user");
                 return -1;
         }
-        if (kos_identity_set_user(id, name, uid && uid[0] ? uid : NULL) == -1)
-                goto oom;
+        kos_identity_set_user(id, name, uid && uid[0] ? uid : NULL);
         size_t i;
         json_t *g;
         json_array_foreach(json_object_get(user, "groups"), i, g)
         {
-                if (json_is_string(g) && kos_identity_add_group(id, json_string_value(g)) == -1)
-                        goto oom;
+                if (json_is_string(g))
+                        kos_identity_add_group(id, json_string_value(g));
         }
         const char *k;
         json_t *vals;
@@ -521,16 +504,11 @@ int kos_authz_parse_token_review(json_t *status, kos_identity_t *id, char *why, 
                 json_t *v;
                 json_array_foreach(vals, i, v)
                 {
-                        if (json_is_string(v) &&
-                            kos_identity_add_extra(id, k, strlen(k), json_string_value(v)) == -1)
-                                goto oom;
+                        if (json_is_string(v))
+                                kos_identity_add_extra(id, k, strlen(k), json_string_value(v));
                 }
         }
         return 0;
-oom:
-        kos_identity_clear(id);
-        snprintf(why, why_size, "out of memory");
-        return -1;
 }
 
 /* The answer of a TokenReview, or why it could not be made (kept briefly: an apiserver hiccup
@@ -583,10 +561,6 @@ int kos_authz_token_review(void *opaque, const char *token, kos_identity_t *id, 
         json_object_set_new(review, "spec", spec);
         kos_fact_t *f = review_fact(z, "token", key, "/apis/authentication.k8s.io/v1/tokenreviews",
                                     review, token_store, z->ttl_ms);
-        if (!f) {
-                snprintf(msg, msg_size, "TokenReview failed: out of memory");
-                return -1;
-        }
         *need = f;
         return 1;
 }
@@ -608,11 +582,11 @@ static int json_list(json_t *data, const char *key, kos_strlist_t *out, char *er
         json_t *e;
         json_array_foreach(bad ? NULL : arr, i, e)
         {
-                if (!json_is_string(e) ||
-                    kos_strlist_add(out, json_string_value(e), json_string_length(e)) == -1) {
+                if (!json_is_string(e)) {
                         bad = 1;
                         break;
                 }
+                kos_strlist_add(out, json_string_value(e), json_string_length(e));
         }
         json_decref(arr);
         if (bad)
@@ -626,11 +600,8 @@ static const char *cm_ca(json_t *data, const char *key, char **kept)
 {
         const char *v = json_string_value(json_object_get(data, key));
         if (v && v[0]) {
-                char *copy = strdup(v);
-                if (copy) {
-                        free(*kept);
-                        *kept = copy;
-                }
+                free(*kept);
+                *kept = kos_xstrdup(v);
         }
         return *kept;
 }
@@ -652,18 +623,14 @@ int kos_authz_merge_configmap(json_t *data, const kos_auth_conf_t *flags, char *
         if (!flags->client_ca_file)
                 c->client_ca_pem = cm_ca(data, "client-ca-file", kept_client_ca);
         if (flags->requestheader_client_ca_file) {
-                if (kos_strlist_copy(&c->requestheader_allowed_names,
-                                     &flags->requestheader_allowed_names) ||
-                    kos_strlist_copy(&c->requestheader_username_headers,
-                                     &flags->requestheader_username_headers) ||
-                    kos_strlist_copy(&c->requestheader_group_headers,
-                                     &flags->requestheader_group_headers) ||
-                    kos_strlist_copy(&c->requestheader_extra_headers_prefix,
-                                     &flags->requestheader_extra_headers_prefix)) {
-                        kos_auth_conf_clear(c);
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
-                }
+                kos_strlist_copy(&c->requestheader_allowed_names,
+                                 &flags->requestheader_allowed_names);
+                kos_strlist_copy(&c->requestheader_username_headers,
+                                 &flags->requestheader_username_headers);
+                kos_strlist_copy(&c->requestheader_group_headers,
+                                 &flags->requestheader_group_headers);
+                kos_strlist_copy(&c->requestheader_extra_headers_prefix,
+                                 &flags->requestheader_extra_headers_prefix);
                 return 0;
         }
         c->requestheader_client_ca_pem = cm_ca(data, "requestheader-client-ca-file", kept_rh_ca);
@@ -702,7 +669,7 @@ int kos_authz_load_cluster_auth(kos_authz_t *z, kos_auth_t *auth, const kos_auth
                 return -1;
         }
         json_t *data = st == 200 ? json_object_get(cm, "data") : NULL;
-        char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+        char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : kos_xstrdup("{}");
         pthread_mutex_lock(&z->lock);
         int same = z->last_cm && dump && strcmp(z->last_cm, dump) == 0;
         pthread_mutex_unlock(&z->lock);
@@ -737,8 +704,8 @@ static void *watch_main(void *arg)
         kos_authz_t *z = arg;
         for (;;) {
                 pthread_mutex_lock(&z->lock);
-                int64_t until = now_ms() + z->watch_interval_ms;
-                while (!z->stop && now_ms() < until) {
+                int64_t until = kos_mono_ms() + z->watch_interval_ms;
+                while (!z->stop && kos_mono_ms() < until) {
                         struct timespec ts = {.tv_sec = until / 1000,
                                               .tv_nsec = (until % 1000) * 1000000};
                         pthread_cond_timedwait(&z->wake, &z->lock, &ts);
