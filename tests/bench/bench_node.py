@@ -195,8 +195,12 @@ def members(kafka):
 
 
 def bench_reaction(cp, kafka, runs, sync_s):
-    samples = []
-    for i in range(runs):
+    samples, attempts = [], 0
+    # A median of RUNS samples: an attempt that does not complete (logged with how far it got)
+    # is repeated, up to RUNS + 3 attempts in all.
+    while len(samples) < runs and attempts < runs + 3:
+        attempts += 1
+        i = len(samples)
         kn.set_datagen_rate(cp, 100)
         kos_k8s.wait_until(lambda: cp.kubectl_json("get", "deployment", "kos-processor", "-n",
                                                    NS)["spec"]["replicas"] == 1 and
@@ -207,13 +211,22 @@ def bench_reaction(cp, kafka, runs, sync_s):
         t_start = time.time()
         rate = 2000
         kn.set_datagen_rate(cp, rate)
-        t_cross = t_scale = t_running = t_assigned = None
+        t_cross = t_scale = t_running = t_assigned = below_since = None
         new = None
         last_raise = time.time()
         while time.time() - t_start < 240:
             now = time.time()
-            if t_cross is None and max_pod_metric(cp) > TARGET:
-                t_cross = now
+            if t_scale is None:
+                # The crossing the HPA acts on is the last one before it scales: a spike that
+                # the one pod drained and that stayed under the target for more than a sync
+                # period does not count (it left attempts waiting 240 s for a scale-up with the
+                # load no longer raised).
+                if max_pod_metric(cp) > TARGET:
+                    t_cross, below_since = t_cross or now, None
+                elif t_cross is not None:
+                    below_since = below_since or now
+                    if now - below_since > sync_s + 5:
+                        t_cross = below_since = None
             if t_cross is None and now - last_raise > 20:  # the processor keeps up: more load
                 rate *= 2
                 kn.set_datagen_rate(cp, rate)
@@ -233,8 +246,8 @@ def bench_reaction(cp, kafka, runs, sync_s):
             time.sleep(0.5)
         kn.set_datagen_rate(cp, 100)
         if t_assigned is None:
-            log(f"reaction {i + 1}: incomplete (cross {t_cross}, scale {t_scale}, "
-                f"running {t_running})")
+            log(f"reaction attempt {attempts}: incomplete (cross {t_cross}, scale {t_scale}, "
+                f"running {t_running}, new pod {new}; t0 {t_start})")
             continue
         s = {"to_scale_s": t_scale - t_cross, "to_running_s": t_running - t_cross,
              "to_assigned_s": t_assigned - t_cross, "rate_per_pod": rate}
@@ -243,6 +256,7 @@ def bench_reaction(cp, kafka, runs, sync_s):
     res = {k: med([s[k] for s in samples]) for k in ("to_scale_s", "to_running_s",
                                                       "to_assigned_s")}
     res["runs"] = samples
+    res["attempts"] = attempts
     res["sync_period_s"] = sync_s
     if res["to_assigned_s"]:
         res["ratio_to_sync"] = round(res["to_assigned_s"] / sync_s, 2)
@@ -287,6 +301,10 @@ def table(r):
                          f" replicas {x['to_scale_s']:.1f} s, pod Running {x['to_running_s']:.1f} s,"
                          f" consumer assigned {x['to_assigned_s']:.1f} s after the lag crossed the "
                          f"target ({x.get('ratio_to_sync')} x the sync period)")
+        for n, s in enumerate(x["runs"], 1):
+            lines.append(f"    sample {n}: replicas {s['to_scale_s']:.1f} s, Running "
+                         f"{s['to_running_s']:.1f} s, assigned {s['to_assigned_s']:.1f} s "
+                         f"({s['rate_per_pod']} frames/s per generator)")
     return "\n".join(lines)
 
 

@@ -244,10 +244,11 @@ def datagen_control_token(cp):
     return base64.b64decode(data).decode().strip()
 
 
-def set_datagen_rate(cp, rate):
-    """PUT /rate on every running kos-datagen pod (frames/s per pod); returns the pods reached."""
+def set_datagen_rate(cp, rate, token=None):
+    """PUT /rate on every running kos-datagen pod (frames/s per pod); returns the pods reached.
+    TOKEN: the control token (default: read from the cluster, two kubectl calls)."""
     done = []
-    auth = {"Authorization": f"Bearer {datagen_control_token(cp)}"}
+    auth = {"Authorization": f"Bearer {token or datagen_control_token(cp)}"}
     for name, phase, ready, ip, _ in pods(cp, "kos-datagen"):
         if phase == "Running" and ip:
             try:
