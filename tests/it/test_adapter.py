@@ -232,8 +232,11 @@ def test_discovery_and_meta_paths(adapter):
     assert {"pods/kafka_consumer_lag", "pods/consumer_lag_t2",
             "deployments.apps/kafka_consumergroup_lag"} <= names
     st, body = adapter.get(EXTERNAL)
-    assert {r["name"] for r in body["resources"]} == {"kafka_consumergroup_lag_headroom", "kafka_consumergroup_lag",
-                                                     "kafka_consumergroup_lag_seconds"}
+    assert {r["name"] for r in body["resources"]} == {
+        "kafka_consumergroup_lag_headroom", "kafka_consumergroup_lag",
+        "kafka_consumergroup_lag_seconds", "kafka_consumergroup_produce_rate",
+        "kafka_consumergroup_consume_rate", "kafka_consumergroup_time_to_drain_seconds",
+        "kafka_consumergroup_stuck_partitions", "kafka_consumergroup_status"}
     assert adapter.get("/apis")[1]["kind"] == "APIGroupList"
     assert adapter.get("/openapi/v2")[1]["swagger"] == "2.0"
     assert adapter.get("/openapi/v3")[1] == {"paths": {}}
