@@ -65,20 +65,15 @@ int kos_history_flag(kos_history_opts_t *o, const char *flag, const char *value,
                 }
                 o->status_min_distance_ms = ms;
         } else if (strcmp(flag, "--rate-window") == 0) {
-                if (kos_parse_duration_ms(flag, value, &ms, errstr, errstr_size) == -1)
+                if (kos_parse_duration_range_ms(flag, value, 1000, 3600000, "between 1s and 1h",
+                                                &ms, errstr, errstr_size) == -1)
                         return -1;
-                if (ms < 1000 || ms > 3600000) {
-                        snprintf(errstr, errstr_size, "%s: must be between 1s and 1h", flag);
-                        return -1;
-                }
                 o->rate_window_ms = ms;
         } else if (strcmp(flag, "--time-to-drain-max") == 0) {
-                if (kos_parse_duration_ms(flag, value, &ms, errstr, errstr_size) == -1)
+                if (kos_parse_duration_range_ms(flag, value, 1000, 30LL * 86400000,
+                                                "between 1s and 30 days", &ms, errstr,
+                                                errstr_size) == -1)
                         return -1;
-                if (ms < 1000 || ms > 30LL * 86400000) {
-                        snprintf(errstr, errstr_size, "%s: must be between 1s and 30 days", flag);
-                        return -1;
-                }
                 o->drain_cap_ms = ms;
         } else {
                 return 1;

@@ -257,19 +257,6 @@ void kos_adapter_conf_clear(kos_adapter_conf_t *c)
         kos_auth_conf_clear(&c->auth);
 }
 
-/* A duration flag within [min_ms, max_ms]. */
-static int parse_ms_range(const char *flag, const char *arg, int64_t min_ms, int64_t max_ms,
-                          const char *range, int64_t *out, char *err, size_t errsz)
-{
-        if (kos_parse_duration_ms(flag, arg, out, err, errsz) == -1)
-                return -1;
-        if (*out < min_ms || *out > max_ms) {
-                snprintf(err, errsz, "%s: must be %s", flag, range);
-                return -1;
-        }
-        return 0;
-}
-
 /* pflag StringSlice: the first use of a list flag replaces its default, later uses append. */
 static int parse_list(kos_strlist_t *l, int *seen, const char *flag, const char *arg, char *err,
                       size_t errsz)
@@ -295,8 +282,8 @@ static int parse_opt(int opt, const char *arg, kos_adapter_conf_t *c, int rh_see
                 kos_log_set_level(KOS_LOG_WARN);
                 return 0;
         case OPT_REFRESH:
-                if (parse_ms_range("--refresh-interval", arg, 10, 3600000, "between 10ms and 1h",
-                                   &ms, err, errsz) == -1)
+                if (kos_parse_duration_range_ms("--refresh-interval", arg, 10, 3600000,
+                                                "between 10ms and 1h", &ms, err, errsz) == -1)
                         return -1;
                 c->lag.refresh_interval_ms = (int)ms;
                 return 0;
@@ -304,14 +291,14 @@ static int parse_opt(int opt, const char *arg, kos_adapter_conf_t *c, int rh_see
                 return kos_parse_duration_ms("--max-staleness", arg, &c->max_staleness_ms, err,
                                              errsz);
         case OPT_KTIMEOUT:
-                if (parse_ms_range("--kafka-timeout", arg, 100, 600000, "between 100ms and 10m",
-                                   &ms, err, errsz) == -1)
+                if (kos_parse_duration_range_ms("--kafka-timeout", arg, 100, 600000,
+                                                "between 100ms and 10m", &ms, err, errsz) == -1)
                         return -1;
                 c->lag.kafka_timeout_ms = (int)ms;
                 return 0;
         case OPT_HEAD_BUDGET:
-                if (parse_ms_range("--head-fetch-budget", arg, 0, 600000, "at most 10m", &ms, err,
-                                   errsz) == -1)
+                if (kos_parse_duration_range_ms("--head-fetch-budget", arg, 0, 600000,
+                                                "at most 10m", &ms, err, errsz) == -1)
                         return -1;
                 c->lag.head_budget_ms = (int)ms;
                 return 0;
@@ -396,14 +383,14 @@ static int parse_opt(int opt, const char *arg, kos_adapter_conf_t *c, int rh_see
                 sc->max_untrusted_connections = (int)n;
                 return 0;
         case OPT_HANDSHAKE_TIMEOUT:
-                if (parse_ms_range("--tls-handshake-timeout", arg, 100, 600000,
-                                   "between 100ms and 10m", &ms, err, errsz) == -1)
+                if (kos_parse_duration_range_ms("--tls-handshake-timeout", arg, 100, 600000,
+                                                "between 100ms and 10m", &ms, err, errsz) == -1)
                         return -1;
                 sc->handshake_timeout_ms = (int)ms;
                 return 0;
         case OPT_IDLE_TIMEOUT:
-                if (parse_ms_range("--idle-timeout", arg, 1000, 86400000, "between 1s and 24h", &ms,
-                                   err, errsz) == -1)
+                if (kos_parse_duration_range_ms("--idle-timeout", arg, 1000, 86400000,
+                                                "between 1s and 24h", &ms, err, errsz) == -1)
                         return -1;
                 sc->idle_timeout_s = (int)((ms + 999) / 1000);
                 return 0;

@@ -102,9 +102,7 @@ static agg_t aggregate(const kos_group_lag_t *g, const kos_selector_t *sel, cons
         int64_t weighted_milli = 0;
         const char *regex_topic = NULL; /* parts are sorted by topic: one regexec per topic */
         int regex_ok = 1;
-        int exclude;
-        char ignored[8]; /* the parameter was checked before (kos_provider_answer) */
-        kos_derived_exclude_param(sel, &exclude, ignored, sizeof(ignored));
+        int exclude = sc && sc->exclude_stuck;
         kos_derived_init(&a.d);
         for (size_t i = 0; i < g->n_parts; i++) {
                 const kos_part_lag_t *p = &g->parts[i];
@@ -563,9 +561,11 @@ void kos_provider_answer(const kos_provider_conf_t *pc, const kos_snapshot_t *sn
         int exclude;
         char msg[256];
         if (kos_derived_exclude_param(req->metric_selector, &exclude, msg, sizeof(msg)) == -1) {
+                kos_scaling_clear(&sc); /* a topicRegex compiled above */
                 fail(ans, 400, "BadRequest", "%s", msg);
                 return;
         }
+        sc.exclude_stuck = exclude;
         if (!snap) {
                 fail(ans, 503, "ServiceUnavailable",
                      "no lag snapshot yet: Kafka has not answered%s%s", last_error ? ": " : "",

@@ -35,6 +35,10 @@ typedef struct {
         regex_t topic_re; /* topicRegex, anchored at both ends; valid when has_regex */
         kos_topic_weight_t weights[KOS_SCALING_MAX_WEIGHTS];
         size_t n_weights;
+        /* excludePersistentLag=true: left 0 by kos_scaling_parse; the provider sets it from
+         * kos_derived_exclude_param (derived.h: its own, stricter true|false syntax), once per
+         * request rather than once per group. */
+        int exclude_stuck;
 } kos_scaling_t;
 
 /* @returns 1 if `key` names a scaling parameter (or the headroom metric's budget) rather than

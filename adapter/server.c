@@ -134,14 +134,6 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
         return strlen(s);
 }
 
-/* The guard chose this connection to make room: shutting the socket down makes its worker
- * see end-of-stream and close it (the descriptor stays libmicrohttpd's to close). */
-static void evict(void *arg, kos_guard_entry_t *e)
-{
-        (void)arg;
-        shutdown(e->handle, SHUT_RDWR);
-}
-
 /* STARTED runs in the accepting worker right after accept(), before the TLS handshake (MHD
  * has set the session up): the place to admit or evict, and to give the session the
  * credentials of the current CAs and, when any CA may be configured, ask for a client
@@ -167,7 +159,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
                 socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                           : sizeof(struct sockaddr_in);
                 st->g.handle = fd->connect_fd;
-                if (kos_connguard_open(s->guard, &st->g, sa, len, kos_mono_us() / 1000) == -1) {
+                if (kos_connguard_open(s->guard, &st->g, sa, len, kos_mono_ms()) == -1) {
                         shutdown(fd->connect_fd, SHUT_RDWR);
                         free(st);
                         return;
@@ -492,7 +484,7 @@ kos_server_t *kos_server_start(const kos_server_conf_t *conf, char *errstr, size
                                                           : KOS_SERVER_DEFAULT_PER_ADDRESS,
                                    .max_untrusted = untrusted,
                                    .pending_timeout_ms = handshake_ms,
-                                   .evict = evict,
+                                   .evict = kos_connguard_shutdown_peer,
                                    .activity = kos_connguard_peer_activity};
         if (!(s->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");

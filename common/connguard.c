@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,4 +313,10 @@ int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e, int64_t *
             len >= offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(ti.tcpi_last_data_recv))
                 *silent_ms = ti.tcpi_last_data_recv;
         return 0;
+}
+
+void kos_connguard_shutdown_peer(void *arg, kos_guard_entry_t *e)
+{
+        (void)arg;
+        shutdown(e->handle, SHUT_RDWR);
 }

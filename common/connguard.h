@@ -94,4 +94,8 @@ void kos_connguard_stats(kos_connguard_t *g, kos_connguard_stats_t *st);
  * counted from the handshake when nothing came). */
 int kos_connguard_peer_activity(void *arg, const kos_guard_entry_t *e, int64_t *silent_ms);
 
+/* The evict callback for entries whose handle is a socket the server owns: shutdown(2) makes
+ * the server's thread see end-of-stream and close it (the descriptor stays the server's). */
+void kos_connguard_shutdown_peer(void *arg, kos_guard_entry_t *e);
+
 #endif

@@ -53,3 +53,15 @@ bad:
                  "%s: \"%s\" is not a duration (e.g. 500ms, 2s, 1m, 1h; no negatives)", flag, text);
         return -1;
 }
+
+int kos_parse_duration_range_ms(const char *flag, const char *text, int64_t min_ms, int64_t max_ms,
+                                const char *range, int64_t *ms, char *errstr, size_t errstr_size)
+{
+        if (kos_parse_duration_ms(flag, text, ms, errstr, errstr_size) == -1)
+                return -1;
+        if (*ms < min_ms || *ms > max_ms) {
+                snprintf(errstr, errstr_size, "%s: must be %s", flag, range);
+                return -1;
+        }
+        return 0;
+}

@@ -243,14 +243,6 @@ int kos_httpd_is_loopback(const struct sockaddr *sa)
         return 0;
 }
 
-/* The guard chose this connection to make room: shutting the socket down makes the server
- * thread see end-of-stream and close it (the descriptor stays MHD's to close). */
-static void evict(void *arg, kos_guard_entry_t *e)
-{
-        (void)arg;
-        shutdown(e->handle, SHUT_RDWR);
-}
-
 /* Runs in the server thread right after accept, before any byte is read. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
@@ -331,7 +323,7 @@ int kos_httpd_start(kos_httpd_t *h, char *errstr, size_t errstr_size)
         kos_connguard_conf_t gc = {.max_per_address = per_addr,
                                    .max_untrusted = total,
                                    .pending_timeout_ms = (int64_t)timeout_s * 1000,
-                                   .evict = evict,
+                                   .evict = kos_connguard_shutdown_peer,
                                    .activity = kos_connguard_peer_activity};
         if (!(h->guard = kos_connguard_new(&gc))) {
                 snprintf(errstr, errstr_size, "out of memory");

@@ -181,13 +181,9 @@ static int set_topic(kos_proc_conf_t *c, int t, const char *what, const char *ar
 static int parse_window(const char *what, const char *arg, int64_t *out, int64_t min, char *err,
                         size_t errsz)
 {
-        if (kos_parse_duration_ms(what, arg, out, err, errsz) == -1)
-                return -1;
-        if (*out < min || *out > 86400000) {
-                snprintf(err, errsz, "%s: must be between %lldms and 24h", what, (long long)min);
-                return -1;
-        }
-        return 0;
+        char range[64];
+        snprintf(range, sizeof(range), "between %lldms and 24h", (long long)min);
+        return kos_parse_duration_range_ms(what, arg, min, 86400000, range, out, err, errsz);
 }
 
 /* Environment first, so flags override it. Errors name the variable. */

@@ -197,9 +197,11 @@ static void test_exclude_persistent_lag(void)
         /* bad values of the parameter */
         static const char *const bad[] = {
             "group%3Dg,excludePersistentLag%3Dyes", "group%3Dg,excludePersistentLag%3DTRUE",
-            "group%3Dg,excludePersistentLag%3D",    "group%3Dg,excludePersistentLag!%3Dtrue",
-            "group%3Dg,excludePersistentLag",       "group%3Dg,excludePersistentLag+in+(true)",
-            "group%3Dg,!excludePersistentLag"};
+            "group%3Dg,excludePersistentLag%3D", "group%3Dg,excludePersistentLag!%3Dtrue",
+            "group%3Dg,excludePersistentLag", "group%3Dg,excludePersistentLag+in+(true)",
+            "group%3Dg,!excludePersistentLag",
+            /* with a topicRegex compiled before the bad value: the 400 frees it (LeakSanitizer) */
+            "group%3Dg,topicRegex%3DdC4q,excludePersistentLag%3Dmaybe"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 CHECK_INT(ask(s, "kafka_consumergroup_lag", bad[i]), 400);
                 CHECK(strstr(ans.message, "excludePersistentLag") != NULL);
